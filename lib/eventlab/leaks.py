@@ -1,0 +1,132 @@
+"""Find resources left behind under a name prefix, in every service eventlab creates in."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from eventlab.target import Target
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Leak:
+    kind: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.name}"
+
+
+def _queues(target: Target, prefix: str) -> Iterator[str]:
+    for page in target.client("sqs").get_paginator("list_queues").paginate(QueueNamePrefix=prefix):
+        yield from (url.rsplit("/", 1)[-1] for url in page.get("QueueUrls", []))
+
+
+def _topics(target: Target, prefix: str) -> Iterator[str]:
+    for page in target.client("sns").get_paginator("list_topics").paginate():
+        for topic in page.get("Topics", []):
+            name = topic["TopicArn"].rsplit(":", 1)[-1]
+            if name.startswith(prefix):
+                yield name
+
+
+def _subscriptions(target: Target, prefix: str) -> Iterator[str]:
+    for page in target.client("sns").get_paginator("list_subscriptions").paginate():
+        for sub in page.get("Subscriptions", []):
+            if sub["TopicArn"].rsplit(":", 1)[-1].startswith(prefix):
+                yield sub["SubscriptionArn"]
+
+
+def _buses(target: Target, prefix: str) -> Iterator[str]:
+    for bus in target.client("events").list_event_buses(NamePrefix=prefix).get("EventBuses", []):
+        yield bus["Name"]
+
+
+def _default_bus_rules(target: Target, prefix: str) -> Iterator[str]:
+    paginator = target.client("events").get_paginator("list_rules")
+    for page in paginator.paginate(NamePrefix=prefix, EventBusName="default"):
+        yield from (rule["Name"] for rule in page.get("Rules", []))
+
+
+def _archives(target: Target, prefix: str) -> Iterator[str]:
+    for archive in target.client("events").list_archives(NamePrefix=prefix).get("Archives", []):
+        yield archive["ArchiveName"]
+
+
+def _streams(target: Target, prefix: str) -> Iterator[str]:
+    for page in target.client("kinesis").get_paginator("list_streams").paginate():
+        yield from (name for name in page.get("StreamNames", []) if name.startswith(prefix))
+
+
+def _delivery_streams(target: Target, prefix: str) -> Iterator[str]:
+    client = target.client("firehose")
+    start: str | None = None
+    while True:
+        kwargs = {"Limit": 100, **({"ExclusiveStartDeliveryStreamName": start} if start else {})}
+        reply = client.list_delivery_streams(**kwargs)
+        names = reply.get("DeliveryStreamNames", [])
+        yield from (name for name in names if name.startswith(prefix))
+        if not reply.get("HasMoreDeliveryStreams") or not names:
+            return
+        start = names[-1]
+
+
+def _buckets(target: Target, prefix: str) -> Iterator[str]:
+    for bucket in target.client("s3").list_buckets().get("Buckets", []):
+        if bucket["Name"].startswith(prefix):
+            yield bucket["Name"]
+
+
+def _roles(target: Target, prefix: str) -> Iterator[str]:
+    for page in target.client("iam").get_paginator("list_roles").paginate(PathPrefix="/eventlab/"):
+        yield from (r["RoleName"] for r in page.get("Roles", []) if r["RoleName"].startswith(prefix))
+
+
+def _functions(target: Target, prefix: str) -> Iterator[str]:
+    for page in target.client("lambda").get_paginator("list_functions").paginate():
+        yield from (f["FunctionName"] for f in page.get("Functions", []) if f["FunctionName"].startswith(prefix))
+
+
+def _log_groups(target: Target, prefix: str) -> Iterator[str]:
+    paginator = target.client("logs").get_paginator("describe_log_groups")
+    for group_prefix in (prefix, f"/aws/lambda/{prefix}"):
+        for page in paginator.paginate(logGroupNamePrefix=group_prefix):
+            yield from (g["logGroupName"] for g in page.get("logGroups", []))
+
+
+CHECKS: dict[str, Callable[[Target, str], Iterator[str]]] = {
+    "sqs:queue": _queues,
+    "sns:topic": _topics,
+    "sns:subscription": _subscriptions,
+    "events:bus": _buses,
+    "events:rule": _default_bus_rules,
+    "events:archive": _archives,
+    "kinesis:stream": _streams,
+    "firehose:delivery-stream": _delivery_streams,
+    "s3:bucket": _buckets,
+    "iam:role": _roles,
+    "lambda:function": _functions,
+    "logs:log-group": _log_groups,
+}
+
+
+def find_leaks(target: Target, prefix: str) -> list[Leak]:
+    """Every resource whose name starts with ``prefix``, across the services eventlab uses.
+
+    A service that cannot be listed (no permission on AWS) is logged and skipped, not ignored
+    silently.
+    """
+    if len(prefix) < 4:
+        raise ValueError(f"prefix {prefix!r} is too short to be a run's: refusing a broad search")
+    leaks: list[Leak] = []
+    for kind, check in CHECKS.items():
+        try:
+            leaks.extend(Leak(kind, name) for name in check(target, prefix))
+        except (ClientError, BotoCoreError) as error:
+            log.warning("leak check could not list %s: %s", kind, error)
+    return leaks

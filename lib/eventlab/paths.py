@@ -1,0 +1,31 @@
+"""Where eventlab keeps its files: the project root and its git-ignored build folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def project_root() -> Path:
+    """The workbook checkout: ``$EVENTLAB_HOME``, else the checkout this package lives in, else cwd.
+
+    The package sits in ``<root>/lib/eventlab`` in a checkout (and in an editable install), so
+    notebooks, the CLI and tests all agree on one build folder wherever they are started from.
+    """
+    env = os.environ.get("EVENTLAB_HOME")
+    if env:
+        return Path(env).resolve()
+    candidate = _PACKAGE_DIR.parent.parent
+    if (candidate / "pyproject.toml").is_file() and (candidate / "lib" / "eventlab").is_dir():
+        return candidate
+    return Path.cwd().resolve()
+
+
+def build_dir() -> Path:
+    """The ignored folder for everything a run produces: LocalStack's state, logs, executed notebooks."""
+    env = os.environ.get("EVENTLAB_BUILD_DIR")
+    path = Path(env).resolve() if env else project_root() / "build"
+    path.mkdir(parents=True, exist_ok=True)
+    return path

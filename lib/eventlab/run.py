@@ -1,0 +1,169 @@
+"""A run: one unique name prefix and tag set, and a ledger of everything created under it.
+
+Every resource eventlab creates is named ``<prefix>-<base>`` and tagged with the run id, and
+is recorded with the call that deletes it. ``destroy()`` (or leaving ``with Run(...)``, also
+on an exception) deletes exactly what the run created, newest first, and a leak check then
+looks for anything left under the prefix.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+import string
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Self
+
+from botocore.exceptions import ClientError
+
+from eventlab.target import Target
+
+log = logging.getLogger(__name__)
+
+RUN_PREFIX = "el"
+TAG_RUN = "eventlab:run"
+TAG_PROJECT = "eventlab:project"
+_ALPHABET = string.ascii_lowercase + string.digits
+_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+
+# Error codes that mean "already gone": deleting again is success, not a failure.
+GONE_CODES = frozenset(
+    {
+        "AWS.SimpleQueueService.NonExistentQueue",
+        "QueueDoesNotExist",
+        "NotFound",
+        "NotFoundException",
+        "ResourceNotFoundException",
+        "NoSuchEntity",
+        "NoSuchBucket",
+    }
+)
+
+
+def new_run_id() -> str:
+    """Eight random lowercase letters and digits: valid in every AWS name, S3 buckets included."""
+    return "".join(secrets.choice(_ALPHABET) for _ in range(8))
+
+
+def is_gone(error: ClientError) -> bool:
+    """True when an AWS error says the resource does not exist."""
+    return error.response.get("Error", {}).get("Code", "") in GONE_CODES
+
+
+@dataclass
+class Resource:
+    """One created resource and the call that deletes it."""
+
+    kind: str
+    name: str
+    arn: str
+    delete: Callable[[], None] = field(repr=False)
+
+
+@dataclass
+class TeardownReport:
+    """What ``destroy()`` did: deleted resources, and those whose deletion failed (with why)."""
+
+    deleted: list[Resource] = field(default_factory=list)
+    failed: list[tuple[Resource, str]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+class Run:
+    """The unit of clean-up: a run id, the names and tags it implies, and a ledger."""
+
+    def __init__(self, target: Target, *, run_id: str | None = None, project: str = "eventlab") -> None:
+        self.target = target
+        self.run_id = run_id or new_run_id()
+        if not _NAME_RE.match(self.run_id):
+            raise ValueError(f"run id {self.run_id!r}: use lowercase letters, digits and '-'.")
+        self.project = project
+        self.started_at = time.time()
+        self.resources: list[Resource] = []
+
+    @property
+    def prefix(self) -> str:
+        """The name prefix every resource of this run starts with."""
+        return f"{RUN_PREFIX}-{self.run_id}"
+
+    def name(self, base: str, *, suffix: str = "", max_length: int = 64) -> str:
+        """``<prefix>-<base><suffix>``, checked against the service's length limit."""
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", base):
+            raise ValueError(
+                f"resource base name {base!r}: use letters, digits, '-' and '_' "
+                "(the run prefix and suffixes such as '.fifo' are added for you)."
+            )
+        full = f"{self.prefix}-{base}{suffix}"
+        if len(full) > max_length:
+            raise ValueError(
+                f"resource name {full!r} is {len(full)} characters, over this service's limit of "
+                f"{max_length}: shorten the base name {base!r}."
+            )
+        return full
+
+    @property
+    def tags(self) -> dict[str, str]:
+        """The tags every resource of the run carries (as a mapping)."""
+        return {TAG_RUN: self.run_id, TAG_PROJECT: self.project}
+
+    def tag_list(self, key: str = "Key", value: str = "Value") -> list[dict[str, str]]:
+        """The same tags in the list-of-pairs shape most AWS APIs take."""
+        return [{key: k, value: v} for k, v in self.tags.items()]
+
+    def track(self, kind: str, name: str, arn: str, delete: Callable[[], None]) -> Resource:
+        """Record a created resource; it is deleted, newest first, by ``destroy()``."""
+        resource = Resource(kind=kind, name=name, arn=arn, delete=delete)
+        self.resources.append(resource)
+        log.debug("created %s %s", kind, name)
+        return resource
+
+    def forget(self, arn: str) -> None:
+        """Drop a resource from the ledger after deleting it by hand."""
+        self.resources = [r for r in self.resources if r.arn != arn]
+
+    def destroy(self) -> TeardownReport:
+        """Delete everything the run created, newest first; go on past failures and report them."""
+        report = TeardownReport()
+        while self.resources:
+            resource = self.resources.pop()
+            try:
+                resource.delete()
+            except ClientError as error:
+                if not is_gone(error):
+                    report.failed.append((resource, str(error)))
+                    log.error("could not delete %s %s: %s", resource.kind, resource.name, error)
+                    continue
+            except Exception as error:  # noqa: BLE001 - teardown must go on
+                report.failed.append((resource, repr(error)))
+                log.error("could not delete %s %s: %r", resource.kind, resource.name, error)
+                continue
+            report.deleted.append(resource)
+        log.info("run %s: deleted %d resource(s)", self.run_id, len(report.deleted))
+        return report
+
+    def leaks(self) -> list[str]:
+        """Anything still present under this run's prefix (see :func:`eventlab.leaks.find_leaks`)."""
+        from eventlab.leaks import find_leaks
+
+        return [str(leak) for leak in find_leaks(self.target, self.prefix)]
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        report = self.destroy()
+        if not report.ok and exc is None:
+            names = ", ".join(f"{r.kind} {r.name}" for r, _ in report.failed)
+            raise RuntimeError(f"run {self.run_id}: could not delete {names}")

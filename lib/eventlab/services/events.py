@@ -1,0 +1,98 @@
+"""EventBridge: custom buses, rules (event patterns or schedules) and their targets."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from eventlab.run import Run
+
+MAX_NAME = 64
+
+
+@dataclass(frozen=True)
+class EventBus:
+    name: str
+    arn: str
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    arn: str
+    bus_name: str
+
+
+def create_event_bus(run: Run, base: str) -> EventBus:
+    """Create a custom bus named for the run."""
+    name = run.name(base, max_length=MAX_NAME)
+    client = run.target.client("events")
+    arn = client.create_event_bus(Name=name, Tags=run.tag_list())["EventBusArn"]
+    run.track("events:bus", name, arn, lambda: client.delete_event_bus(Name=name))
+    return EventBus(name=name, arn=arn)
+
+
+def put_rule(
+    run: Run,
+    bus: EventBus | None,
+    base: str,
+    *,
+    event_pattern: Mapping[str, Any] | None = None,
+    schedule_expression: str | None = None,
+    description: str = "",
+) -> Rule:
+    """Create a rule on ``bus`` (None: the default bus) from a pattern or a schedule.
+
+    Its deletion removes its targets first, as EventBridge requires.
+    """
+    if (event_pattern is None) == (schedule_expression is None):
+        raise ValueError(f"rule {base!r}: give exactly one of event_pattern or schedule_expression.")
+    name = run.name(base, max_length=MAX_NAME)
+    bus_name = bus.name if bus else "default"
+    kwargs: dict[str, Any] = {"Name": name, "EventBusName": bus_name, "Tags": run.tag_list()}
+    if event_pattern is not None:
+        kwargs["EventPattern"] = json.dumps(event_pattern)
+    if schedule_expression is not None:
+        kwargs["ScheduleExpression"] = schedule_expression
+    if description:
+        kwargs["Description"] = description
+    client = run.target.client("events")
+    arn = client.put_rule(**kwargs)["RuleArn"]
+
+    def delete() -> None:
+        ids = [
+            t["Id"]
+            for page in client.get_paginator("list_targets_by_rule").paginate(
+                Rule=name, EventBusName=bus_name
+            )
+            for t in page["Targets"]
+        ]
+        if ids:
+            client.remove_targets(Rule=name, EventBusName=bus_name, Ids=ids, Force=True)
+        client.delete_rule(Name=name, EventBusName=bus_name, Force=True)
+
+    run.track("events:rule", name, arn, delete)
+    return Rule(name=name, arn=arn, bus_name=bus_name)
+
+
+def put_targets(run: Run, rule: Rule, targets: Sequence[Mapping[str, Any]]) -> None:
+    """Attach targets to a rule; fails loudly on any target EventBridge rejects."""
+    reply = run.target.client("events").put_targets(
+        Rule=rule.name, EventBusName=rule.bus_name, Targets=[dict(t) for t in targets]
+    )
+    if reply.get("FailedEntryCount"):
+        raise RuntimeError(f"rule {rule.name}: targets rejected: {reply['FailedEntries']}")
+
+
+def put_events(run: Run, entries: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Put events (up to 10 per call, batched here); returns their event ids. Raises on rejects."""
+    client = run.target.client("events")
+    ids: list[str] = []
+    for start in range(0, len(entries), 10):
+        reply = client.put_events(Entries=[dict(e) for e in entries[start : start + 10]])
+        if reply.get("FailedEntryCount"):
+            raise RuntimeError(f"put_events rejected entries: {reply['Entries']}")
+        ids.extend(e["EventId"] for e in reply["Entries"])
+    return ids

@@ -1,0 +1,106 @@
+"""Kinesis Data Firehose delivery streams to S3, direct or reading a Kinesis stream."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+from eventlab import policies
+from eventlab.run import Run
+from eventlab.services import iam
+from eventlab.services.kinesis import Stream
+from eventlab.services.s3 import Bucket
+
+MAX_NAME = 64
+Compression = Literal["UNCOMPRESSED", "GZIP", "ZIP", "Snappy", "HADOOP_SNAPPY"]
+
+
+@dataclass(frozen=True)
+class DeliveryStream:
+    name: str
+    arn: str
+    bucket: Bucket
+    prefix: str
+
+
+def create_delivery_stream_to_s3(
+    run: Run,
+    base: str,
+    bucket: Bucket,
+    *,
+    source: Stream | None = None,
+    prefix: str = "",
+    buffer_seconds: int = 60,
+    buffer_mb: int = 1,
+    compression: Compression = "UNCOMPRESSED",
+) -> DeliveryStream:
+    """A delivery stream into ``bucket``, with a role allowed only that bucket (and stream)."""
+    if not 0 <= buffer_seconds <= 900 or not 1 <= buffer_mb <= 128:
+        raise ValueError("Firehose buffering: 0-900 seconds and 1-128 MB.")
+    name = run.name(base, max_length=MAX_NAME)
+    statements = [
+        policies.allow(
+            ["s3:AbortMultipartUpload", "s3:GetBucketLocation", "s3:GetObject", "s3:ListBucket",
+             "s3:ListBucketMultipartUploads", "s3:PutObject"],
+            [bucket.arn, f"{bucket.arn}/*"],
+        )
+    ]
+    if source is not None:
+        statements.append(
+            policies.allow(
+                ["kinesis:DescribeStream", "kinesis:GetShardIterator", "kinesis:GetRecords",
+                 "kinesis:ListShards"],
+                [source.arn],
+            )
+        )
+    role = iam.create_role(run, f"{base}-role", service="firehose.amazonaws.com", policy=policies.document(*statements))
+    prefix = prefix or f"{name}/"
+    kwargs: dict = {
+        "DeliveryStreamName": name,
+        "ExtendedS3DestinationConfiguration": {
+            "RoleARN": role.arn,
+            "BucketARN": bucket.arn,
+            "Prefix": prefix,
+            "ErrorOutputPrefix": f"errors/{name}/",
+            "BufferingHints": {"IntervalInSeconds": buffer_seconds, "SizeInMBs": buffer_mb},
+            "CompressionFormat": compression,
+        },
+        "Tags": run.tag_list(),
+    }
+    if source is not None:
+        kwargs["DeliveryStreamType"] = "KinesisStreamAsSource"
+        kwargs["KinesisStreamSourceConfiguration"] = {"KinesisStreamARN": source.arn, "RoleARN": role.arn}
+    else:
+        kwargs["DeliveryStreamType"] = "DirectPut"
+        kwargs["DeliveryStreamEncryptionConfigurationInput"] = {"KeyType": "AWS_OWNED_CMK"}
+    client = run.target.client("firehose")
+    arn = client.create_delivery_stream(**kwargs)["DeliveryStreamARN"]
+
+    def delete() -> None:
+        client.delete_delivery_stream(DeliveryStreamName=name, AllowForceDelete=True)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                client.describe_delivery_stream(DeliveryStreamName=name)
+            except client.exceptions.ResourceNotFoundException:
+                return
+            time.sleep(1)
+        raise TimeoutError(f"delivery stream {name} still exists 120 s after DeleteDeliveryStream")
+
+    run.track("firehose:delivery-stream", name, arn, delete)
+    wait_active(run, name)
+    return DeliveryStream(name=name, arn=arn, bucket=bucket, prefix=prefix)
+
+
+def wait_active(run: Run, name: str, timeout: float = 120) -> None:
+    """Wait until a delivery stream accepts records."""
+    client = run.target.client("firehose")
+    deadline = time.monotonic() + timeout
+    while True:
+        status = client.describe_delivery_stream(DeliveryStreamName=name)["DeliveryStreamDescription"]["DeliveryStreamStatus"]
+        if status == "ACTIVE":
+            return
+        if status.endswith("FAILED") or time.monotonic() > deadline:
+            raise RuntimeError(f"delivery stream {name} is {status}, not ACTIVE")
+        time.sleep(1)

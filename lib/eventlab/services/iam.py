@@ -1,0 +1,42 @@
+"""IAM roles for services, with inline least-privilege policies."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from eventlab import policies
+from eventlab.run import Run
+
+MAX_NAME = 64
+ROLE_PATH = "/eventlab/"
+
+
+@dataclass(frozen=True)
+class Role:
+    name: str
+    arn: str
+
+
+def create_role(run: Run, base: str, *, service: str, policy: policies.Policy) -> Role:
+    """Create a role that only ``service`` may assume, with one inline policy."""
+    name = run.name(base, max_length=MAX_NAME)
+    client = run.target.client("iam")
+    arn = client.create_role(
+        RoleName=name,
+        Path=ROLE_PATH,
+        AssumeRolePolicyDocument=policies.to_json(policies.assume_role(service)),
+        Tags=run.tag_list(),
+    )["Role"]["Arn"]
+
+    def delete() -> None:
+        for page in client.get_paginator("list_role_policies").paginate(RoleName=name):
+            for policy_name in page["PolicyNames"]:
+                client.delete_role_policy(RoleName=name, PolicyName=policy_name)
+        for page in client.get_paginator("list_attached_role_policies").paginate(RoleName=name):
+            for attached in page["AttachedPolicies"]:
+                client.detach_role_policy(RoleName=name, PolicyArn=attached["PolicyArn"])
+        client.delete_role(RoleName=name)
+
+    run.track("iam:role", name, arn, delete)
+    client.put_role_policy(RoleName=name, PolicyName="least-privilege", PolicyDocument=policies.to_json(policy))
+    return Role(name=name, arn=arn)

@@ -1,0 +1,106 @@
+"""SNS topics (standard and FIFO) and subscriptions, with filter policies and raw delivery."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from eventlab.run import Run
+from eventlab.services import sqs
+
+FIFO_SUFFIX = ".fifo"
+MAX_NAME = 256
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str
+    arn: str
+
+    @property
+    def fifo(self) -> bool:
+        return self.name.endswith(FIFO_SUFFIX)
+
+
+@dataclass(frozen=True)
+class Subscription:
+    arn: str
+    topic_arn: str
+    protocol: str
+    endpoint: str
+
+
+def create_topic(
+    run: Run,
+    base: str,
+    *,
+    fifo: bool = False,
+    content_based_deduplication: bool = False,
+    attributes: Mapping[str, str] | None = None,
+    encrypted: bool = True,
+) -> Topic:
+    """Create a topic named for the run, encrypted with the AWS-managed SNS key by default."""
+    if base.endswith(FIFO_SUFFIX):
+        raise ValueError(f"topic {base!r}: pass fifo=True instead of a '.fifo' base name.")
+    if content_based_deduplication and not fifo:
+        raise ValueError(f"topic {base!r}: content-based deduplication needs fifo=True.")
+    name = run.name(base, suffix=FIFO_SUFFIX if fifo else "", max_length=MAX_NAME)
+    attrs = dict(attributes or {})
+    if fifo:
+        attrs["FifoTopic"] = "true"
+        if content_based_deduplication:
+            attrs["ContentBasedDeduplication"] = "true"
+    if encrypted:
+        attrs.setdefault("KmsMasterKeyId", "alias/aws/sns")
+    client = run.target.client("sns")
+    arn = client.create_topic(Name=name, Attributes=attrs, Tags=run.tag_list())["TopicArn"]
+    run.track("sns:topic", name, arn, lambda: client.delete_topic(TopicArn=arn))
+    return Topic(name=name, arn=arn)
+
+
+def subscribe(
+    run: Run,
+    topic: Topic,
+    protocol: Literal["sqs", "lambda", "http", "https", "email-json", "firehose"],
+    endpoint: str,
+    *,
+    raw_message_delivery: bool = False,
+    filter_policy: Mapping[str, Any] | None = None,
+    filter_policy_scope: Literal["MessageAttributes", "MessageBody"] = "MessageAttributes",
+    dead_letter_queue: sqs.Queue | None = None,
+) -> Subscription:
+    """Subscribe an endpoint to a topic and record the unsubscribe."""
+    attrs: dict[str, str] = {}
+    if raw_message_delivery:
+        attrs["RawMessageDelivery"] = "true"
+    if filter_policy is not None:
+        attrs["FilterPolicy"] = json.dumps(filter_policy)
+        attrs["FilterPolicyScope"] = filter_policy_scope
+    if dead_letter_queue is not None:
+        attrs["RedrivePolicy"] = json.dumps({"deadLetterTargetArn": dead_letter_queue.arn})
+    client = run.target.client("sns")
+    arn = client.subscribe(
+        TopicArn=topic.arn,
+        Protocol=protocol,
+        Endpoint=endpoint,
+        Attributes=attrs,
+        ReturnSubscriptionArn=True,
+    )["SubscriptionArn"]
+    run.track("sns:subscription", f"{topic.name}->{protocol}", arn, lambda: client.unsubscribe(SubscriptionArn=arn))
+    return Subscription(arn=arn, topic_arn=topic.arn, protocol=protocol, endpoint=endpoint)
+
+
+def subscribe_queue(run: Run, topic: Topic, queue: sqs.Queue, **options: Any) -> Subscription:
+    """Subscribe a queue, and let only this topic send to it (queue policy on aws:SourceArn)."""
+    if topic.fifo and not queue.fifo:
+        raise ValueError(f"FIFO topic {topic.name} can only deliver to FIFO queues, not {queue.name}.")
+    sqs.allow_senders(run, queue, service="sns.amazonaws.com", source_arns=[topic.arn])
+    return subscribe(run, topic, "sqs", queue.arn, **options)
+
+
+def publish(run: Run, topic: Topic, message: str, **kwargs: Any) -> str:
+    """Publish one message; returns its message id."""
+    reply = run.target.client("sns").publish(TopicArn=topic.arn, Message=message, **kwargs)
+    return str(reply["MessageId"])

@@ -1,0 +1,101 @@
+"""SQS queues: standard and FIFO, DLQs and redrive, least-privilege queue policies."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from eventlab import policies
+from eventlab.run import Run
+
+FIFO_SUFFIX = ".fifo"
+MAX_NAME = 80
+
+
+@dataclass(frozen=True)
+class Queue:
+    name: str
+    url: str
+    arn: str
+
+    @property
+    def fifo(self) -> bool:
+        return self.name.endswith(FIFO_SUFFIX)
+
+
+def create_queue(
+    run: Run,
+    base: str,
+    *,
+    fifo: bool = False,
+    content_based_deduplication: bool = False,
+    attributes: Mapping[str, str | int] | None = None,
+    dead_letter_queue: Queue | None = None,
+    max_receive_count: int = 5,
+    encrypted: bool = True,
+) -> Queue:
+    """Create a queue named for the run; FIFO names get their ``.fifo`` suffix here.
+
+    Validates before calling AWS: a base name that already ends in ``.fifo``, content
+    deduplication on a standard queue, and a DLQ whose type differs from the queue's.
+    """
+    if base.endswith(FIFO_SUFFIX):
+        raise ValueError(
+            f"queue {base!r}: give the base name without '.fifo' and pass fifo=True; "
+            "eventlab adds the suffix that AWS requires of FIFO queue names."
+        )
+    if content_based_deduplication and not fifo:
+        raise ValueError(f"queue {base!r}: content-based deduplication needs fifo=True.")
+    if dead_letter_queue is not None and dead_letter_queue.fifo != fifo:
+        kind = "FIFO" if fifo else "standard"
+        raise ValueError(
+            f"queue {base!r} is {kind} but its DLQ {dead_letter_queue.name} is not: "
+            "a FIFO queue's DLQ must be FIFO and a standard queue's must be standard."
+        )
+    if not 1 <= max_receive_count <= 1000:
+        raise ValueError(f"max_receive_count={max_receive_count}: AWS allows 1 to 1000.")
+
+    name = run.name(base, suffix=FIFO_SUFFIX if fifo else "", max_length=MAX_NAME)
+    attrs: dict[str, str] = {k: str(v) for k, v in (attributes or {}).items()}
+    if fifo:
+        attrs["FifoQueue"] = "true"
+        if content_based_deduplication:
+            attrs["ContentBasedDeduplication"] = "true"
+    if encrypted and "KmsMasterKeyId" not in attrs:
+        attrs.setdefault("SqsManagedSseEnabled", "true")
+    if dead_letter_queue is not None:
+        attrs["RedrivePolicy"] = json.dumps(
+            {"deadLetterTargetArn": dead_letter_queue.arn, "maxReceiveCount": max_receive_count}
+        )
+
+    client = run.target.client("sqs")
+    url = client.create_queue(QueueName=name, Attributes=attrs, tags=run.tags)["QueueUrl"]
+    run.track("sqs:queue", name, url, lambda: client.delete_queue(QueueUrl=url))
+    arn = client.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    return Queue(name=name, url=url, arn=arn)
+
+
+def allow_senders(run: Run, queue: Queue, *, service: str, source_arns: Iterable[str]) -> dict:
+    """Let ``service`` (sns/events/s3) send to the queue, only for the given source ARNs."""
+    policy = policies.service_may_call(
+        sid="AllowSourcesToSend",
+        service=service,
+        action="sqs:SendMessage",
+        resource_arn=queue.arn,
+        source_arns=source_arns,
+    )
+    run.target.client("sqs").set_queue_attributes(
+        QueueUrl=queue.url, Attributes={"Policy": policies.to_json(policy)}
+    )
+    return policy
+
+
+def get_queue_attributes(run: Run, queue: Queue) -> dict[str, str]:
+    """All attributes of a queue."""
+    reply = run.target.client("sqs").get_queue_attributes(
+        QueueUrl=queue.url, AttributeNames=["All"]
+    )
+    return dict(reply["Attributes"])

@@ -1,0 +1,213 @@
+"""Where resources live: the embedded LocalStack (the default) or real AWS (only when asked).
+
+A :class:`Target` hands out boto3 clients. Nothing else in the library needs to know which
+target it is on, except where the emulator needs an emulated quota (``target.is_emulated``).
+
+Real AWS is never used by accident: :meth:`Target.aws` needs an explicit profile or region,
+ignores nothing silently, and logs the account it is about to touch before it returns.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import boto3
+import botocore.session
+from botocore.config import Config
+
+from eventlab.runtime import EmbeddedLocalStack, LocalStackError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_REGION = "us-east-1"
+LOCALSTACK_ACCOUNT = "000000000000"
+TargetKind = Literal["localstack", "aws"]
+
+
+class TargetError(ValueError):
+    """A target was asked for in a way that could reach the wrong place; the message says how."""
+
+
+def _isolated_botocore_session() -> botocore.session.Session:
+    """A botocore session blind to the user's AWS profile, config and credential files.
+
+    The emulator must never pick up ``AWS_PROFILE`` or ``~/.aws/config`` (a missing profile
+    would even fail the client), and must never send real credentials anywhere.
+    """
+    return botocore.session.Session(
+        session_vars={
+            "profile": (None, None, None, None),
+            "config_file": (None, None, os.devnull, None),
+            "credentials_file": (None, None, os.devnull, None),
+        }
+    )
+
+
+@dataclass
+class Target:
+    """A place where eventlab builds resources, and the boto3 clients that reach it."""
+
+    kind: TargetKind
+    region: str
+    session: boto3.Session
+    endpoint_url: str | None = None
+    profile: str | None = None
+    client_config: Config = field(
+        default_factory=lambda: Config(
+            retries={"mode": "standard", "max_attempts": 5},
+            max_pool_connections=64,
+            connect_timeout=5,
+            read_timeout=70,
+        )
+    )
+    _clients: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    # -- constructors ----------------------------------------------------------------------
+    @classmethod
+    def localstack(cls, endpoint_url: str, *, region: str = DEFAULT_REGION) -> Target:
+        """The emulator at ``endpoint_url``, with LocalStack's test credentials."""
+        session = boto3.Session(
+            botocore_session=_isolated_botocore_session(),
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+            region_name=region,
+        )
+        return cls(kind="localstack", region=region, session=session, endpoint_url=endpoint_url)
+
+    @classmethod
+    def embedded(cls, *, region: str = DEFAULT_REGION, localstack: EmbeddedLocalStack | None = None) -> Target:
+        """The project's embedded LocalStack, which must already be running (``eventlab up``)."""
+        runtime = localstack or EmbeddedLocalStack()
+        record = runtime.record or runtime.running()
+        if record is None:
+            raise LocalStackError(
+                "the embedded LocalStack is not running. Start it with `eventlab up` (or "
+                "`make lab`), or use `with EmbeddedLocalStack() as ls: Target.localstack(ls.endpoint_url)`."
+            )
+        return cls.localstack(record.endpoint_url, region=region)
+
+    @classmethod
+    def aws(
+        cls,
+        *,
+        profile: str | None = None,
+        region: str | None = None,
+        session: boto3.Session | None = None,
+        announce: bool = True,
+    ) -> Target:
+        """Real AWS, only with an explicitly named profile or region (or a session you built).
+
+        Before it returns it asks STS which account the credentials belong to and logs it, so
+        nobody creates resources in an account they did not mean to.
+        """
+        if session is None and not profile and not region:
+            raise TargetError(
+                "refusing to guess an AWS account: name a profile or a region, e.g. "
+                "Target.aws(profile='sandbox', region='eu-west-1') or EVENTLAB_TARGET=aws with "
+                "EVENTLAB_AWS_PROFILE / EVENTLAB_AWS_REGION."
+            )
+        if session is None:
+            session = boto3.Session(profile_name=profile, region_name=region)
+        resolved_region = region or session.region_name
+        if not resolved_region:
+            raise TargetError(
+                f"profile {profile!r} names no region: pass region=... or set EVENTLAB_AWS_REGION."
+            )
+        target = cls(kind="aws", region=resolved_region, session=session, profile=profile)
+        if announce:
+            target.announce()
+        return target
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Target:
+        """The target the environment names: ``EVENTLAB_TARGET`` = ``localstack`` (default) or ``aws``.
+
+        For ``aws``, ``EVENTLAB_AWS_PROFILE`` and/or ``EVENTLAB_AWS_REGION`` must be set; the
+        plain ``AWS_PROFILE`` is deliberately not enough. For ``localstack``,
+        ``EVENTLAB_ENDPOINT_URL`` points at any LocalStack, else the embedded one is used.
+        """
+        env = os.environ if environ is None else environ
+        kind = env.get("EVENTLAB_TARGET", "localstack").strip().lower()
+        region = env.get("EVENTLAB_AWS_REGION") or None
+        if kind == "aws":
+            return cls.aws(profile=env.get("EVENTLAB_AWS_PROFILE") or None, region=region)
+        if kind != "localstack":
+            raise TargetError(f"EVENTLAB_TARGET={kind!r}: use 'localstack' or 'aws'.")
+        if env.get("EVENTLAB_ENDPOINT_URL"):
+            return cls.localstack(env["EVENTLAB_ENDPOINT_URL"], region=region or DEFAULT_REGION)
+        return cls.embedded(region=region or DEFAULT_REGION)
+
+    @classmethod
+    def from_name(
+        cls, name: str, *, profile: str | None = None, region: str | None = None
+    ) -> Target:
+        """A target from a notebook or workload parameter: ``"localstack"`` or ``"aws"``."""
+        env = {"EVENTLAB_TARGET": name}
+        if profile:
+            env["EVENTLAB_AWS_PROFILE"] = profile
+        if region:
+            env["EVENTLAB_AWS_REGION"] = region
+        if name == "localstack" and os.environ.get("EVENTLAB_ENDPOINT_URL"):
+            env["EVENTLAB_ENDPOINT_URL"] = os.environ["EVENTLAB_ENDPOINT_URL"]
+        return cls.from_env(env)
+
+    # -- clients ---------------------------------------------------------------------------
+    @property
+    def is_emulated(self) -> bool:
+        """True on LocalStack: the only thing that decides emulated quotas."""
+        return self.kind == "localstack"
+
+    def client(self, service: str) -> Any:
+        """A boto3 client for ``service`` on this target, created once and shared (thread-safe)."""
+        with self._lock:
+            client = self._clients.get(service)
+            if client is None:
+                client = self.session.client(
+                    service,  # type: ignore[call-overload]
+                    region_name=self.region,
+                    endpoint_url=self.endpoint_url,
+                    config=self.client_config,
+                )
+                self._clients[service] = client
+            return client
+
+    # -- identity --------------------------------------------------------------------------
+    def identity(self) -> dict[str, str]:
+        """Account, ARN and user id of the credentials in use (STS GetCallerIdentity)."""
+        reply = self.client("sts").get_caller_identity()
+        return {"account": reply["Account"], "arn": reply["Arn"], "user_id": reply["UserId"]}
+
+    @property
+    def account_id(self) -> str:
+        return LOCALSTACK_ACCOUNT if self.is_emulated else self.identity()["account"]
+
+    def announce(self) -> dict[str, str]:
+        """Log, before anything is created, exactly which AWS account and region will be used."""
+        who = self.identity()
+        log.warning(
+            "eventlab will create and delete resources in AWS account %s (%s), region %s%s",
+            who["account"],
+            who["arn"],
+            self.region,
+            f", profile {self.profile}" if self.profile else "",
+        )
+        return who
+
+    def describe(self) -> dict[str, Any]:
+        """What a result records about where it ran."""
+        return {
+            "kind": self.kind,
+            "region": self.region,
+            "endpoint_url": self.endpoint_url,
+            "profile": self.profile,
+        }
+
+    def __str__(self) -> str:
+        where = self.endpoint_url if self.is_emulated else f"profile={self.profile}"
+        return f"{self.kind} ({self.region}, {where})"

@@ -1,0 +1,46 @@
+"""pytest fixtures: one embedded LocalStack per test session, and a clean-up-checked run per test.
+
+Registered as a pytest plugin by entry point, so any test in this environment can ask for
+``localstack``, ``target`` or ``run``::
+
+    def test_queue(run):
+        queue = sqs.create_queue(run, "orders")   # deleted after the test, leaks checked
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from eventlab.run import Run
+from eventlab.runtime import EmbeddedLocalStack
+from eventlab.target import Target
+
+
+@pytest.fixture(scope="session")
+def localstack() -> Iterator[EmbeddedLocalStack]:
+    """The embedded LocalStack, started once for the session (or reused if already running)."""
+    timeout = float(os.environ.get("EVENTLAB_START_TIMEOUT", "120"))
+    runtime = EmbeddedLocalStack(start_timeout=timeout)
+    runtime.start()
+    try:
+        yield runtime
+    finally:
+        runtime.stop()
+
+
+@pytest.fixture(scope="session")
+def target(localstack: EmbeddedLocalStack) -> Target:
+    """A target on the session's embedded LocalStack."""
+    return Target.localstack(localstack.endpoint_url)
+
+
+@pytest.fixture
+def run(target: Target) -> Iterator[Run]:
+    """A fresh run for one test; afterwards its resources are deleted and nothing may be left."""
+    with Run(target) as the_run:
+        yield the_run
+    leaks = the_run.leaks()
+    assert not leaks, f"run {the_run.run_id} left resources behind: {leaks}"

@@ -1,0 +1,111 @@
+"""Create and delete one resource of each kind on the embedded LocalStack; nothing may be left.
+
+The ``run`` fixture deletes what each test created and fails the test on any leak.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from eventlab.leaks import find_leaks
+from eventlab.run import Run
+from eventlab.services import events, firehose, kinesis, s3, sns, sqs
+
+pytestmark = pytest.mark.integration
+
+
+def test_queue_is_created_tagged_encrypted_and_deleted(run: Run) -> None:
+    dlq = sqs.create_queue(run, "orders-dlq")
+    queue = sqs.create_queue(run, "orders", dead_letter_queue=dlq, max_receive_count=3)
+
+    attrs = sqs.get_queue_attributes(run, queue)
+    assert queue.name.startswith(run.prefix)
+    assert attrs["SqsManagedSseEnabled"] == "true"
+    assert json.loads(attrs["RedrivePolicy"]) == {"deadLetterTargetArn": dlq.arn, "maxReceiveCount": 3}
+    tags = run.target.client("sqs").list_queue_tags(QueueUrl=queue.url)["Tags"]
+    assert tags["eventlab:run"] == run.run_id
+
+    assert {leak.name for leak in find_leaks(run.target, run.prefix)} >= {queue.name, dlq.name}
+    report = run.destroy()
+    assert report.ok and len(report.deleted) == 2
+    assert run.leaks() == []
+
+
+def test_fifo_queue_keeps_order(run: Run) -> None:
+    queue = sqs.create_queue(run, "ledger", fifo=True, content_based_deduplication=True)
+    assert queue.name.endswith(".fifo")
+    client = run.target.client("sqs")
+    for i in range(5):
+        client.send_message(QueueUrl=queue.url, MessageBody=str(i), MessageGroupId="g")
+    got = client.receive_message(QueueUrl=queue.url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+    assert [m["Body"] for m in got["Messages"]] == ["0", "1", "2", "3", "4"]
+
+
+def test_topic_fans_out_to_a_subscribed_queue(run: Run) -> None:
+    topic = sns.create_topic(run, "alerts")
+    queue = sqs.create_queue(run, "alerts-inbox")
+    subscription = sns.subscribe_queue(run, topic, queue, raw_message_delivery=True)
+    assert subscription.arn.startswith(topic.arn)
+
+    policy = json.loads(sqs.get_queue_attributes(run, queue)["Policy"])
+    (statement,) = policy["Statement"]
+    assert statement["Principal"] == {"Service": "sns.amazonaws.com"}
+    assert statement["Condition"]["ArnEquals"]["aws:SourceArn"] == topic.arn
+
+    sns.publish(run, topic, "hello")
+    got = run.target.client("sqs").receive_message(QueueUrl=queue.url, WaitTimeSeconds=5)
+    assert [m["Body"] for m in got["Messages"]] == ["hello"]
+
+
+def test_bus_rule_routes_matching_events_to_a_queue(run: Run) -> None:
+    bus = events.create_event_bus(run, "shop")
+    queue = sqs.create_queue(run, "placed")
+    rule = events.put_rule(
+        run, bus, "order-placed", event_pattern={"source": ["shop.orders"], "detail-type": ["OrderPlaced"]}
+    )
+    sqs.allow_senders(run, queue, service="events.amazonaws.com", source_arns=[rule.arn])
+    events.put_targets(run, rule, [{"Id": "placed", "Arn": queue.arn}])
+
+    events.put_events(
+        run,
+        [
+            {"EventBusName": bus.name, "Source": "shop.orders", "DetailType": "OrderPlaced", "Detail": '{"id": 1}'},
+            {"EventBusName": bus.name, "Source": "shop.orders", "DetailType": "OrderPaid", "Detail": '{"id": 1}'},
+        ],
+    )
+    got = run.target.client("sqs").receive_message(QueueUrl=queue.url, MaxNumberOfMessages=10, WaitTimeSeconds=5)
+    bodies = [json.loads(m["Body"]) for m in got.get("Messages", [])]
+    assert [b["detail-type"] for b in bodies] == ["OrderPlaced"]
+
+
+def test_kinesis_stream_is_created_and_deleted(run: Run) -> None:
+    stream = kinesis.create_stream(run, "clicks", shard_count=2)
+    client = run.target.client("kinesis")
+    shards = client.list_shards(StreamName=stream.name)["Shards"]
+    assert len(shards) == 2
+    client.put_record(StreamName=stream.name, Data=b"x", PartitionKey="k")
+    run.destroy()
+    assert stream.name not in client.list_streams()["StreamNames"]
+
+
+def test_firehose_delivers_to_s3(run: Run) -> None:
+    bucket = s3.create_bucket(run, "lake")
+    delivery = firehose.create_delivery_stream_to_s3(run, "clicks-to-lake", bucket, buffer_seconds=1)
+    client = run.target.client("firehose")
+    client.put_record_batch(
+        DeliveryStreamName=delivery.name,
+        Records=[{"Data": json.dumps({"n": i}).encode() + b"\n"} for i in range(3)],
+    )
+    deadline = time.monotonic() + 30
+    keys: list[str] = []
+    while not keys and time.monotonic() < deadline:
+        keys = s3.list_objects(run, bucket, delivery.prefix)
+        time.sleep(0.5)
+    assert keys, "Firehose delivered nothing to S3 within 30 s"
+    body = b"".join(
+        run.target.client("s3").get_object(Bucket=bucket.name, Key=k)["Body"].read() for k in keys
+    )
+    assert sorted(json.loads(line)["n"] for line in body.splitlines() if line) == [0, 1, 2]
