@@ -1,2 +1,177 @@
-def main():
-    pass
+"""The ``eventlab`` command: the embedded LocalStack, the workbook, and clean-up.
+
+    eventlab up | status | down      start, check or stop the embedded LocalStack
+    eventlab run                     execute every notebook into build/workbook (make run)
+    eventlab lab                     JupyterLab with the embedded LocalStack running (make lab)
+    eventlab leaks PREFIX [--delete] list (or delete) resources left under a name prefix
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from eventlab.paths import build_dir
+from eventlab.runtime import DEFAULT_START_TIMEOUT, EmbeddedLocalStack, LocalStackError
+
+log = logging.getLogger("eventlab")
+
+
+def _runtime(args: argparse.Namespace, *, detach: bool = False) -> EmbeddedLocalStack:
+    return EmbeddedLocalStack(port=getattr(args, "port", None), start_timeout=args.timeout, detach=detach)
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    """Start (or find) the embedded LocalStack and leave it running."""
+    runtime = _runtime(args, detach=True).start()
+    record = runtime.record
+    assert record is not None
+    state = "started" if runtime.owned else "already running"
+    print(f"LocalStack {record.version} {state} at {record.endpoint_url} (pid {record.pid})")
+    print(f"  logs: {record.log_path}")
+    print(f"  use it: export EVENTLAB_ENDPOINT_URL={record.endpoint_url}")
+    print(f"          aws --endpoint-url {record.endpoint_url} --region us-east-1 sqs list-queues")
+    print("  stop it: eventlab down")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Exit 0 and print the endpoint only when the embedded LocalStack answers healthy."""
+    record = EmbeddedLocalStack().running()
+    if record is None:
+        print("LocalStack is not running (start it with `eventlab up`)", file=sys.stderr)
+        return 1
+    uptime = time.time() - record.started_at
+    print(record.endpoint_url)
+    print(f"  LocalStack {record.version}, pid {record.pid}, up {uptime:.0f} s, started in {record.startup_seconds:.1f} s", file=sys.stderr)
+    return 0
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    """Stop the embedded LocalStack and every process it started."""
+    stopped = EmbeddedLocalStack().stop(force=True)
+    print("LocalStack stopped" if stopped else "LocalStack was not running")
+    return 0
+
+
+def _parse_parameters(pairs: Sequence[str]) -> dict[str, object]:
+    """``key=value`` pairs; values are parsed as YAML scalars (so 5 is an int, true a bool)."""
+    import yaml
+
+    parameters: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"parameter {pair!r}: write it as name=value")
+        parameters[key] = yaml.safe_load(value)
+    return parameters
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Execute the notebooks against the embedded LocalStack and write the index of results."""
+    from eventlab import workbook
+
+    notebooks = [Path(n) for n in args.notebooks] or workbook.discover()
+    if not notebooks:
+        print("no notebooks found under notebooks/", file=sys.stderr)
+        return 1
+    output = Path(args.output) if args.output else build_dir() / "workbook"
+    with _runtime(args) as runtime:
+        os.environ["EVENTLAB_ENDPOINT_URL"] = runtime.endpoint_url
+        results = workbook.run_all(notebooks, output, parameters=_parse_parameters(args.parameter))
+    failed = [r for r in results if not r.ok]
+    for result in results:
+        print(f"{'ok  ' if result.ok else 'FAIL'} {result.notebook:<40} {result.seconds:7.1f} s")
+    for result in failed:
+        print(f"  {workbook.describe_failure(result)}", file=sys.stderr)
+    print(f"index: {output / 'index.html'}")
+    return 1 if failed else 0
+
+
+def cmd_lab(args: argparse.Namespace) -> int:
+    """JupyterLab in notebooks/, with the embedded LocalStack running until Lab exits."""
+    from eventlab import workbook
+
+    with _runtime(args) as runtime:
+        env = {**os.environ, "EVENTLAB_ENDPOINT_URL": runtime.endpoint_url}
+        command = [sys.executable, "-m", "jupyter", "lab", "--ip=127.0.0.1", *args.jupyter_args]
+        print(f"LocalStack at {runtime.endpoint_url}; starting JupyterLab (Ctrl-C to stop both)")
+        try:
+            return subprocess.call(command, cwd=workbook.notebooks_dir(), env=env)
+        except KeyboardInterrupt:
+            return 0
+
+
+def cmd_leaks(args: argparse.Namespace) -> int:
+    """List resources under a prefix; with --delete, delete them. Exit 1 if any remain."""
+    from eventlab.leaks import delete_leaks, find_leaks
+    from eventlab.target import Target
+
+    target = Target.from_env()
+    if args.delete:
+        deleted, failed = delete_leaks(target, args.prefix)
+        for leak in deleted:
+            print(f"deleted {leak}")
+        for leak, why in failed:
+            print(f"FAILED  {leak}: {why}", file=sys.stderr)
+        return 1 if failed else 0
+    leaks = find_leaks(target, args.prefix)
+    for leak in leaks:
+        print(leak)
+    return 1 if leaks else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="eventlab", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def with_runtime_options(p: argparse.ArgumentParser, port: bool = True) -> argparse.ArgumentParser:
+        if port:
+            p.add_argument("--port", type=int, default=None, help="port on 127.0.0.1 (default: EVENTLAB_PORT, else a free port)")
+        p.add_argument("--timeout", type=float, default=DEFAULT_START_TIMEOUT, help="seconds to wait for LocalStack to become healthy")
+        return p
+
+    with_runtime_options(sub.add_parser("up", help=cmd_up.__doc__)).set_defaults(func=cmd_up)
+    sub.add_parser("status", help=cmd_status.__doc__).set_defaults(func=cmd_status)
+    sub.add_parser("down", help=cmd_down.__doc__).set_defaults(func=cmd_down)
+
+    run = with_runtime_options(sub.add_parser("run", help=cmd_run.__doc__))
+    run.add_argument("notebooks", nargs="*", help="notebooks to run (default: every notebooks/NN-*.ipynb)")
+    run.add_argument("-o", "--output", help="output folder (default: build/workbook)")
+    run.add_argument("-p", "--parameter", action="append", default=[], metavar="NAME=VALUE", help="override a notebook parameter")
+    run.set_defaults(func=cmd_run)
+
+    lab = with_runtime_options(sub.add_parser("lab", help=cmd_lab.__doc__))
+    lab.add_argument("jupyter_args", nargs=argparse.REMAINDER, help="extra arguments for jupyter lab")
+    lab.set_defaults(func=cmd_lab)
+
+    leaks = sub.add_parser("leaks", help=cmd_leaks.__doc__)
+    leaks.add_argument("prefix", help="a run or deployment prefix, e.g. el-ab12cd34")
+    leaks.add_argument("--delete", action="store_true", help="delete what is found")
+    leaks.set_defaults(func=cmd_leaks)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    try:
+        return int(args.func(args))
+    except LocalStackError as error:
+        print(f"eventlab: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from eventlab.run import is_gone
+from eventlab.services import events, iam, s3
 from eventlab.target import Target
 
 log = logging.getLogger(__name__)
@@ -92,6 +94,13 @@ def _functions(target: Target, prefix: str) -> Iterator[str]:
         yield from (f["FunctionName"] for f in page.get("Functions", []) if f["FunctionName"].startswith(prefix))
 
 
+def _event_source_mappings(target: Target, prefix: str) -> Iterator[str]:
+    for page in target.client("lambda").get_paginator("list_event_source_mappings").paginate():
+        for mapping in page.get("EventSourceMappings", []):
+            if mapping.get("FunctionArn", "").rsplit(":", 1)[-1].startswith(prefix):
+                yield mapping["UUID"]
+
+
 def _log_groups(target: Target, prefix: str) -> Iterator[str]:
     paginator = target.client("logs").get_paginator("describe_log_groups")
     for group_prefix in (prefix, f"/aws/lambda/{prefix}"):
@@ -110,6 +119,7 @@ CHECKS: dict[str, Callable[[Target, str], Iterator[str]]] = {
     "firehose:delivery-stream": _delivery_streams,
     "s3:bucket": _buckets,
     "iam:role": _roles,
+    "lambda:event-source-mapping": _event_source_mappings,
     "lambda:function": _functions,
     "logs:log-group": _log_groups,
 }
@@ -130,3 +140,59 @@ def find_leaks(target: Target, prefix: str) -> list[Leak]:
         except (ClientError, BotoCoreError) as error:
             log.warning("leak check could not list %s: %s", kind, error)
     return leaks
+
+
+def _delete_bus(target: Target, name: str) -> None:
+    client = target.client("events")
+    for rule in client.list_rules(EventBusName=name).get("Rules", []):
+        events.delete_rule(client, rule["Name"], name)
+    client.delete_event_bus(Name=name)
+
+
+def _queue_url(target: Target, name: str) -> str:
+    return str(target.client("sqs").get_queue_url(QueueName=name)["QueueUrl"])
+
+
+def _topic_arn(target: Target, name: str) -> str:
+    return f"arn:aws:sns:{target.region}:{target.account_id}:{name}"
+
+
+# Deletion by kind, in an order that removes users before what they use.
+DELETERS: dict[str, Callable[[Target, str], object]] = {
+    "sns:subscription": lambda t, arn: t.client("sns").unsubscribe(SubscriptionArn=arn),
+    "lambda:event-source-mapping": lambda t, uuid: t.client("lambda").delete_event_source_mapping(UUID=uuid),
+    "events:rule": lambda t, name: events.delete_rule(t.client("events"), name, "default"),
+    "events:archive": lambda t, name: t.client("events").delete_archive(ArchiveName=name),
+    "events:bus": _delete_bus,
+    "lambda:function": lambda t, name: t.client("lambda").delete_function(FunctionName=name),
+    "sns:topic": lambda t, name: t.client("sns").delete_topic(TopicArn=_topic_arn(t, name)),
+    "sqs:queue": lambda t, name: t.client("sqs").delete_queue(QueueUrl=_queue_url(t, name)),
+    "firehose:delivery-stream": lambda t, name: t.client("firehose").delete_delivery_stream(
+        DeliveryStreamName=name, AllowForceDelete=True
+    ),
+    "kinesis:stream": lambda t, name: t.client("kinesis").delete_stream(StreamName=name, EnforceConsumerDeletion=True),
+    "s3:bucket": lambda t, name: s3.empty_and_delete_bucket(t.client("s3"), name),
+    "iam:role": lambda t, name: iam.delete_role(t.client("iam"), name),
+    "logs:log-group": lambda t, name: t.client("logs").delete_log_group(logGroupName=name),
+}
+
+
+def delete_leaks(target: Target, prefix: str) -> tuple[list[Leak], list[tuple[Leak, str]]]:
+    """Delete everything under ``prefix`` (e.g. a deployment, or a run that was killed).
+
+    Returns what was deleted and what could not be, with the reason. Deletions that AWS
+    finishes asynchronously (streams, delivery streams) may show up as leaks for a while.
+    """
+    leaks = find_leaks(target, prefix)
+    order = list(DELETERS)
+    deleted: list[Leak] = []
+    failed: list[tuple[Leak, str]] = []
+    for leak in sorted(leaks, key=lambda item: order.index(item.kind)):
+        try:
+            DELETERS[leak.kind](target, leak.name)
+        except ClientError as error:
+            if not is_gone(error):
+                failed.append((leak, str(error)))
+                continue
+        deleted.append(leak)
+    return deleted, failed

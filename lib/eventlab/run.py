@@ -8,6 +8,7 @@ looks for anything left under the prefix.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import re
 import secrets
@@ -147,6 +148,12 @@ class Run:
             report.deleted.append(resource)
         log.info("run %s: deleted %d resource(s)", self.run_id, len(report.deleted))
         return report
+
+    def destroy_at_exit(self) -> Self:
+        """Also destroy when the interpreter exits: a notebook whose cell failed still cleans up
+        when papermill (or Jupyter) shuts its kernel down."""
+        atexit.register(self.destroy)
+        return self
 
     def leaks(self) -> list[str]:
         """Anything still present under this run's prefix (see :func:`eventlab.leaks.find_leaks`)."""

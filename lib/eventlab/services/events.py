@@ -61,20 +61,20 @@ def put_rule(
     client = run.target.client("events")
     arn = client.put_rule(**kwargs)["RuleArn"]
 
-    def delete() -> None:
-        ids = [
-            t["Id"]
-            for page in client.get_paginator("list_targets_by_rule").paginate(
-                Rule=name, EventBusName=bus_name
-            )
-            for t in page["Targets"]
-        ]
-        if ids:
-            client.remove_targets(Rule=name, EventBusName=bus_name, Ids=ids, Force=True)
-        client.delete_rule(Name=name, EventBusName=bus_name, Force=True)
-
-    run.track("events:rule", name, arn, delete)
+    run.track("events:rule", name, arn, lambda: delete_rule(client, name, bus_name))
     return Rule(name=name, arn=arn, bus_name=bus_name)
+
+
+def delete_rule(client: Any, name: str, bus_name: str) -> None:
+    """Remove a rule's targets, then the rule (EventBridge refuses to delete a rule with targets)."""
+    ids = [
+        t["Id"]
+        for page in client.get_paginator("list_targets_by_rule").paginate(Rule=name, EventBusName=bus_name)
+        for t in page["Targets"]
+    ]
+    if ids:
+        client.remove_targets(Rule=name, EventBusName=bus_name, Ids=ids, Force=True)
+    client.delete_rule(Name=name, EventBusName=bus_name, Force=True)
 
 
 def put_targets(run: Run, rule: Rule, targets: Sequence[Mapping[str, Any]]) -> None:
