@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from botocore.exceptions import ClientError
 from eventlab.run import Run, new_run_id
@@ -26,7 +28,7 @@ def offline_run() -> Run:
 def test_run_ids_are_unique_and_valid_everywhere() -> None:
     ids = {new_run_id() for _ in range(1000)}
     assert len(ids) == 1000
-    assert all(len(i) == 8 and i.isalnum() and i.islower() for i in ids)
+    assert all(re.fullmatch(r"[a-z0-9]{8}", i) for i in ids)
 
 
 def test_names_carry_the_prefix_and_respect_limits(offline_run: Run) -> None:
