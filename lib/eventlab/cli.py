@@ -95,12 +95,16 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_lab(args: argparse.Namespace) -> int:
-    """JupyterLab in notebooks/, with the embedded LocalStack running until Lab exits."""
+    """JupyterLab in notebooks/, with the embedded LocalStack running until Lab exits.
+
+    Arguments eventlab does not know are passed on to ``jupyter lab``."""
     from eventlab import workbook
 
     with _runtime(args) as runtime:
         env = {**os.environ, "EVENTLAB_ENDPOINT_URL": runtime.endpoint_url}
         command = [sys.executable, "-m", "jupyter", "lab", "--ip=127.0.0.1", *args.jupyter_args]
+        if os.geteuid() == 0 and "--allow-root" not in command:
+            command.append("--allow-root")  # containers and CI machines often run as root
         print(f"LocalStack at {runtime.endpoint_url}; starting JupyterLab (Ctrl-C to stop both)")
         try:
             return subprocess.call(command, cwd=workbook.notebooks_dir(), env=env)
@@ -149,8 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=cmd_run)
 
     lab = with_runtime_options(sub.add_parser("lab", help=cmd_lab.__doc__))
-    lab.add_argument("jupyter_args", nargs=argparse.REMAINDER, help="extra arguments for jupyter lab")
-    lab.set_defaults(func=cmd_lab)
+    lab.set_defaults(func=cmd_lab, jupyter_args=[])
 
     leaks = sub.add_parser("leaks", help=cmd_leaks.__doc__)
     leaks.add_argument("prefix", help="a run or deployment prefix, e.g. el-ab12cd34")
@@ -160,7 +163,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "lab":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.jupyter_args = extra  # `eventlab lab --no-browser ...`: the rest goes to jupyter lab
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
