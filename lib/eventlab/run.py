@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from botocore.exceptions import ClientError
 
@@ -88,6 +88,8 @@ class Run:
         self.project = project
         self.started_at = time.time()
         self.resources: list[Resource] = []
+        # Handles of what apply() built, by reference ("queue:orders"), so a second apply reuses them.
+        self.handles: dict[str, Any] = {}
 
     @property
     def prefix(self) -> str:
@@ -119,7 +121,13 @@ class Run:
         return [{key: k, value: v} for k, v in self.tags.items()]
 
     def track(self, kind: str, name: str, arn: str, delete: Callable[[], None]) -> Resource:
-        """Record a created resource; it is deleted, newest first, by ``destroy()``."""
+        """Record a created resource; it is deleted, newest first, by ``destroy()``.
+
+        Recording the same resource twice (an idempotent create called again) keeps one entry.
+        """
+        for known in self.resources:
+            if (known.kind, known.arn) == (kind, arn):
+                return known
         resource = Resource(kind=kind, name=name, arn=arn, delete=delete)
         self.resources.append(resource)
         log.debug("created %s %s", kind, name)

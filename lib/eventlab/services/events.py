@@ -77,6 +77,20 @@ def delete_rule(client: Any, name: str, bus_name: str) -> None:
     client.delete_rule(Name=name, EventBusName=bus_name, Force=True)
 
 
+def create_archive(
+    run: Run, bus: EventBus, base: str, *, retention_days: int = 1, event_pattern: Mapping[str, Any] | None = None
+) -> str:
+    """Archive a bus's events (optionally filtered) for replay; returns the archive ARN."""
+    name = run.name(base, max_length=48)
+    client = run.target.client("events")
+    kwargs: dict[str, Any] = {"ArchiveName": name, "EventSourceArn": bus.arn, "RetentionDays": retention_days}
+    if event_pattern is not None:
+        kwargs["EventPattern"] = json.dumps(event_pattern)
+    arn = client.create_archive(**kwargs)["ArchiveArn"]
+    run.track("events:archive", name, arn, lambda: client.delete_archive(ArchiveName=name))
+    return str(arn)
+
+
 def put_targets(run: Run, rule: Rule, targets: Sequence[Mapping[str, Any]]) -> None:
     """Attach targets to a rule; fails loudly on any target EventBridge rejects."""
     reply = run.target.client("events").put_targets(

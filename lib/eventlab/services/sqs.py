@@ -34,6 +34,7 @@ def create_queue(
     dead_letter_queue: Queue | None = None,
     max_receive_count: int = 5,
     encrypted: bool = True,
+    tags: Mapping[str, str] | None = None,
 ) -> Queue:
     """Create a queue named for the run; FIFO names get their ``.fifo`` suffix here.
 
@@ -70,7 +71,7 @@ def create_queue(
         )
 
     client = run.target.client("sqs")
-    url = client.create_queue(QueueName=name, Attributes=attrs, tags=run.tags)["QueueUrl"]
+    url = client.create_queue(QueueName=name, Attributes=attrs, tags={**(tags or {}), **run.tags})["QueueUrl"]
     run.track("sqs:queue", name, url, lambda: client.delete_queue(QueueUrl=url))
     arn = client.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"
@@ -78,15 +79,14 @@ def create_queue(
     return Queue(name=name, url=url, arn=arn)
 
 
-def allow_senders(run: Run, queue: Queue, *, service: str, source_arns: Iterable[str]) -> dict:
+def allow_senders(run: Run, queue: Queue, *, service: str, source_arns: Iterable[str]) -> policies.Policy:
     """Let ``service`` (sns/events/s3) send to the queue, only for the given source ARNs."""
-    policy = policies.service_may_call(
-        sid="AllowSourcesToSend",
-        service=service,
-        action="sqs:SendMessage",
-        resource_arn=queue.arn,
-        source_arns=source_arns,
-    )
+    return set_queue_policy(run, queue, {service: source_arns})
+
+
+def set_queue_policy(run: Run, queue: Queue, grants: Mapping[str, Iterable[str]]) -> policies.Policy:
+    """Replace the queue policy: each service principal may send only for its source ARNs."""
+    policy = policies.services_may_call("sqs:SendMessage", queue.arn, grants)
     run.target.client("sqs").set_queue_attributes(
         QueueUrl=queue.url, Attributes={"Policy": policies.to_json(policy)}
     )
