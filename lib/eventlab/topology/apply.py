@@ -152,10 +152,6 @@ class _Builder:
                     compression=ds.compression,
                 ),
             )
-        if self.t.functions:
-            from eventlab.topology import functions
-
-            functions.build(self.d)
         for bus in self.t.buses:
             self._once(self.d.buses, bus.name, lambda b=bus: events.create_event_bus(self.run, b.name))
             if bus.archive is not None:
@@ -170,6 +166,10 @@ class _Builder:
                         event_pattern=b.archive.event_pattern,
                     ),
                 )
+        if self.t.functions:
+            from eventlab.topology import functions
+
+            functions.build(self.d)
         for rule in self.t.rules:
             self._once(self.d.rules, rule.name, lambda r=rule: self._rule(r))
         self._resource_policies()

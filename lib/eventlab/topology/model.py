@@ -9,6 +9,7 @@ a FIFO queue or topic is named ``something.fifo`` *and* declares ``fifo: true``.
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from collections.abc import Mapping
@@ -18,7 +19,8 @@ from typing import Any, Literal
 
 import yaml
 
-REF_KINDS = ("queue", "topic", "function", "stream", "bus", "bucket", "firehose")
+_PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
+REF_KINDS = ("queue", "topic", "function", "stream", "bus", "bucket", "firehose", "identity", "sms")
 
 
 class TopologyError(ValueError):
@@ -223,18 +225,51 @@ class Topology:
     buckets: list[BucketSpec] = field(default_factory=list)
     delivery_streams: list[DeliveryStreamSpec] = field(default_factory=list)
     functions: list[FunctionSpec] = field(default_factory=list)
+    # Where relative function code folders are found: the YAML file's folder when loaded from one.
+    base_dir: Path | None = field(default=None, compare=False)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Topology:
+    def from_dict(cls, data: Mapping[str, Any], *, base_dir: Path | None = None) -> Topology:
         """Build from plain data (as YAML gives it); unknown keys are errors, not ignored."""
-        return _build(cls, data, "topology")
+        if "base_dir" in data:
+            raise TopologyError(["topology: 'base_dir' is set from the file's location, not in YAML"])
+        topology: Topology = _build(cls, data, "topology")
+        topology.base_dir = base_dir
+        return topology
 
     @classmethod
-    def from_yaml(cls, path: str | Path) -> Topology:
-        """Load a topology from a YAML file (see ``data/topologies/``)."""
-        with open(path) as handle:
+    def from_yaml(cls, path: str | Path, variables: Mapping[str, Any] | None = None) -> Topology:
+        """Load a topology from a YAML file (see ``data/topologies/``).
+
+        A file may declare ``variables:`` with defaults and use them as ``${name}`` in any
+        string; ``variables`` here override the defaults (unknown names are errors).
+        """
+        path = Path(path)
+        with path.open() as handle:
             data = yaml.safe_load(handle) or {}
-        return cls.from_dict(data)
+        defaults = data.pop("variables", None) or {}
+        unknown = sorted(set(variables or {}) - set(defaults))
+        if unknown:
+            raise TopologyError([f"{path.name}: unknown variable(s) {unknown}; declared: {sorted(defaults)}"])
+        data = _substitute(data, {**defaults, **(variables or {})}, path.name)
+        return cls.from_dict(data, base_dir=path.resolve().parent)
+
+
+def _substitute(data: Any, values: Mapping[str, Any], where: str) -> Any:
+    """Replace ``${name}`` in every string of a YAML document (JSONPaths such as ``$.detail`` stay)."""
+    if isinstance(data, str):
+
+        def lookup(match: re.Match[str]) -> str:
+            if match.group(1) not in values:
+                raise TopologyError([f"{where}: {data!r} uses the undeclared variable {match.group(1)!r}"])
+            return str(values[match.group(1)])
+
+        return _PLACEHOLDER.sub(lookup, data)
+    if isinstance(data, list):
+        return [_substitute(item, values, where) for item in data]
+    if isinstance(data, Mapping):
+        return {key: _substitute(value, values, where) for key, value in data.items()}
+    return data
 
 
 def _build(kind: Any, data: Any, path: str) -> Any:
@@ -269,4 +304,13 @@ def _convert(hint: Any, value: Any, path: str) -> Any:
         if not isinstance(value, list):
             raise TopologyError([f"{path}: expected a list"])
         return [_convert(args[0], item, f"{path}[{i}]") for i, item in enumerate(value)]
+    if hint is bool and isinstance(value, str):  # "${flag}" substituted into a string
+        if value.lower() not in ("true", "false"):
+            raise TopologyError([f"{path}: expected true or false, got {value!r}"])
+        return value.lower() == "true"
+    if hint is int and isinstance(value, str):
+        try:
+            return int(value)
+        except ValueError:
+            raise TopologyError([f"{path}: expected a whole number, got {value!r}"]) from None
     return value

@@ -28,8 +28,9 @@ _QUEUE_LIMITS = {
 _PREFIX = len("el-00000000-")
 _MAX_BASE = {"queue": 80, "topic": 256, "bus": 64, "rule": 64, "stream": 128, "bucket": 63, "delivery stream": 64, "function": 64}
 _RAW_PROTOCOLS = {"sqs", "http", "https", "firehose"}
-# What a function's ``allow`` may name: resources its role may send to or write into.
-REF_KINDS_SENDABLE = ("queue", "topic", "bus", "stream", "bucket")
+# What a function's ``allow`` may name: resources its role may send to or write into, an SES
+# sender identity (``identity:orders@example.com``) and ``sms:any`` (SMS to phone numbers).
+REF_KINDS_SENDABLE = ("queue", "topic", "bus", "stream", "bucket", "firehose", "identity", "sms")
 
 
 def _base(name: str) -> str:
@@ -82,6 +83,16 @@ def validate(topology: Topology) -> None:
         if ref.kind not in allowed:
             add(f"{where}: {ref} cannot be used here; use one of {', '.join(k + ':NAME' for k in allowed)}")
             return None
+        if ref.kind == "identity":
+            if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+|[a-z0-9.-]+\.[a-z]{2,}", ref.name):
+                add(f"{where}: {ref} is not an email address or domain")
+                return None
+            return ref
+        if ref.kind == "sms":
+            if ref.name != "any":
+                add(f"{where}: write sms:any (SMS goes to phone numbers, which have no ARN)")
+                return None
+            return ref
         if ref.name not in known[ref.kind]:
             add(f"{where}: unknown {ref.kind} {ref.name!r}; declare it under {ref.kind}s")
             return None
@@ -229,8 +240,16 @@ def validate(topology: Topology) -> None:
     for function in topology.functions:
         where = f"function {function.name!r}"
         check_name("function", function.name)
-        if not Path(function.code).is_dir():
-            add(f"{where}: code folder {function.code!r} does not exist")
+        if function.code.startswith("eventlab:"):
+            bundled = Path(__file__).resolve().parent.parent / "patterns" / "handlers" / function.code.removeprefix("eventlab:")
+            if not bundled.is_dir():
+                add(f"{where}: no bundled handler {function.code!r}")
+        else:
+            folder = Path(function.code)
+            if not folder.is_absolute() and topology.base_dir is not None:
+                folder = topology.base_dir / folder
+            if not folder.is_dir():
+                add(f"{where}: code folder {str(folder)!r} does not exist")
         if not 1 <= function.timeout <= 900:
             add(f"{where}: timeout must be 1..900 seconds")
         for source in function.event_sources:
