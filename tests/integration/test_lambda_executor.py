@@ -15,55 +15,14 @@ import psutil
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from lambda_helpers import PROBE, probe, receive, wait_gone
 
-from eventlab import policies
 from eventlab.run import Run
 from eventlab.runtime import EmbeddedLocalStack
-from eventlab.services import lambda_, sqs
+from eventlab.services import lambda_
 from eventlab.target import Target
 
 pytestmark = pytest.mark.integration
-
-PROBE = Path(__file__).parent / "handlers" / "probe"
-
-
-def probe(run: Run, base: str = "probe", **options: object) -> tuple[lambda_.Function, sqs.Queue]:
-    """The probe handler, with a sink queue it may send to."""
-    sink = sqs.create_queue(run, f"{base}-sink")
-    environment = {"SINK_QUEUE_URL": sink.url, **options.pop("environment", {})}  # type: ignore[dict-item]
-    function = lambda_.create_function(
-        run,
-        base,
-        PROBE,
-        environment=environment,
-        statements=[policies.allow(["sqs:SendMessage"], [sink.arn])],
-        **options,  # type: ignore[arg-type]
-    )
-    return function, sink
-
-
-def receive(run: Run, queue: sqs.Queue, count: int, timeout: float = 60) -> list[dict]:
-    """Receive and delete until ``count`` messages arrived (or the timeout), decoded from JSON."""
-    client = run.target.client("sqs")
-    got: list[dict] = []
-    deadline = time.monotonic() + timeout
-    while len(got) < count and time.monotonic() < deadline:
-        reply = client.receive_message(QueueUrl=queue.url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
-        for message in reply.get("Messages", []):
-            got.append(json.loads(message["Body"]))
-            client.delete_message(QueueUrl=queue.url, ReceiptHandle=message["ReceiptHandle"])
-    return got
-
-
-def wait_gone(pids: set[int], timeout: float = 30) -> set[int]:
-    """The pids still alive after waiting up to ``timeout``."""
-    deadline = time.monotonic() + timeout
-    alive = set(pids)
-    while alive and time.monotonic() < deadline:
-        alive = {pid for pid in alive if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE}
-        time.sleep(0.2)
-    return alive
-
 
 def test_invoke_returns_result_with_logs_environment_and_a_warm_process(run: Run) -> None:
     function, sink = probe(run, environment={"X": "from-config"})
