@@ -38,6 +38,7 @@ from typing import Any, Self
 import psutil
 import requests
 
+from eventlab.lambda_ import EXECUTOR_NAME as LAMBDA_EXECUTOR_NAME
 from eventlab.paths import build_dir
 
 log = logging.getLogger(__name__)
@@ -335,6 +336,8 @@ class EmbeddedLocalStack:
             "OVERRIDE_IN_DOCKER": "0",
             "FILESYSTEM_ROOT": str(self.filesystem_root),
             "PYTHONUNBUFFERED": "1",
+            # Lambda handlers run as host processes (eventlab.lambda_.executor), not in Docker.
+            "LAMBDA_RUNTIME_EXECUTOR": LAMBDA_EXECUTOR_NAME,
         }
 
     def _wait_healthy(self, endpoint: str, started: float) -> None:

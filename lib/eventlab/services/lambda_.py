@@ -1,0 +1,444 @@
+"""Lambda: functions packaged from a folder, their roles, log groups, triggers and permissions.
+
+The same calls work on the embedded LocalStack (handlers run as host processes, see
+:mod:`eventlab.lambda_.executor`) and on real AWS: nothing here is LocalStack-only. On AWS a
+new role takes seconds to be usable by Lambda; the create calls retry for that.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import logging
+import time
+import zipfile
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from botocore.exceptions import ClientError
+
+from eventlab import policies
+from eventlab.run import Run
+from eventlab.services import iam
+
+log = logging.getLogger(__name__)
+
+MAX_NAME = 64
+DEFAULT_RUNTIME = "python3.13"
+LOG_RETENTION_DAYS = 7
+# Files and folders never packaged: caches and local tooling, not handler code.
+SKIPPED = frozenset({"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".DS_Store"})
+# How long to retry while IAM propagates a new role or policy (AWS only; immediate locally).
+IAM_PROPAGATION_SECONDS = 60.0
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Function:
+    name: str
+    arn: str
+    role: iam.Role
+    log_group: str
+    runtime: str
+    timeout: int
+
+
+@dataclass(frozen=True)
+class EventSourceMapping:
+    uuid: str
+    function_name: str
+    source_arn: str
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+def package(code_dir: str | Path) -> bytes:
+    """Zip a folder of handler code (files at the zip's root), reproducibly: fixed timestamps,
+    sorted entries, no caches."""
+    root = Path(code_dir)
+    if not root.is_dir():
+        raise FileNotFoundError(f"handler folder {root} does not exist: pass the folder that holds the handler module")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(root.rglob("*")):
+            relative = path.relative_to(root)
+            if any(part in SKIPPED or part.endswith(".pyc") for part in relative.parts) or not path.is_file():
+                continue
+            info = zipfile.ZipInfo(relative.as_posix(), date_time=(1980, 1, 1, 0, 0, 0))
+            info.external_attr = 0o644 << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, path.read_bytes())
+    data = buffer.getvalue()
+    if len(data) <= 22:  # an empty zip is only its end record
+        raise ValueError(f"handler folder {root} has no files to package")
+    return data
+
+
+def _retry_while_iam_propagates(call: Callable[[], T], what: str) -> T:
+    """Retry a call that AWS rejects until a just-created role or policy is visible to Lambda."""
+    deadline = time.monotonic() + IAM_PROPAGATION_SECONDS
+    while True:
+        try:
+            return call()
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "")
+            message = str(error)
+            propagating = code == "InvalidParameterValueException" and (
+                "cannot be assumed" in message or "permission" in message.lower()
+            )
+            if not propagating or time.monotonic() > deadline:
+                raise
+            log.info("%s: waiting for IAM to propagate the role (%s)", what, code)
+            time.sleep(2)
+
+
+def log_group_arn(run: Run, group: str) -> str:
+    return f"arn:aws:logs:{run.target.region}:{run.target.account_id}:log-group:{group}"
+
+
+def create_function(
+    run: Run,
+    base: str,
+    code_dir: str | Path,
+    *,
+    handler: str = "main.handler",
+    runtime: str = DEFAULT_RUNTIME,
+    timeout: int = 30,
+    memory_size: int = 128,
+    environment: Mapping[str, str] | None = None,
+    statements: Sequence[dict[str, Any]] = (),
+    reserved_concurrency: int | None = None,
+    dead_letter_target_arn: str | None = None,
+    description: str = "",
+) -> Function:
+    """Package ``code_dir`` and create a function with its own role and log group.
+
+    The role may write to the function's log group only, plus ``statements`` (build them with
+    :func:`eventlab.policies.allow`). The log group ``/aws/lambda/<name>`` is created first, with
+    a retention, so it is tagged and deleted with the run rather than left behind by Lambda.
+    """
+    if not 1 <= timeout <= 900:
+        raise ValueError(f"function {base!r}: timeout={timeout}; Lambda allows 1 to 900 seconds.")
+    name = run.name(base, max_length=MAX_NAME)
+    zipped = package(code_dir)
+    group = create_log_group(run, f"/aws/lambda/{name}")
+
+    all_statements = [
+        policies.allow(["logs:CreateLogStream", "logs:PutLogEvents"], [f"{log_group_arn(run, group)}:*"]),
+        *statements,
+    ]
+    if dead_letter_target_arn:
+        action = "sns:Publish" if dead_letter_target_arn.startswith("arn:aws:sns:") else "sqs:SendMessage"
+        all_statements.append(policies.allow([action], [dead_letter_target_arn]))
+    role = iam.create_role(
+        run, f"{base}-role", service="lambda.amazonaws.com", policy=policies.document(*all_statements)
+    )
+
+    kwargs: dict[str, Any] = {
+        "FunctionName": name,
+        "Runtime": runtime,
+        "Role": role.arn,
+        "Handler": handler,
+        "Code": {"ZipFile": zipped},
+        "Timeout": timeout,
+        "MemorySize": memory_size,
+        "Tags": run.tags,
+        "Publish": False,
+    }
+    if environment:
+        kwargs["Environment"] = {"Variables": dict(environment)}
+    if dead_letter_target_arn:
+        kwargs["DeadLetterConfig"] = {"TargetArn": dead_letter_target_arn}
+    if description:
+        kwargs["Description"] = description
+    client = run.target.client("lambda")
+    arn = _retry_while_iam_propagates(lambda: client.create_function(**kwargs), f"function {name}")["FunctionArn"]
+    run.track("lambda:function", name, arn, lambda: delete_function(run, name))
+    if reserved_concurrency is not None:
+        client.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=reserved_concurrency)
+    wait_active(run, name)
+    log.info("function %s is active (%s, timeout %d s)", name, runtime, timeout)
+    return Function(name=name, arn=arn, role=role, log_group=group, runtime=runtime, timeout=timeout)
+
+
+def wait_active(run: Run, name: str, timeout: float = 120) -> None:
+    """Wait until a function's State is Active (and its last update finished)."""
+    client = run.target.client("lambda")
+    deadline = time.monotonic() + timeout
+    while True:
+        config = client.get_function_configuration(FunctionName=name)
+        state, update = config.get("State"), config.get("LastUpdateStatus", "Successful")
+        if state == "Active" and update == "Successful":
+            return
+        if state == "Failed" or update == "Failed":
+            reason = config.get("StateReason") or config.get("LastUpdateStatusReason")
+            raise RuntimeError(f"function {name} failed to become active: {reason}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"function {name} is still {state}/{update} after {timeout:.0f} s")
+        time.sleep(0.5)
+
+
+def delete_function(run: Run, name: str) -> None:
+    """Delete a function (its execution environments stop with it)."""
+    run.target.client("lambda").delete_function(FunctionName=name)
+
+
+def create_log_group(run: Run, group: str, *, retention_days: int = LOG_RETENTION_DAYS) -> str:
+    """Create a log group with a retention, tagged and tracked; an existing one is an error."""
+    client = run.target.client("logs")
+    client.create_log_group(logGroupName=group, tags=run.tags)
+    run.track("logs:log-group", group, group, lambda: client.delete_log_group(logGroupName=group))
+    client.put_retention_policy(logGroupName=group, retentionInDays=retention_days)
+    return group
+
+
+def add_permission(
+    run: Run,
+    function: Function,
+    *,
+    principal: str,
+    source_arn: str,
+    statement_id: str | None = None,
+) -> str:
+    """Let ``principal`` (sns/events/s3.amazonaws.com) invoke the function, only for
+    ``source_arn`` (the topic, rule or bucket)."""
+    digest = hashlib.sha256(source_arn.encode()).hexdigest()[:10]
+    sid = statement_id or f"{principal.split('.')[0]}-{digest}"
+    client = run.target.client("lambda")
+    client.add_permission(
+        FunctionName=function.name,
+        StatementId=sid,
+        Action="lambda:InvokeFunction",
+        Principal=principal,
+        SourceArn=source_arn,
+    )
+    run.track(
+        "lambda:permission",
+        f"{function.name}/{sid}",
+        f"{function.arn}#{sid}",
+        lambda: client.remove_permission(FunctionName=function.name, StatementId=sid),
+    )
+    return sid
+
+
+def _queue_read_statement(queue_arn: str) -> dict[str, Any]:
+    return policies.allow(
+        ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"],
+        [queue_arn],
+    )
+
+
+def _stream_read_statement(stream_arn: str) -> dict[str, Any]:
+    return policies.allow(
+        ["kinesis:DescribeStream", "kinesis:DescribeStreamSummary", "kinesis:GetRecords",
+         "kinesis:GetShardIterator", "kinesis:ListShards", "kinesis:ListStreams"],
+        [stream_arn],
+    )
+
+
+def grant(run: Run, function: Function, name: str, statements: Iterable[dict[str, Any]]) -> None:
+    """Add an inline policy to the function's role (deleted with the role)."""
+    run.target.client("iam").put_role_policy(
+        RoleName=function.role.name,
+        PolicyName=name,
+        PolicyDocument=policies.to_json(policies.document(*statements)),
+    )
+
+
+def create_event_source_mapping(
+    run: Run,
+    function: Function,
+    source_arn: str,
+    *,
+    batch_size: int = 10,
+    maximum_batching_window: int = 0,
+    report_batch_item_failures: bool = False,
+    starting_position: str | None = None,
+    enabled: bool = True,
+    wait: bool = True,
+) -> EventSourceMapping:
+    """Let Lambda poll an SQS queue (or a Kinesis stream) and invoke the function with batches.
+
+    Grants the role exactly the read actions on that source first. ``wait`` returns once the
+    mapping is Enabled, so messages sent afterwards are picked up.
+    """
+    is_queue = source_arn.startswith("arn:aws:sqs:")
+    if is_queue and not 1 <= batch_size <= 10_000:
+        raise ValueError(f"batch_size={batch_size}: SQS mappings take 1 to 10,000.")
+    if is_queue and batch_size > 10 and maximum_batching_window < 1:
+        raise ValueError("SQS batch sizes over 10 need maximum_batching_window >= 1 s (AWS rule).")
+    statement = _queue_read_statement(source_arn) if is_queue else _stream_read_statement(source_arn)
+    grant(run, function, f"read-{source_arn.rsplit(':', 1)[-1][:100]}", [statement])
+    kwargs: dict[str, Any] = {
+        "FunctionName": function.name,
+        "EventSourceArn": source_arn,
+        "BatchSize": batch_size,
+        "MaximumBatchingWindowInSeconds": maximum_batching_window,
+        "Enabled": enabled,
+    }
+    if report_batch_item_failures:
+        kwargs["FunctionResponseTypes"] = ["ReportBatchItemFailures"]
+    if not is_queue:
+        kwargs["StartingPosition"] = starting_position or "LATEST"
+    client = run.target.client("lambda")
+    reply = _retry_while_iam_propagates(
+        lambda: client.create_event_source_mapping(**kwargs), f"mapping {function.name}"
+    )
+    uuid = reply["UUID"]
+    run.track(
+        "lambda:event-source-mapping",
+        f"{source_arn.rsplit(':', 1)[-1]}->{function.name}",
+        reply.get("EventSourceMappingArn", uuid),
+        lambda: delete_event_source_mapping(run, uuid),
+    )
+    if wait and enabled:
+        _wait_mapping(run, uuid, "Enabled")
+    settings = {k: v for k, v in kwargs.items() if k not in ("FunctionName", "EventSourceArn")}
+    return EventSourceMapping(uuid=uuid, function_name=function.name, source_arn=source_arn, settings=settings)
+
+
+def _wait_mapping(run: Run, uuid: str, state: str, timeout: float = 120) -> None:
+    client = run.target.client("lambda")
+    deadline = time.monotonic() + timeout
+    while True:
+        current = client.get_event_source_mapping(UUID=uuid)["State"]
+        if current == state:
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"event source mapping {uuid} is {current}, not {state}, after {timeout:.0f} s")
+        time.sleep(0.5)
+
+
+def delete_event_source_mapping(run: Run, uuid: str) -> None:
+    """Delete a mapping and wait until it is gone, so that it polls no more."""
+    client = run.target.client("lambda")
+    client.delete_event_source_mapping(UUID=uuid)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            client.get_event_source_mapping(UUID=uuid)
+        except client.exceptions.ResourceNotFoundException:
+            return
+        time.sleep(0.5)
+    raise TimeoutError(f"event source mapping {uuid} still exists 120 s after deletion")
+
+
+def put_function_event_invoke_config(
+    run: Run,
+    function: Function,
+    *,
+    maximum_retry_attempts: int = 2,
+    maximum_event_age: int = 21600,
+    on_success: str | None = None,
+    on_failure: str | None = None,
+) -> None:
+    """Configure asynchronous invocation: retries, event age, and destinations (SQS/SNS/Lambda/
+    EventBridge ARNs); the role gets the send permission on each destination."""
+    if not 0 <= maximum_retry_attempts <= 2:
+        raise ValueError(f"maximum_retry_attempts={maximum_retry_attempts}: Lambda allows 0 to 2.")
+    destinations: dict[str, Any] = {}
+    statements = []
+    for key, arn in (("OnSuccess", on_success), ("OnFailure", on_failure)):
+        if arn:
+            destinations[key] = {"Destination": arn}
+            statements.append(policies.allow([_send_action(arn)], [arn]))
+    if statements:
+        grant(run, function, "async-destinations", statements)
+    client = run.target.client("lambda")
+    kwargs: dict[str, Any] = {
+        "FunctionName": function.name,
+        "MaximumRetryAttempts": maximum_retry_attempts,
+        "MaximumEventAgeInSeconds": maximum_event_age,
+    }
+    if destinations:
+        kwargs["DestinationConfig"] = destinations
+    _retry_while_iam_propagates(lambda: client.put_function_event_invoke_config(**kwargs), f"invoke config {function.name}")
+    run.track(
+        "lambda:event-invoke-config",
+        function.name,
+        f"{function.arn}#event-invoke-config",
+        lambda: client.delete_function_event_invoke_config(FunctionName=function.name),
+    )
+
+
+def _send_action(arn: str) -> str:
+    service = arn.split(":")[2]
+    return {
+        "sqs": "sqs:SendMessage",
+        "sns": "sns:Publish",
+        "lambda": "lambda:InvokeFunction",
+        "events": "events:PutEvents",
+    }.get(service) or _unsupported_destination(arn)
+
+
+def _unsupported_destination(arn: str) -> str:
+    raise ValueError(f"destination {arn}: use an SQS queue, SNS topic, Lambda function or event bus ARN")
+
+
+@dataclass(frozen=True)
+class InvokeResult:
+    status_code: int
+    payload: Any
+    function_error: str | None
+    log_tail: str
+
+    @property
+    def ok(self) -> bool:
+        return self.function_error is None
+
+
+def invoke(
+    run: Run,
+    function: Function | str,
+    event: Any = None,
+    *,
+    invocation_type: str = "RequestResponse",
+    tail: bool = True,
+) -> InvokeResult:
+    """Invoke a function; returns the decoded result (or error document) and the log tail."""
+    name = function.name if isinstance(function, Function) else function
+    kwargs: dict[str, Any] = {
+        "FunctionName": name,
+        "InvocationType": invocation_type,
+        "Payload": json.dumps(event).encode(),
+    }
+    if tail and invocation_type == "RequestResponse":
+        kwargs["LogType"] = "Tail"
+    reply = run.target.client("lambda").invoke(**kwargs)
+    body = reply["Payload"].read() if "Payload" in reply else b""
+    try:
+        payload = json.loads(body) if body else None
+    except ValueError:
+        payload = body.decode(errors="replace")
+    log_tail = base64.b64decode(reply["LogResult"]).decode(errors="replace") if reply.get("LogResult") else ""
+    return InvokeResult(
+        status_code=reply["StatusCode"],
+        payload=payload,
+        function_error=reply.get("FunctionError"),
+        log_tail=log_tail,
+    )
+
+
+def filter_log_events(run: Run, function: Function, pattern: str = "") -> list[str]:
+    """All log lines of the function so far (optionally matching a CloudWatch filter pattern)."""
+    client = run.target.client("logs")
+    kwargs: dict[str, Any] = {"logGroupName": function.log_group}
+    if pattern:
+        kwargs["filterPattern"] = pattern
+    lines: list[str] = []
+    for page in client.get_paginator("filter_log_events").paginate(**kwargs):
+        lines.extend(e["message"].rstrip("\n") for e in page.get("events", []))
+    return lines
+
+
+def handler_dir(name: str) -> Path:
+    """The folder of one of eventlab's bundled handlers (``lib/eventlab/patterns/handlers/<name>``)."""
+    path = Path(__file__).resolve().parent.parent / "patterns" / "handlers" / name
+    if not path.is_dir():
+        raise FileNotFoundError(f"no bundled handler {name!r} in {path.parent}")
+    return path
+

@@ -1,0 +1,76 @@
+"""SES: sender identities, and (on the emulator only) the mail LocalStack recorded as sent."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+from eventlab.run import Run
+from eventlab.target import Target
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Identity:
+    address: str
+    arn: str
+    created: bool  # False: it existed before this run, and the run leaves it alone
+
+
+def identity_arn(target: Target, address: str) -> str:
+    return f"arn:aws:ses:{target.region}:{target.account_id}:identity/{address}"
+
+
+def verify_email_identity(run: Run, address: str) -> Identity:
+    """Ask SES to verify a sender address, unless it is already known to SES.
+
+    An identity this run creates is deleted with the run; one that existed before is never
+    touched. On AWS the owner must click the link SES mails before sending works (and, in the
+    SES sandbox, recipients must be verified too); LocalStack verifies at once.
+    """
+    client = run.target.client("ses")
+    arn = identity_arn(run.target, address)
+    # ListIdentities, not GetIdentityVerificationAttributes: LocalStack answers "Success" for
+    # any address asked about, even one it never saw (and then rejects mail from it).
+    known = {
+        identity
+        for page in client.get_paginator("list_identities").paginate(IdentityType="EmailAddress")
+        for identity in page.get("Identities", [])
+    }
+    if address in known:
+        status = (
+            client.get_identity_verification_attributes(Identities=[address])["VerificationAttributes"]
+            .get(address, {})
+            .get("VerificationStatus")
+        )
+        if status != "Success":
+            log.warning("SES identity %s is %s: confirm the verification mail before sending", address, status)
+        return Identity(address=address, arn=arn, created=False)
+    client.verify_email_identity(EmailAddress=address)
+    run.track("ses:identity", address, arn, lambda: client.delete_identity(Identity=address))
+    if not run.target.is_emulated:
+        log.warning("SES sent a verification mail to %s: open its link before the first send", address)
+    return Identity(address=address, arn=arn, created=True)
+
+
+def list_sent_emails(target: Target, *, to: str | None = None) -> list[dict[str, Any]]:
+    """The messages LocalStack's SES recorded as sent (``GET /_aws/ses``), optionally only
+    those addressed to ``to``. Emulator only: AWS has no such record."""
+    if not target.is_emulated or not target.endpoint_url:
+        raise RuntimeError(
+            "list_sent_emails reads LocalStack's record of sent mail; on AWS check the inbox, "
+            "or SES's sending statistics and event destinations, instead."
+        )
+    reply = requests.get(f"{target.endpoint_url}/_aws/ses", timeout=10)
+    reply.raise_for_status()
+    messages: list[dict[str, Any]] = reply.json().get("messages", [])
+    if to is not None:
+        messages = [
+            m for m in messages
+            if to in (m.get("Destination") or {}).get("ToAddresses", [])
+        ]
+    return messages

@@ -1,0 +1,42 @@
+"""Packaging handler folders, and the executor's registration with LocalStack."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import io
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from eventlab.lambda_ import EXECUTOR_NAME
+from eventlab.runtime import EmbeddedLocalStack
+from eventlab.services.lambda_ import package
+
+
+def test_package_is_reproducible_and_skips_caches(tmp_path: Path) -> None:
+    (tmp_path / "main.py").write_text("def handler(e, c):\n    return 1\n")
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "util.py").write_text("X = 1\n")
+    (tmp_path / "__pycache__").mkdir()
+    (tmp_path / "__pycache__" / "main.cpython-313.pyc").write_bytes(b"\0")
+    first = package(tmp_path)
+    assert package(tmp_path) == first
+    names = zipfile.ZipFile(io.BytesIO(first)).namelist()
+    assert names == ["lib/util.py", "main.py"]
+
+
+def test_package_rejects_missing_or_empty_folders(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        package(tmp_path / "nope")
+    with pytest.raises(ValueError, match="no files"):
+        package(tmp_path)
+
+
+def test_executor_is_registered_and_selected() -> None:
+    (entry,) = [
+        ep for ep in importlib.metadata.entry_points(group="localstack.lambda.runtime_executor")
+        if ep.name == EXECUTOR_NAME
+    ]
+    assert entry.value == "eventlab.lambda_.executor:EventlabRuntimeExecutorPlugin"
+    assert EmbeddedLocalStack()._settings(4566)["LAMBDA_RUNTIME_EXECUTOR"] == EXECUTOR_NAME
