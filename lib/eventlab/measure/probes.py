@@ -163,6 +163,7 @@ class ReceiptLog:
         self.run_id = run_id
         self._receipts: list[Receipt] = []
         self._unique: set[str] = set()
+        self._by_path: dict[str, set[str]] = defaultdict(set)
         self._others = 0
         self._cond = threading.Condition()
 
@@ -189,6 +190,7 @@ class ReceiptLog:
         with self._cond:
             self._receipts.append(receipt)
             self._unique.add(probe.msg_id)
+            self._by_path[path].add(probe.msg_id)
             self._cond.notify_all()
         return receipt
 
@@ -214,19 +216,20 @@ class ReceiptLog:
         with self._cond:
             return iter(list(self._receipts))
 
-    def unique_count(self) -> int:
+    def unique_count(self, path: str | None = None) -> int:
         with self._cond:
-            return len(self._unique)
+            return len(self._unique if path is None else self._by_path[path])
 
     def ids(self) -> set[str]:
         with self._cond:
             return set(self._unique)
 
-    def wait_for(self, unique: int, timeout: float) -> bool:
-        """Block until ``unique`` distinct probes have arrived, or ``timeout`` s; True if they did."""
+    def wait_for(self, unique: int, timeout: float, *, path: str | None = None) -> bool:
+        """Block until ``unique`` distinct probes have arrived (on ``path``, or on any), or
+        ``timeout`` s; True if they did."""
         deadline = time.monotonic() + timeout
         with self._cond:
-            while len(self._unique) < unique:
+            while len(self._unique if path is None else self._by_path[path]) < unique:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False
