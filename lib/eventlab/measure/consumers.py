@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import random
 import threading
 import time
 import urllib.request
@@ -212,7 +213,15 @@ class SqsReceiver(Consumer):
 
     def _delete(self, messages: Sequence[SqsMessage]) -> None:
         entries = [{"Id": str(i), "ReceiptHandle": m.receipt_handle} for i, m in enumerate(messages)]
-        reply = self.client.delete_message_batch(QueueUrl=self.queue_url, Entries=entries)
+        for attempt in range(1, 11):
+            try:
+                reply = self.client.delete_message_batch(QueueUrl=self.queue_url, Entries=entries)
+                break
+            except ClientError as error:
+                if error.response.get("Error", {}).get("Code") != "RequestThrottled" or attempt == 10:
+                    raise
+                self.throttled += 1
+                time.sleep(random.uniform(0, min(1.0, 0.02 * 2**attempt)))
         with self._count_lock:
             self.deleted += len(reply.get("Successful", []))
         for failed in reply.get("Failed", []):

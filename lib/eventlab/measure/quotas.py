@@ -161,6 +161,7 @@ class QuotaEmulator:
     clock: Clock = time.monotonic
     events: list[QuotaEvent] = field(default_factory=list)
     accepted: Counter[str] = field(default_factory=Counter)
+    admitted: list[QuotaEvent] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._lock = threading.RLock()
@@ -217,6 +218,13 @@ class QuotaEmulator:
         """Refusals so far (calls, plus records refused inside PutRecords)."""
         return sum(
             e.records for e in self.events
+            if (service is None or e.service == service) and (operation is None or e.operation == operation)
+        )
+
+    def admitted_count(self, service: str | None = None, operation: str | None = None) -> int:
+        """Calls (or PutRecords records) the quota let through."""
+        return sum(
+            e.records for e in self.admitted
             if (service is None or e.service == service) and (operation is None or e.operation == operation)
         )
 
@@ -287,6 +295,7 @@ class QuotaEmulator:
         size = len(params["Data"]) + len(params["PartitionKey"].encode())
         if self._admit_write(stream, shard, size):
             self.accepted["kinesis.PutRecord"] += 1
+            self.admitted.append(QuotaEvent(time.time_ns(), "kinesis", "PutRecord", f"{stream}/{shard}"))
             return
         self._refuse("kinesis", "PutRecord", f"{stream}/{shard}")
         context[_CTX] = _error_response(KINESIS_THROTTLE, self._write_message(stream, shard))
@@ -302,6 +311,8 @@ class QuotaEmulator:
             verdicts.append((self._admit_write(stream, shard, size), shard))
         refused = [i for i, (ok, _) in enumerate(verdicts) if not ok]
         self.accepted["kinesis.PutRecords"] += len(records) - len(refused)
+        if len(records) > len(refused):
+            self.admitted.append(QuotaEvent(time.time_ns(), "kinesis", "PutRecords", stream, len(records) - len(refused)))
         if not refused:
             return
         self._refuse("kinesis", "PutRecords", stream, len(refused))
@@ -389,6 +400,7 @@ class QuotaEmulator:
             ok = self._bucket(("sqs-fifo", url, action), q.calls_per_s).take(1)
         if ok:
             self.accepted[f"sqs.{action}"] += 1
+            self.admitted.append(QuotaEvent(time.time_ns(), "sqs", action, url.rsplit("/", 1)[-1]))
             return
         queue = url.rsplit("/", 1)[-1]
         self._refuse("sqs", action, queue)
