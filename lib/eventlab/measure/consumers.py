@@ -144,6 +144,7 @@ class SqsReceiver(Consumer):
         self.delete = delete
         self.batches = 0
         self.deleted = 0
+        self.delete_failures = 0
         self.crashed = 0
         self._count_lock = threading.Lock()
 
@@ -218,12 +219,20 @@ class SqsReceiver(Consumer):
                 reply = self.client.delete_message_batch(QueueUrl=self.queue_url, Entries=entries)
                 break
             except ClientError as error:
-                if error.response.get("Error", {}).get("Code") != "RequestThrottled" or attempt == 10:
-                    raise
-                self.throttled += 1
-                time.sleep(random.uniform(0, min(1.0, 0.02 * 2**attempt)))
+                code = error.response.get("Error", {}).get("Code")
+                if code == "RequestThrottled" and attempt < 10:
+                    self.throttled += 1
+                    time.sleep(random.uniform(0, min(1.0, 0.02 * 2**attempt)))
+                    continue
+                # a stale receipt handle (the message was received again meanwhile) is a
+                # scenario, not a crash: the message comes back and is counted as a duplicate
+                log.info("%s: delete of %d message(s) failed: %s", self.path, len(entries), code)
+                with self._count_lock:
+                    self.delete_failures += len(entries)
+                return
         with self._count_lock:
             self.deleted += len(reply.get("Successful", []))
+            self.delete_failures += len(reply.get("Failed", []))
         for failed in reply.get("Failed", []):
             log.info("%s: delete failed for %s: %s", self.path, messages[int(failed["Id"])].message_id, failed.get("Code"))
 
