@@ -476,6 +476,8 @@ class HttpReceiver:
         self.path = path
         self.sink_label = sink_path
         self.confirmed: list[str] = []
+        # Every non-sink POST body, probe or not (e.g. business events for an analytics endpoint).
+        self.bodies: list[dict[str, Any]] = []
         self.requests = 0
         self._confirm = threading.Condition()
         outer = self
@@ -533,6 +535,7 @@ class HttpReceiver:
             return 200
         if kind == "UnsubscribeConfirmation":
             return 200
+        self.bodies.append(doc)
         self.receipts.record_payload(doc, path=self.path, consumer="http", received_ns=received_ns, source=doc.get("MessageId", ""))
         return 200
 
