@@ -4,6 +4,8 @@
     eventlab run                     execute every notebook into build/workbook (make run)
     eventlab lab                     JupyterLab with the embedded LocalStack running (make lab)
     eventlab leaks PREFIX [--delete] list (or delete) resources left under a name prefix
+    eventlab deploy PATTERN          build a ready-made pattern and print its outputs as JSON
+    eventlab destroy PATTERN         delete everything that deploy built
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from eventlab.paths import build_dir
+from eventlab.run import Run
 from eventlab.runtime import DEFAULT_START_TIMEOUT, EmbeddedLocalStack, LocalStackError
+from eventlab.target import Target
 
 log = logging.getLogger("eventlab")
 
@@ -115,7 +119,6 @@ def cmd_lab(args: argparse.Namespace) -> int:
 def cmd_leaks(args: argparse.Namespace) -> int:
     """List resources under a prefix; with --delete, delete them. Exit 1 if any remain."""
     from eventlab.leaks import delete_leaks, find_leaks
-    from eventlab.target import Target
 
     target = Target.from_env()
     if args.delete:
@@ -129,6 +132,60 @@ def cmd_leaks(args: argparse.Namespace) -> int:
     for leak in leaks:
         print(leak)
     return 1 if leaks else 0
+
+
+PATTERNS = ("notification-system",)
+
+
+def _deploy_target(args: argparse.Namespace) -> Target:
+    """AWS when named (``--profile``/``--region``), else the embedded LocalStack, started and left
+    running if need be (a deployment outlives this command)."""
+    if args.aws:
+        return Target.aws(profile=args.profile, region=args.region)
+    if os.environ.get("EVENTLAB_ENDPOINT_URL"):
+        return Target.localstack(os.environ["EVENTLAB_ENDPOINT_URL"])
+    runtime = EmbeddedLocalStack(start_timeout=args.timeout, detach=True).start()
+    return Target.localstack(runtime.endpoint_url)
+
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    """Build a ready-made pattern under a new run; print its outputs as JSON."""
+    import json
+
+    from eventlab import deployments
+    from eventlab.patterns import notification_system
+
+    target = _deploy_target(args)
+
+    def build(run: Run) -> dict[str, str]:
+        system = notification_system.deploy(run, admin_email=args.admin_email, sender=args.sender)
+        return system.outputs()
+
+    record = deployments.deploy(args.pattern, target, build)
+    print(json.dumps({"topic_arn": record.outputs["topic_arn"], "queue_url": record.outputs["queue_url"],
+                      "function_name": record.outputs["function_name"], **record.outputs, "endpoint_url": target.endpoint_url}, indent=2))
+    return 0
+
+
+def cmd_destroy(args: argparse.Namespace) -> int:
+    """Delete everything a deploy of PATTERN built (found by its run's name prefix)."""
+    from eventlab import deployments
+
+    record = deployments.load(args.pattern)
+    if record is None:
+        print(f"{args.pattern} is not deployed", file=sys.stderr)
+        return 1
+    if record.target["kind"] == "aws":
+        target = Target.aws(profile=record.target.get("profile"), region=record.target["region"])
+    else:
+        endpoint = os.environ.get("EVENTLAB_ENDPOINT_URL") or record.target["endpoint_url"]
+        target = Target.localstack(endpoint)
+    deleted, failed = deployments.destroy(args.pattern, target)
+    for leak in deleted:
+        print(f"deleted {leak}")
+    for leak, why in failed:
+        print(f"FAILED  {leak}: {why}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -159,6 +216,20 @@ def build_parser() -> argparse.ArgumentParser:
     leaks.add_argument("prefix", help="a run or deployment prefix, e.g. el-ab12cd34")
     leaks.add_argument("--delete", action="store_true", help="delete what is found")
     leaks.set_defaults(func=cmd_leaks)
+
+    deploy = sub.add_parser("deploy", help=cmd_deploy.__doc__)
+    deploy.add_argument("pattern", choices=PATTERNS)
+    deploy.add_argument("--admin-email", default="admin@example.com", help="who receives the notifications")
+    deploy.add_argument("--sender", default="alerts@example.com", help="the SES identity that sends them")
+    deploy.add_argument("--aws", action="store_true", help="deploy to real AWS (needs --profile and/or --region)")
+    deploy.add_argument("--profile", help="AWS profile, with --aws")
+    deploy.add_argument("--region", help="AWS region, with --aws")
+    deploy.add_argument("--timeout", type=float, default=DEFAULT_START_TIMEOUT, help="seconds to wait for LocalStack")
+    deploy.set_defaults(func=cmd_deploy)
+
+    destroy = sub.add_parser("destroy", help=cmd_destroy.__doc__)
+    destroy.add_argument("pattern", choices=PATTERNS)
+    destroy.set_defaults(func=cmd_destroy)
     return parser
 
 

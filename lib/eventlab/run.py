@@ -94,7 +94,11 @@ class Run:
     @property
     def prefix(self) -> str:
         """The name prefix every resource of this run starts with."""
-        return f"{RUN_PREFIX}-{self.run_id}"
+        return self.prefix_for(self.run_id)
+
+    @staticmethod
+    def prefix_for(run_id: str) -> str:
+        return f"{RUN_PREFIX}-{run_id}"
 
     def name(self, base: str, *, suffix: str = "", max_length: int = 64) -> str:
         """``<prefix>-<base><suffix>``, checked against the service's length limit."""
