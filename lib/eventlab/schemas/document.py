@@ -119,8 +119,9 @@ def resolve(document: Mapping[str, Any], node: Any = None, depth: int = 0) -> Sh
         out["properties"] = {k: resolve(document, v, depth + 1) for k, v in node["properties"].items()}
     if "items" in node and isinstance(node["items"], Mapping):
         out["items"] = resolve(document, node["items"], depth + 1)
-    if isinstance(out.get("type"), list) and len(out["type"]) == 1:
-        out["type"] = out["type"][0]
+    if isinstance(out.get("type"), list):  # one order for type unions, whichever type wrote them
+        types = sorted(set(out["type"]))
+        out["type"] = types[0] if len(types) == 1 else types
     return out
 
 
