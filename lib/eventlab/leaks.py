@@ -108,6 +108,16 @@ def _log_groups(target: Target, prefix: str) -> Iterator[str]:
             yield from (g["logGroupName"] for g in page.get("logGroups", []))
 
 
+def _registries(target: Target, prefix: str) -> Iterator[str]:
+    # The emulator has no Schemas API; its registries are S3 buckets, found by _buckets.
+    if target.is_emulated:
+        return
+    for page in target.client("schemas").get_paginator("list_registries").paginate(
+        RegistryNamePrefix=prefix, Scope="LOCAL"
+    ):
+        yield from (r["RegistryName"] for r in page.get("Registries", []))
+
+
 CHECKS: dict[str, Callable[[Target, str], Iterator[str]]] = {
     "sqs:queue": _queues,
     "sns:topic": _topics,
@@ -122,6 +132,7 @@ CHECKS: dict[str, Callable[[Target, str], Iterator[str]]] = {
     "lambda:event-source-mapping": _event_source_mappings,
     "lambda:function": _functions,
     "logs:log-group": _log_groups,
+    "schemas:registry": _registries,
 }
 
 
@@ -157,8 +168,15 @@ def _topic_arn(target: Target, name: str) -> str:
     return f"arn:aws:sns:{target.region}:{target.account_id}:{name}"
 
 
+def _delete_registry(target: Target, name: str) -> None:
+    from eventlab.schemas.registry import EventBridgeSchemaRegistry
+
+    EventBridgeSchemaRegistry(target, name).delete()
+
+
 # Deletion by kind, in an order that removes users before what they use.
 DELETERS: dict[str, Callable[[Target, str], object]] = {
+    "schemas:registry": _delete_registry,
     "sns:subscription": lambda t, arn: t.client("sns").unsubscribe(SubscriptionArn=arn),
     "lambda:event-source-mapping": lambda t, uuid: t.client("lambda").delete_event_source_mapping(UUID=uuid),
     "events:rule": lambda t, name: events.delete_rule(t.client("events"), name, "default"),
