@@ -12,6 +12,7 @@ import hashlib
 import io
 import json
 import logging
+import re
 import time
 import zipfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -433,6 +434,29 @@ def filter_log_events(run: Run, function: Function, pattern: str = "") -> list[s
     for page in client.get_paginator("filter_log_events").paginate(**kwargs):
         lines.extend(e["message"].rstrip("\n") for e in page.get("events", []))
     return lines
+
+
+_REPORT = re.compile(
+    r"REPORT RequestId: (?P<request_id>\S+)\tDuration: (?P<duration_ms>[\d.]+) ms"
+    r"(?:.*?Init Duration: (?P<init_ms>[\d.]+) ms)?"
+)
+
+
+def invocation_reports(run: Run, function: Function) -> list[dict[str, Any]]:
+    """One row per invocation from the function's REPORT log lines: duration, and the init
+    duration that marks a cold start (a new execution environment)."""
+    rows = []
+    for line in filter_log_events(run, function, "REPORT"):
+        match = _REPORT.search(line)
+        if match:
+            init = match["init_ms"]
+            rows.append({
+                "request_id": match["request_id"],
+                "duration_ms": float(match["duration_ms"]),
+                "init_ms": float(init) if init else None,
+                "cold": init is not None,
+            })
+    return rows
 
 
 def handler_dir(name: str) -> Path:
