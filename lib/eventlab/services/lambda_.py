@@ -7,8 +7,10 @@ new role takes seconds to be usable by Lambda; the create calls retry for that.
 
 from __future__ import annotations
 
+import ast
 import base64
 import hashlib
+import importlib.util
 import io
 import json
 import logging
@@ -57,26 +59,61 @@ class EventSourceMapping:
     settings: dict[str, Any] = field(default_factory=dict)
 
 
+BUNDLE_FILE = "bundle.txt"
+
+
+def bundled_modules(code_dir: str | Path) -> dict[str, bytes]:
+    """eventlab modules a handler folder asks for in ``bundle.txt`` (one module per line), as
+    ``{file name at the zip's root: source}``. A bundled module must import without eventlab
+    (at its top level), since on AWS the package holds nothing else of it."""
+    manifest = Path(code_dir) / BUNDLE_FILE
+    if not manifest.exists():
+        return {}
+    files = {}
+    for line in manifest.read_text().splitlines():
+        module = line.split("#", 1)[0].strip()
+        if not module:
+            continue
+        spec = importlib.util.find_spec(module)
+        if spec is None or spec.origin is None or not module.startswith("eventlab."):
+            raise ValueError(f"{manifest}: {module!r} is not an eventlab module")
+        source = Path(spec.origin).read_bytes()
+        for node in ast.parse(source).body:
+            if isinstance(node, ast.Import | ast.ImportFrom):
+                names = [node.module or ""] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]
+                if any(name == "eventlab" or name.startswith("eventlab.") for name in names):
+                    raise ValueError(f"{module} imports eventlab at its top level and cannot be bundled into a handler")
+        files[f"{module.rsplit('.', 1)[-1]}.py"] = source
+    return files
+
+
 def package(code_dir: str | Path) -> bytes:
     """Zip a folder of handler code (files at the zip's root), reproducibly: fixed timestamps,
-    sorted entries, no caches."""
+    sorted entries, no caches; plus the eventlab modules its ``bundle.txt`` names."""
     root = Path(code_dir)
     if not root.is_dir():
         raise FileNotFoundError(f"handler folder {root} does not exist: pass the folder that holds the handler module")
+    entries: dict[str, bytes] = {}
+    for path in sorted(root.rglob("*")):
+        relative = path.relative_to(root)
+        if any(part in SKIPPED or part.endswith(".pyc") for part in relative.parts) or not path.is_file():
+            continue
+        if relative.as_posix() != BUNDLE_FILE:
+            entries[relative.as_posix()] = path.read_bytes()
+    for name, source in bundled_modules(root).items():
+        if name in entries:
+            raise ValueError(f"{root}: {name} is both a handler file and a bundled module")
+        entries[name] = source
+    if not entries:
+        raise ValueError(f"handler folder {root} has no files to package")
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path in sorted(root.rglob("*")):
-            relative = path.relative_to(root)
-            if any(part in SKIPPED or part.endswith(".pyc") for part in relative.parts) or not path.is_file():
-                continue
-            info = zipfile.ZipInfo(relative.as_posix(), date_time=(1980, 1, 1, 0, 0, 0))
+        for name in sorted(entries):
+            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
             info.external_attr = 0o644 << 16
             info.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(info, path.read_bytes())
-    data = buffer.getvalue()
-    if len(data) <= 22:  # an empty zip is only its end record
-        raise ValueError(f"handler folder {root} has no files to package")
-    return data
+            archive.writestr(info, entries[name])
+    return buffer.getvalue()
 
 
 def _retry_while_iam_propagates(call: Callable[[], T], what: str) -> T:
