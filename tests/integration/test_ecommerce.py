@@ -41,6 +41,7 @@ def test_orders_flow_through_every_service(run: Run) -> None:
             variables=FAST,
         )
         analytics.wait_confirmed(shop.deployment.topics["order-paid"].arn, timeout=30)
+        _roles_are_least_privilege(run, shop)
 
         # Order ids unique to the run: SES and SMS records are shared by everything on the emulator.
         o1, o2, o3 = (f"{run.run_id}-{n}" for n in (1, 2, 3))
@@ -82,3 +83,22 @@ def test_orders_flow_through_every_service(run: Run) -> None:
 
         sent = {json.dumps(c, sort_keys=True) for c in clicks + fraud}
         assert _wait(lambda: archived() >= sent), "Firehose archived every click in S3"
+
+
+def _roles_are_least_privilege(run: Run, shop: ecommerce.Shop) -> None:
+    """Every function's role names exact resources; the one wildcard is SMS (phone numbers have no ARN)."""
+    iam = run.target.client("iam")
+    for name, function in shop.deployment.functions.items():
+        role = function.role.name
+        assert iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"] == [], f"{name}: no managed policies"
+        for policy_name in iam.list_role_policies(RoleName=role)["PolicyNames"]:
+            document = iam.get_role_policy(RoleName=role, PolicyName=policy_name)["PolicyDocument"]
+            for statement in document["Statement"]:
+                resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+                actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                assert all("*" not in a for a in actions), f"{name}: wildcard action in {statement}"
+                if resources == ["*"]:
+                    assert (name, actions) == ("sms-sender", ["sns:Publish"]), f"{name}: wildcard resource in {statement}"
+                else:
+                    assert all(r.startswith("arn:aws:") and r.count("*") <= 1 for r in resources), statement
+                    assert all(run.prefix in r or ":identity/" in r for r in resources), f"{name} reaches beyond its run: {statement}"
