@@ -230,7 +230,9 @@ def delivered_rate(messages: pd.DataFrame) -> pd.Series:
 
 def tidy(summary: pd.DataFrame, messages: pd.DataFrame, *, keys: int) -> pd.DataFrame:
     """The headline columns of a comparison: latency (corrected, ms), duplicates, ordering,
-    loss and delivered throughput, one row per path."""
+    loss, delivered throughput and the producer's p99 send delay (how late sends started
+    against their schedule: a slow producer call shows here, and in the corrected latency),
+    one row per path."""
     if summary.empty:
         return pd.DataFrame()
     table = pd.DataFrame(
@@ -248,6 +250,7 @@ def tidy(summary: pd.DataFrame, messages: pd.DataFrame, *, keys: int) -> pd.Data
             "p90_ms": summary["latency_p90_ms"],
             "p99_ms": summary["latency_p99_ms"],
             "max_ms": summary["latency_max_ms"],
+            "send_delay_p99_ms": summary["send_delay_p99_ms"],
         }
     )
     table["delivered_per_s"] = table["path"].map(delivered_rate(messages)) if len(messages) else np.nan
@@ -335,3 +338,33 @@ def beside_published(table: pd.DataFrame, path: Path | str | None = None) -> pd.
     local = table[["path", "p50_ms", "p99_ms"]].rename(columns={"p50_ms": "local_p50_ms", "p99_ms": "local_p99_ms"})
     merged = local.merge(published[["path", "published_service", "aws_p50_ms", "aws_p99_ms", "setup", "source"]], on="path", how="left")
     return order_paths(merged)
+
+
+def plot_beside_published(frame: pd.DataFrame) -> Any:
+    """Local p50/p99 beside published AWS p50/p99 per path (log scale): bars, one group per path.
+
+    ``frame`` is :func:`beside_published`'s output. Paths without a published counterpart show
+    only their local bars.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(8, 4), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    x = np.arange(len(frame))
+    width = 0.2
+    series = [
+        ("local_p50_ms", "local p50", "tab:blue", 1.0),
+        ("local_p99_ms", "local p99", "tab:blue", 0.5),
+        ("aws_p50_ms", "published AWS p50", "tab:orange", 1.0),
+        ("aws_p99_ms", "published AWS p99", "tab:orange", 0.5),
+    ]
+    for i, (column, label, colour, alpha) in enumerate(series):
+        ax.bar(x + (i - 1.5) * width, frame[column].astype(float), width, label=label, color=colour, alpha=alpha)
+    ax.set_xticks(x, frame["path"], rotation=20)
+    ax.set_yscale("log")
+    ax.set_ylabel("latency (ms, log scale)")
+    ax.grid(True, axis="y", alpha=0.3)
+    ax.legend(fontsize="small")
+    return fig
