@@ -6,7 +6,6 @@ import math
 
 import pandas as pd
 import pytest
-
 from eventlab.experiments import compare, practices
 from eventlab.measure.load import RetryPolicy
 
