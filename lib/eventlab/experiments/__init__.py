@@ -1,6 +1,6 @@
-"""Experiments: measurements that notebooks run in one call and show as one table.
+"""Experiments behind the notebooks: one module per notebook topic, each returning tables.
 
-Each module is one experiment family (``compare``: every path under the same load;
-``practices``: best practices, each measured). They build on :mod:`eventlab.measure` and
-leave presentation (prose, plots) to the notebooks.
+Notebooks stay thin: they call a function here, show the DataFrame or figure it returns, and
+assert on its counts. Every function takes a :class:`~eventlab.run.Run` (whose ledger deletes
+what the experiment creates) and uses only clients from ``run.target``.
 """
