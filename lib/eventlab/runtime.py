@@ -336,6 +336,11 @@ class EmbeddedLocalStack:
             "OVERRIDE_IN_DOCKER": "0",
             "FILESYSTEM_ROOT": str(self.filesystem_root),
             "PYTHONUNBUFFERED": "1",
+            # Event source mappings poll SQS/Kinesis once a second and back off up to 10 s when
+            # idle; AWS long-polls instead. Tighter settings keep the emulator's Lambda paths
+            # from adding seconds of latency that AWS would not.
+            "LAMBDA_EVENT_SOURCE_MAPPING_POLL_INTERVAL_SEC": "0.5",
+            "LAMBDA_EVENT_SOURCE_MAPPING_MAX_BACKOFF_ON_EMPTY_POLL_SEC": "2",
             # Lambda handlers run as host processes (eventlab.lambda_.executor), not in Docker.
             "LAMBDA_RUNTIME_EXECUTOR": LAMBDA_EXECUTOR_NAME,
         }

@@ -27,7 +27,7 @@ from typing import Any, Literal, Protocol
 
 import pandas as pd
 from botocore.exceptions import ClientError, ConnectionError as BotoConnectionError, HTTPClientError
-from tqdm.auto import tqdm
+from tqdm import tqdm  # not tqdm.auto: its widget needs ipywidgets, which the lock leaves out
 
 from eventlab.measure.probes import Probe, ProbeFactory, SendLog, SendRecord
 

@@ -1,7 +1,8 @@
 """Plots from result tables: latency CDF per path, histograms, throughput, reorder scatter.
 
 Figures are built with :class:`matplotlib.figure.Figure` on the Agg canvas (no pyplot, no
-display needed): they render inline in Jupyter and ``fig.savefig(...)`` writes files in CI.
+display needed), so ``fig.savefig(...)`` works anywhere. In a notebook, run
+``%matplotlib inline`` once and a figure returned as a cell's last value is shown.
 """
 
 from __future__ import annotations
