@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import sys
 import threading
 import time
 from collections import Counter
@@ -301,7 +302,9 @@ class LoadSpec:
     """What load to offer. Give ``duration_s`` or ``count`` (or both: whichever ends first).
 
     ``rate`` is messages per second (open loop; ignored when ``mode="closed"``). ``batch`` is
-    probes per call (capped by the sender). ``warmup_s`` / ``warmup_count``: the first probes,
+    probes per call (capped by the sender). ``switch_interval_s``: while an open-loop run lasts,
+    the interpreter's GIL switch interval is lowered to this (default 5 ms is restored after),
+    so a thread that is due to send is not kept waiting by another thread signing a request. ``warmup_s`` / ``warmup_count``: the first probes,
     by intended time, are sent and received but marked ``warmup`` and left out of the figures.
     """
 
@@ -316,6 +319,7 @@ class LoadSpec:
     keys: int = 1
     size: int = 0
     progress: bool | None = None
+    switch_interval_s: float | None = 0.0005
 
     def total(self) -> int | None:
         if self.mode == "open":
@@ -465,6 +469,9 @@ class LoadGenerator:
                 self._stop.set()
 
         threads = [threading.Thread(target=worker, name=f"load-{i}", daemon=True) for i in range(spec.threads)]
+        old_interval = sys.getswitchinterval()
+        if spec.mode == "open" and spec.switch_interval_s:
+            sys.setswitchinterval(min(old_interval, spec.switch_interval_s))
         started = time.time_ns()
         for thread in threads:
             thread.start()
@@ -478,6 +485,7 @@ class LoadGenerator:
             raise
         finally:
             bar.close()
+            sys.setswitchinterval(old_interval)
         ended = time.time_ns()
         if errors:
             raise RuntimeError(f"load generator thread failed: {errors[0]!r}") from errors[0]
