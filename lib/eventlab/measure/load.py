@@ -28,7 +28,7 @@ from typing import Any, Literal, Protocol
 
 import pandas as pd
 from botocore.exceptions import ClientError, ConnectionError as BotoConnectionError, HTTPClientError
-from tqdm.auto import tqdm
+from tqdm import tqdm  # not tqdm.auto: ipywidgets is not in the lock, plain bars work in Jupyter too
 
 from eventlab.measure.probes import Probe, ProbeFactory, SendLog, SendRecord
 
