@@ -56,7 +56,8 @@ Clock = Callable[[], float]
 
 
 class TokenBucket:
-    """``rate`` tokens per second, holding at most ``capacity`` (default: one second's worth).
+    """``rate`` tokens per second, holding at most ``capacity`` (default: one second's worth,
+    and at least one token).
 
     ``take`` is all-or-nothing; ``debit`` may drive the balance negative (read bytes are only
     known after the call), which then refuses takes until it refills.
@@ -66,7 +67,8 @@ class TokenBucket:
         if rate <= 0:
             raise ValueError(f"token bucket rate {rate}: must be positive.")
         self.rate = float(rate)
-        self.capacity = float(capacity if capacity is not None else rate)
+        # at least one whole token, or a rate below 1/s could never admit anything
+        self.capacity = float(capacity if capacity is not None else max(rate, 1.0))
         self.clock = clock
         self.tokens = self.capacity
         self.updated = clock()
