@@ -114,8 +114,8 @@ def test_sqs_fifo_quota_limits_each_action_separately_and_skips_standard_queues(
         sqs.send_message(QueueUrl=fifo, MessageBody="b", MessageGroupId="g", MessageDeduplicationId=str(i))
     with pytest.raises(ClientError) as caught:
         sqs.send_message(QueueUrl=fifo, MessageBody="b", MessageGroupId="g", MessageDeduplicationId="3")
-    assert caught.value.response["Error"]["Code"] == "RequestThrottled"
-    assert isinstance(caught.value, sqs.exceptions.RequestThrottled)
+    assert caught.value.response["Error"]["Code"] == "ThrottlingException"
+    assert EMULATED in caught.value.response["Error"]["Message"]
     service.add({"Messages": []})  # another action has its own quota
     sqs.receive_message(QueueUrl=fifo)
     for _ in range(5):

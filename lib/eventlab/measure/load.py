@@ -53,6 +53,18 @@ Outcome = Literal["ok", "throttled", "retry", "failed"]
 
 
 # -- senders -----------------------------------------------------------------------------------
+class CallStats(Counter[str]):
+    """Per-sender call counters that sender threads update safely (``+=`` on a dict is not atomic)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._lock = threading.Lock()
+
+    def add(self, key: str, n: int = 1) -> None:
+        with self._lock:
+            self[key] += n
+
+
 @dataclass
 class Result:
     """What one call did to one probe."""
@@ -76,20 +88,20 @@ def _classify(code: str) -> Outcome:
     return "retry" if code in RETRYABLE_CODES else "failed"
 
 
-def _call(fn: Callable[[], dict[str, Any]], n: int, stats: Counter[str]) -> dict[str, Any] | list[Result]:
+def _call(fn: Callable[[], dict[str, Any]], n: int, stats: CallStats) -> dict[str, Any] | list[Result]:
     """Make one call; a raised error becomes the same Result for all ``n`` probes."""
-    stats["calls"] += 1
+    stats.add("calls")
     try:
         reply = fn()
     except ClientError as error:
         code = error.response.get("Error", {}).get("Code", "ClientError")
         outcome = _classify(code)
-        stats[f"call_{outcome}"] += 1
+        stats.add(f"call_{outcome}")
         return [Result(outcome, f"{code}: {error.response.get('Error', {}).get('Message', '')}")] * n
     except (BotoConnectionError, HTTPClientError) as error:
-        stats["call_retry"] += 1
+        stats.add("call_retry")
         return [Result("retry", f"{type(error).__name__}: {error}")] * n
-    stats["sdk_retries"] += int(reply.get("ResponseMetadata", {}).get("RetryAttempts", 0))
+    stats.add("sdk_retries", int(reply.get("ResponseMetadata", {}).get("RetryAttempts", 0)))
     return reply
 
 
@@ -101,7 +113,7 @@ class SqsSender:
     queue_url: str
     batch: bool = False
     path: str = "sqs"
-    stats: Counter[str] = field(default_factory=Counter)
+    stats: CallStats = field(default_factory=CallStats)
 
     @property
     def fifo(self) -> bool:
@@ -139,7 +151,7 @@ class SnsSender:
     topic_arn: str
     batch: bool = False
     path: str = "sns"
-    stats: Counter[str] = field(default_factory=Counter)
+    stats: CallStats = field(default_factory=CallStats)
 
     @property
     def fifo(self) -> bool:
@@ -178,7 +190,7 @@ class EventBridgeSender:
     detail_type: str = "Probe"
     batch: bool = False
     path: str = "events"
-    stats: Counter[str] = field(default_factory=Counter)
+    stats: CallStats = field(default_factory=CallStats)
 
     @property
     def max_batch(self) -> int:
@@ -213,7 +225,7 @@ class KinesisSender:
     stream_name: str
     batch_size: int = 1
     path: str = "kinesis"
-    stats: Counter[str] = field(default_factory=Counter)
+    stats: CallStats = field(default_factory=CallStats)
 
     @property
     def max_batch(self) -> int:
@@ -229,7 +241,7 @@ class KinesisSender:
         if isinstance(reply, list):
             return reply
         if reply.get("FailedRecordCount"):
-            self.stats["call_partial"] += 1
+            self.stats.add("call_partial")
         results = []
         for record in reply["Records"]:
             if record.get("ErrorCode"):
