@@ -181,6 +181,13 @@ def send_delays(sends: pd.DataFrame, *, include_warmup: bool = False) -> dict[st
     return percentiles_ms((df["start_ns"] - df["intended_ns"]).tolist())
 
 
+def send_call_times(sends: pd.DataFrame, *, include_warmup: bool = False) -> dict[str, float]:
+    """Percentiles (ms) of how long sending took, first attempt to accepting reply (retries in)."""
+    df = sends if include_warmup else sends[~sends["warmup"].astype(bool)]
+    df = df[df["ok"].astype(bool)]
+    return percentiles_ms((df["end_ns"] - df["start_ns"]).tolist())
+
+
 def throttling(sends: pd.DataFrame, calls: dict[str, int] | None = None) -> dict[str, Any]:
     """Throttled attempts, retries and backoff time from the send records (and call counters)."""
     out: dict[str, Any] = {
@@ -212,6 +219,7 @@ def summarize(
     sent_ids = sends.loc[sends["ok"].astype(bool), "msg_id"] if len(sends) else []
     warm_ids = set(sends.loc[sends["warmup"].astype(bool), "msg_id"]) if len(sends) else set()
     delay = send_delays(sends) if len(sends) else {}
+    calls = send_call_times(sends) if len(sends) else {}
     thr = throttling(sends, calls)
     rows = []
     for path in sorted(receipts["path"].unique()) if len(receipts) else []:
@@ -240,6 +248,7 @@ def summarize(
             }
         )
         row.update({f"send_delay_{k}_ms": v for k, v in delay.items() if k != "count"})
+        row.update({f"send_call_{k}_ms": v for k, v in calls.items() if k in ("p50", "p99", "max")})
         row.update(thr)
         rows.append(row)
     return pd.DataFrame(rows)

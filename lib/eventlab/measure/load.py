@@ -316,7 +316,9 @@ class LoadSpec:
     ``rate`` is messages per second (open loop; ignored when ``mode="closed"``). ``batch`` is
     probes per call (capped by the sender). ``switch_interval_s``: while an open-loop run lasts,
     the interpreter's GIL switch interval is lowered to this (default 5 ms is restored after),
-    so a thread that is due to send is not kept waiting by another thread signing a request. ``warmup_s`` / ``warmup_count``: the first probes,
+    so a thread that is due to send is not kept waiting by another thread signing a request.
+    ``key_affinity`` (with ``keys >= threads``): each key is sent by one thread only, so the
+    producer itself keeps per-key order and any reordering measured is the service's. ``warmup_s`` / ``warmup_count``: the first probes,
     by intended time, are sent and received but marked ``warmup`` and left out of the figures.
     """
 
@@ -332,6 +334,7 @@ class LoadSpec:
     size: int = 0
     progress: bool | None = None
     switch_interval_s: float | None = 0.0005
+    key_affinity: bool = True
 
     def total(self) -> int | None:
         if self.mode == "open":
@@ -413,7 +416,50 @@ class LoadGenerator:
         self._stop.set()
 
     def _is_warmup(self, index: int, intended_ns: int, t0: int) -> bool:
-        return index < self.spec.warmup_count or intended_ns - t0 < self.spec.warmup_s * 1e9
+        by_time = self.spec.warmup_s > 0 and intended_ns - t0 < self.spec.warmup_s * 1e9
+        return index < self.spec.warmup_count or by_time
+
+    @property
+    def key_affinity(self) -> bool:
+        """True when each key is sent by one thread only (so the producer keeps per-key order)."""
+        return self.spec.key_affinity and self.spec.threads > 1 and len(self.factory.keys) >= self.spec.threads
+
+    def _claim_owned(self, worker: int, cursor: list[int], t0: int, deadline_ns: int | None, total: int | None) -> list[tuple[Probe, SendRecord]] | None:
+        """The next batch of worker ``worker``'s own slots (its keys only); None when done.
+
+        Slot ``j`` of the shared schedule has key ``keys[j % K]`` and belongs to the worker
+        ``(j % K) % threads``; ``cursor[0]`` is the first slot this worker has not looked at.
+        """
+        spec = self.spec
+        keys = self.factory.keys
+        k, threads = len(keys), spec.threads
+        slots: list[int] = []
+        j = cursor[0]
+        while len(slots) < self.batch and not self._stop.is_set():
+            if total is not None and j >= total:
+                break
+            intended = t0 + int(j * 1e9 / spec.rate) if spec.mode == "open" else time.time_ns()
+            if deadline_ns is not None and intended >= deadline_ns:
+                break
+            if (j % k) % threads == worker:
+                slots.append(j)
+            j += 1
+        cursor[0] = j
+        if not slots:
+            return None
+        batch = []
+        for j in slots:
+            intended = t0 + int(j * 1e9 / spec.rate) if spec.mode == "open" else time.time_ns()
+            probe = self.factory.make(intended, key=keys[j % k])
+            batch.append((probe, self._record(probe, j, t0, len(slots))))
+        return batch
+
+    def _record(self, probe: Probe, index: int, t0: int, n: int) -> SendRecord:
+        return SendRecord(
+            path=self.sender.path, msg_id=probe.msg_id, key=probe.key, seq=probe.seq,
+            intended_ns=probe.intended_ns, warmup=self._is_warmup(index, probe.intended_ns, t0), batch=n,
+            sender=threading.current_thread().name,
+        )
 
     def _claim(self, t0: int, deadline_ns: int | None, total: int | None) -> list[tuple[Probe, SendRecord]] | None:
         """The next batch: probes with their intended times; None when the run is over."""
@@ -439,16 +485,7 @@ class LoadGenerator:
             batch = []
             for i, t in enumerate(intended):
                 probe = self.factory.make(t)
-                batch.append(
-                    (
-                        probe,
-                        SendRecord(
-                            path=self.sender.path, msg_id=probe.msg_id, key=probe.key, seq=probe.seq,
-                            intended_ns=t, warmup=self._is_warmup(first + i, t, t0), batch=n,
-                            sender=threading.current_thread().name,
-                        ),
-                    )
-                )
+                batch.append((probe, self._record(probe, first + i, t0, n)))
             return batch
 
     def run(self) -> LoadResult:
@@ -463,10 +500,18 @@ class LoadGenerator:
         bar = tqdm(total=total, unit="msg", desc=f"{self.sender.path} {spec.mode}-loop", disable=not show, leave=False)
         errors: list[BaseException] = []
 
-        def worker() -> None:
+        affinity = self.key_affinity
+        if spec.threads > 1 and not affinity:
+            log.info("%d sender threads share %d key(s): the producer may reorder probes of a key", spec.threads, len(self.factory.keys))
+
+        def worker(index: int) -> None:
+            cursor = [0]
             try:
                 while True:
-                    batch = self._claim(t0, deadline, total)
+                    if affinity:
+                        batch = self._claim_owned(index, cursor, t0, deadline, total)
+                    else:
+                        batch = self._claim(t0, deadline, total)
                     if batch is None:
                         return
                     due = batch[-1][1].intended_ns
@@ -480,7 +525,7 @@ class LoadGenerator:
                 errors.append(error)
                 self._stop.set()
 
-        threads = [threading.Thread(target=worker, name=f"load-{i}", daemon=True) for i in range(spec.threads)]
+        threads = [threading.Thread(target=worker, args=(i,), name=f"load-{i}", daemon=True) for i in range(spec.threads)]
         old_interval = sys.getswitchinterval()
         if spec.mode == "open" and spec.switch_interval_s:
             sys.setswitchinterval(min(old_interval, spec.switch_interval_s))

@@ -11,6 +11,7 @@ every accepted probe has arrived on every path (or ``timeout``), and returns a
 
 from __future__ import annotations
 
+import itertools
 import logging
 from contextlib import ExitStack
 from typing import Any
@@ -24,6 +25,12 @@ from eventlab.run import Run
 from eventlab.services import events, kinesis, sns, sqs
 
 log = logging.getLogger(__name__)
+_NUMBER = itertools.count(1)
+
+
+def _base(stem: str) -> str:
+    """A base name unique within this process, so one run can measure a path many times."""
+    return f"{stem}{next(_NUMBER)}"
 
 
 def _await(receipts: ReceiptLog, load: LoadResult, paths: list[str], timeout: float) -> None:
@@ -52,7 +59,7 @@ def measure_sqs(
     ``spec.batch`` > 1 uses SendMessageBatch. ``sqs_fifo_quota`` applies an emulated FIFO
     quota (LocalStack only) to the producer's and consumers' client while the run lasts.
     """
-    queue = sqs.create_queue(run, "measure-fifo" if fifo else "measure", fifo=fifo)
+    queue = sqs.create_queue(run, _base("measure-fifo" if fifo else "measure"), fifo=fifo)
     client = run.target.client("sqs")
     receipts = ReceiptLog(run.run_id)
     path = "sqs-fifo" if fifo else "sqs"
@@ -80,12 +87,12 @@ def measure_sns(
     """Producer -> SNS topic -> an SQS queue (raw delivery) and/or a local HTTP subscriber."""
     if not (to_queue or to_http):
         raise ValueError("measure_sns: subscribe at least one of to_queue or to_http.")
-    topic = sns.create_topic(run, "measure")
+    topic = sns.create_topic(run, _base("measure"))
     receipts = ReceiptLog(run.run_id)
     paths: list[str] = []
     with ExitStack() as stack:
         if to_queue:
-            queue = sqs.create_queue(run, "measure-sns")
+            queue = sqs.create_queue(run, _base("measure-sns"))
             sns.subscribe_queue(run, topic, queue, raw_message_delivery=True)
             stack.enter_context(SqsReceiver(run.target.client("sqs"), queue.url, receipts, path="sns-sqs", threads=receivers))
             paths.append("sns-sqs")
@@ -102,9 +109,9 @@ def measure_sns(
 
 def measure_eventbridge(run: Run, spec: LoadSpec, *, timeout: float = 60, workload: str | None = None) -> RunResult:
     """Producer -> custom bus -> rule -> SQS queue -> a receiver (probes as event ``detail``)."""
-    bus = events.create_event_bus(run, "measure")
-    queue = sqs.create_queue(run, "measure-events")
-    rule = events.put_rule(run, bus, "measure-probes", event_pattern={"source": ["eventlab.probe"]})
+    bus = events.create_event_bus(run, _base("measure"))
+    queue = sqs.create_queue(run, _base("measure-events"))
+    rule = events.put_rule(run, bus, _base("measure-probes"), event_pattern={"source": ["eventlab.probe"]})
     sqs.allow_senders(run, queue, service="events.amazonaws.com", source_arns=[rule.arn])
     events.put_targets(run, rule, [{"Id": "probes", "Arn": queue.arn}])
     receipts = ReceiptLog(run.run_id)
@@ -134,7 +141,7 @@ def measure_kinesis(
     """
     if not (polling or efo):
         raise ValueError("measure_kinesis: choose polling, efo or both.")
-    stream = kinesis.create_stream(run, "measure", shard_count=shards)
+    stream = kinesis.create_stream(run, _base("measure"), shard_count=shards)
     client = run.target.client("kinesis")
     receipts = ReceiptLog(run.run_id)
     paths: list[str] = []
@@ -146,7 +153,7 @@ def measure_kinesis(
             stack.enter_context(KinesisPoller(client, stream.name, receipts, interval_s=poll_interval_s))
             paths.append("kinesis")
         if efo:
-            stack.enter_context(KinesisEfoReader(run, stream.arn, stream.name, receipts))
+            stack.enter_context(KinesisEfoReader(run, stream.arn, stream.name, receipts, base=_base("efo")))
             paths.append("kinesis-efo")
         load = run_load(KinesisSender(client, stream.name, batch_size=spec.batch), run.run_id, spec, retry=retry)
         _await(receipts, load, paths, timeout)
