@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import statistics
 import sys
 import time
@@ -166,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
+    load_before = os.getloadavg()
     with EmbeddedLocalStack() as localstack:
         target = Target.localstack(localstack.endpoint_url)
         # room for every sender thread's call in flight (the default pool holds 64)
@@ -174,11 +176,14 @@ def main(argv: list[str] | None = None) -> int:
             rate = offered_rate(run, args.seconds)
             delay = send_delay(run, args.seconds)
             overhead = probe_overhead(run, args.messages, args.rounds)
-        figures = {"offered_rate": rate, "send_delay": delay, "probe_overhead": overhead}
+        figures = {"offered_rate": rate, "send_delay": delay, "probe_overhead": overhead, "load_average_before": load_before}
         meta = provenance(target, vars(args) | {"json": str(args.json) if args.json else None})
 
     ok = [rate["ratio"] >= 1, delay["ratio"] < 1, overhead["ratio"] < 1]
+    before = load_before
+    after = os.getloadavg()
     print(f"eventlab speed benchmark on {meta['machine']['cores']} cores, LocalStack {meta['localstack_version']}, commit {str(meta['git']['commit'])[:10]}")
+    print(f"machine load average (1 min) {before[0]:.1f} before, {after[0]:.1f} after: above the core count, other processes compete for the CPU and timings suffer")
     print(f"1. offered rate to SQS   {rate['offered_rate']:8.0f} msg/s   goal >= {GOAL_RATE:.0f}     ratio {rate['ratio']:.2f}  {'PASS' if ok[0] else 'FAIL'}"
           f"   ({rate['sent']} msgs in {rate['span_s']:.2f} s, asked {rate['asked_rate']:.0f}/s, batch 10, 4 threads)")
     print(f"2. send delay p99 @200/s {delay['p99_ms']:8.2f} ms      goal < {GOAL_DELAY_P99_MS:.0f} ms    ratio {delay['ratio']:.2f}  {'PASS' if ok[1] else 'FAIL'}"
