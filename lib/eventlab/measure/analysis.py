@@ -93,7 +93,7 @@ def displacements(seq: Sequence[int]) -> list[int]:
 def ordering(receipts: pd.DataFrame) -> pd.DataFrame:
     """Per path and key: messages, inversions, messages out of place, largest reorder distance."""
     rows = []
-    first = _first_receipts(receipts)
+    first = first_receipts(receipts)
     for (path, key), group in first.groupby(["path", "key"], sort=True):
         seq = group["seq"].tolist()
         disp = displacements(seq)
@@ -118,7 +118,8 @@ def _arrival_order(receipts: pd.DataFrame) -> pd.DataFrame:
     return df.sort_values(["received_ns", "_order"], kind="stable")
 
 
-def _first_receipts(receipts: pd.DataFrame) -> pd.DataFrame:
+def first_receipts(receipts: pd.DataFrame) -> pd.DataFrame:
+    """The first receipt of each message on each path, in arrival order."""
     return _arrival_order(receipts).drop_duplicates(["path", "msg_id"], keep="first")
 
 
@@ -160,7 +161,7 @@ def latency_table(sends: pd.DataFrame, receipts: pd.DataFrame) -> pd.DataFrame:
 
     Messages that were sent but never arrived on a path have no row here (see :func:`loss`).
     """
-    first = _first_receipts(receipts)
+    first = first_receipts(receipts)
     counts = receipts.groupby(["path", "msg_id"]).size().rename("receipts")
     table = first.drop(columns=["_order"]).merge(counts, left_on=["path", "msg_id"], right_index=True)
     cols = ["msg_id", "start_ns", "end_ns", "warmup", "attempts", "throttles", "backoff_ns"]
