@@ -159,3 +159,16 @@ def test_generator_threads_own_their_keys_and_count_exactly(mode: str) -> None:
     if mode == "open":  # the schedule is the shared fixed-rate one: 5000/s = 200 us apart
         gaps = sends.sort_values("intended_ns")["intended_ns"].diff().dropna()
         assert gaps.between(199_000, 201_000).all()
+
+
+def test_load_spec_from_a_workload_mapping() -> None:
+    import yaml
+
+    from eventlab.measure.load import LoadSpec
+
+    spec = LoadSpec.from_dict(yaml.safe_load("rate: 200\nduration_s: 10\nbatch: 10\nwarmup_s: 2\n"))
+    assert (spec.rate, spec.batch, spec.total()) == (200, 10, 2000)
+    with pytest.raises(ValueError, match="unknown field"):
+        LoadSpec.from_dict({"rate": 1, "count": 1, "rte": 2})
+    with pytest.raises(ValueError, match="duration_s or count"):
+        LoadSpec.from_dict({"rate": 1})

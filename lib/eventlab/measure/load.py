@@ -22,7 +22,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -354,6 +354,17 @@ class LoadSpec:
 
     def as_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if k != "progress"}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> LoadSpec:
+        """A spec from a workload file's mapping (e.g. YAML), checked; unknown fields are errors."""
+        known = set(cls.__dataclass_fields__)
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"LoadSpec: unknown field(s) {sorted(unknown)}; the fields are {sorted(known)}.")
+        spec = cls(**dict(data))
+        spec.check()
+        return spec
 
 
 @dataclass
