@@ -75,7 +75,7 @@ def reorder_scatter(receipts: pd.DataFrame, *, path: str | None = None) -> Figur
     """Sequence number against arrival position, per key: a diagonal line means in order."""
     fig, ax = _figure()
     df = receipts if path is None else receipts[receipts["path"] == path]
-    first = analysis._first_receipts(df)
+    first = analysis.first_receipts(df)
     for key, group in first.groupby("key"):
         ax.scatter(np.arange(len(group)), group["seq"], s=6, label=str(key))
     ax.set_xlabel("arrival position within key")
