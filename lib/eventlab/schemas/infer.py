@@ -14,11 +14,10 @@ import copy
 import json
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any
 
 Shape = dict[str, Any]
-SchemaType = Literal["JSONSchemaDraft4", "OpenApi3"]
 DRAFT4 = "JSONSchemaDraft4"
 OPENAPI3 = "OpenApi3"
 SCHEMA_TYPES: tuple[str, ...] = (DRAFT4, OPENAPI3)
@@ -152,7 +151,6 @@ class InferredSchema:
     detail_type: str
     detail: Shape
     events: int = 1
-    examples: list[dict[str, Any]] = field(default_factory=list, repr=False)
 
     @property
     def name(self) -> str:
@@ -162,9 +160,9 @@ class InferredSchema:
         if (self.source, self.detail_type) != (other.source, other.detail_type):
             raise ValueError(f"cannot merge schemas of {self.name} and {other.name}")
         return InferredSchema(self.source, self.detail_type, merge_shapes(self.detail, other.detail),
-                              self.events + other.events, (self.examples + other.examples)[:3])
+                              self.events + other.events)
 
-    def render(self, schema_type: SchemaType = DRAFT4) -> dict[str, Any]:
+    def render(self, schema_type: str = DRAFT4) -> dict[str, Any]:
         """The schema document, as EventBridge writes a discovered schema of this type."""
         return render(self.source, self.detail_type, self.detail, schema_type)
 
@@ -176,8 +174,7 @@ def infer_schemas(events: Iterable[Mapping[str, Any]]) -> dict[str, InferredSche
         missing = [k for k in ("source", "detail-type", "detail") if k not in event]
         if missing:
             raise ValueError(f"not an EventBridge event envelope (no {', '.join(missing)}): {event!r:.200}")
-        one = InferredSchema(event["source"], event["detail-type"], infer_shape(event["detail"]),
-                             examples=[dict(event)])
+        one = InferredSchema(event["source"], event["detail-type"], infer_shape(event["detail"]))
         found[one.name] = found[one.name].merge(one) if one.name in found else one
     return found
 
@@ -240,7 +237,7 @@ def _plain(shape: Shape, *, openapi: bool) -> Shape:
     return out
 
 
-def render(source: str, detail_type: str, detail: Shape, schema_type: SchemaType = DRAFT4) -> dict[str, Any]:
+def render(source: str, detail_type: str, detail: Shape, schema_type: str = DRAFT4) -> dict[str, Any]:
     """An EventBridge-style discovered schema document for one source + detail type."""
     if schema_type not in SCHEMA_TYPES:
         raise ValueError(f"schema type {schema_type!r}: use one of {', '.join(SCHEMA_TYPES)}")

@@ -191,7 +191,7 @@ class SchemaRegistry(abc.ABC):
             if latest is not None:
                 previous = document.detail_shape(latest.json_schema)
                 detail = merge_shapes(previous, detail)
-        content = render(inferred.source, inferred.detail_type, detail, schema_type)  # type: ignore[arg-type]
+        content = render(inferred.source, inferred.detail_type, detail, schema_type)
         return self.put_schema(inferred.name, content, schema_type=schema_type,
                                description=f"Discovered from {inferred.events} event(s) by eventlab")
 
@@ -398,7 +398,13 @@ class EventBridgeSchemaRegistry(SchemaRegistry):
         if exists:
             reply = self._client.update_schema(**kwargs)
         else:
-            reply = self._client.create_schema(**kwargs)
+            try:
+                reply = self._client.create_schema(**kwargs)
+            except ClientError as error:
+                if _error_code(error) != "ConflictException":
+                    raise
+                log.info("schema %s was created by another writer meanwhile; adding a version", schema)
+                reply = self._client.update_schema(**kwargs)
         return SchemaVersion(registry=self.name, name=schema, version=str(reply["SchemaVersion"]),
                              type=reply.get("Type", schema_type), content=content,
                              arn=reply.get("SchemaArn", ""), created=reply.get("VersionCreatedDate"),
