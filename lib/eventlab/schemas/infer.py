@@ -202,7 +202,7 @@ class _Definitions:
     def flatten_object(self, shape: Shape, *, openapi: bool) -> Shape:
         out = _plain(shape, openapi=openapi)
         out["properties"] = {
-            key: self.flatten(prop, pascal_case(key), openapi=openapi)
+            key: self.flatten(prop, _type_name(key), openapi=openapi)
             for key, prop in shape.get("properties", {}).items()
         }
         if shape.get("required"):
@@ -220,6 +220,14 @@ class _Definitions:
         if "items" in shape:
             out["items"] = self.flatten(shape["items"], f"{name}Item", openapi=openapi)
         return out
+
+
+def _type_name(key: str) -> str:
+    """The definition name for a nested object under ``key`` (``shipping_address`` -> ``ShippingAddress``)."""
+    try:
+        return pascal_case(key)
+    except ValueError:  # a key without letters or digits, such as "" or "--"
+        return "Object"
 
 
 def _plain(shape: Shape, *, openapi: bool) -> Shape:

@@ -19,6 +19,7 @@ version, every new version is compared with the previous one, validation and cod
 from __future__ import annotations
 
 import abc
+import functools
 import io
 import json
 import logging
@@ -134,8 +135,13 @@ class SchemaRegistry(abc.ABC):
         """The names of the schemas in the registry."""
 
     # -- shared behaviour --------------------------------------------------------------------
+    @functools.cached_property
+    def account_id(self) -> str:
+        """The account of the target, asked once (on AWS it is an STS call)."""
+        return self.target.account_id
+
     def schema_arn(self, schema: str) -> str:
-        return f"arn:aws:schemas:{self.target.region}:{self.target.account_id}:schema/{self.name}/{schema}"
+        return f"arn:aws:schemas:{self.target.region}:{self.account_id}:schema/{self.name}/{schema}"
 
     def put_schema(self, schema: str, content: str | Mapping[str, Any], *, schema_type: str | None = None,
                    description: str = "") -> PutResult:
@@ -251,7 +257,7 @@ class S3SchemaRegistry(SchemaRegistry):
 
     @property
     def arn(self) -> str:
-        return f"arn:aws:schemas:{self.target.region}:{self.target.account_id}:registry/{self.name}"
+        return f"arn:aws:schemas:{self.target.region}:{self.account_id}:registry/{self.name}"
 
     def _key(self, *parts: str) -> str:
         return "/".join(["registries", quote(self.name, safe=""), *parts])
