@@ -265,6 +265,21 @@ class S3SchemaRegistry(SchemaRegistry):
     def _versions_prefix(self, schema: str) -> str:
         return self._key("schemas", quote(schema, safe="@.-_"), "versions") + "/"
 
+    @classmethod
+    def open(cls, target: Target, bucket: str, name: str | None = None) -> S3SchemaRegistry:
+        """An existing registry in ``bucket`` (e.g. from another kernel); ``name`` may be left
+        out when the bucket holds only one registry."""
+        client = target.client("s3")
+        reply = client.list_objects_v2(Bucket=bucket, Prefix="registries/", Delimiter="/")
+        names = sorted(unquote(p["Prefix"].rstrip("/").rsplit("/", 1)[-1]) for p in reply.get("CommonPrefixes", []))
+        if name is None and len(names) == 1:
+            name = names[0]
+        if name is None or name not in names:
+            wanted = f"registry {name}" if name else "a registry name"
+            raise SchemaRegistryError(f"bucket {bucket} has registries {names or 'none'}: pass {wanted} that exists, "
+                                      "or create one with create_registry(run, ...)")
+        return cls(target, name, bucket)
+
     def create(self, description: str = "", tags: Mapping[str, str] | None = None) -> None:
         """Write the registry's own record (CreateRegistry)."""
         body = {"RegistryName": self.name, "RegistryArn": self.arn, "Description": description,
