@@ -335,6 +335,8 @@ class EmbeddedLocalStack:
             # This host has /.dockerenv; without these LocalStack writes under /var/lib/localstack.
             "OVERRIDE_IN_DOCKER": "0",
             "FILESYSTEM_ROOT": str(self.filesystem_root),
+            # Lambda code is unzipped under the temp folder; keep it in the state folder too.
+            "TMPDIR": str(self.filesystem_root / "tmp"),
             "PYTHONUNBUFFERED": "1",
             # Event source mappings poll SQS/Kinesis once a second and back off up to 10 s when
             # idle; AWS long-polls instead. Tighter settings keep the emulator's Lambda paths

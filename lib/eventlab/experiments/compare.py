@@ -1,24 +1,14 @@
 """Every path side by side: the same open-loop load through each, one tidy table.
 
-A *path* is a producer API, the services in between and a consumer:
-
-==============  ===================================================================
-``sqs``         SendMessage -> standard queue -> long-polling receiver
-``sqs-fifo``    SendMessage (group = key) -> FIFO queue -> long-polling receiver
-``sns-sqs``     Publish -> topic -> queue (raw delivery) -> long-polling receiver
-``events-sqs``  PutEvents -> custom bus -> rule -> queue -> long-polling receiver
-``kinesis``     PutRecord (partition key = key) -> stream -> GetRecords every 200 ms
-``kinesis-efo`` the same stream, read by enhanced fan-out (SubscribeToShard)
-``sqs-lambda``  SendMessage -> standard queue -> event source mapping -> Lambda
-==============  ===================================================================
+The paths are :mod:`eventlab.measure.paths`'s (``sqs``, ``sqs-fifo``, ``sns-sqs``,
+``events-sqs``, ``kinesis``, ``kinesis-efo``, ``sqs-lambda``).
 
 Each path gets its own resources and its own load, one path after another (so they do not
 compete for the machine); the two Kinesis readers share one stream and one load. Every load
 is the same :class:`~eventlab.measure.load.LoadSpec`: open loop, unbatched sends, so latency
 counts from the intended send time (coordinated omission corrected).
 
-The ``sqs-lambda`` path needs the function to reach a receipt sink on 127.0.0.1: it runs on
-the embedded LocalStack only, and is skipped (with a log line) on AWS.
+The ``sqs-lambda`` path runs on the embedded LocalStack only, and is skipped on AWS.
 
 Published AWS figures (with their sources) live in ``data/published_aws_figures.yaml``;
 :func:`published_latency` and :func:`beside_published` put them next to local results.
@@ -26,10 +16,9 @@ Published AWS figures (with their sources) live in ``data/published_aws_figures.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,145 +28,17 @@ import pandas as pd
 import yaml
 
 from eventlab.measure import analysis
-from eventlab.measure.consumers import (
-    HttpReceiver,
-    KinesisEfoReader,
-    KinesisPoller,
-    LambdaSink,
-    SqsReceiver,
-)
-from eventlab.measure.load import (
-    EventBridgeSender,
-    KinesisSender,
-    LoadSpec,
-    Sender,
-    SnsSender,
-    SqsSender,
-    run_load,
-)
-from eventlab.measure.probes import ReceiptLog
+from eventlab.measure.load import LoadSpec
+from eventlab.measure.paths import ORDERED_PATHS, PATHS, SERVICE, measure, path_groups
 from eventlab.measure.results import RunResult
 from eventlab.paths import project_root
 from eventlab.run import Run
-from eventlab.services import events, kinesis, lambda_, sns, sqs
 
 log = logging.getLogger(__name__)
 
-ALL_PATHS: tuple[str, ...] = ("sqs", "sqs-fifo", "sns-sqs", "events-sqs", "kinesis", "kinesis-efo", "sqs-lambda")
-"""Every path :func:`compare_paths` knows, in the order the table shows them."""
-
-ORDERED_PATHS: frozenset[str] = frozenset({"sqs-fifo", "kinesis", "kinesis-efo"})
-"""Paths that promise order per key (FIFO message group, Kinesis partition key)."""
-
-SERVICE = {
-    "sqs": "SQS standard",
-    "sqs-fifo": "SQS FIFO",
-    "sns-sqs": "SNS -> SQS",
-    "events-sqs": "EventBridge -> SQS",
-    "kinesis": "Kinesis, polling",
-    "kinesis-efo": "Kinesis, enhanced fan-out",
-    "sqs-lambda": "SQS -> Lambda",
-}
-
-SINK_HANDLER = Path(__file__).parent / "handlers" / "receipt_sink"
+ALL_PATHS = PATHS
+__all__ = ["ALL_PATHS", "ORDERED_PATHS", "SERVICE", "Comparison", "compare_paths"]
 PUBLISHED_FIGURES = "data/published_aws_figures.yaml"
-
-
-@dataclass
-class PathSetup:
-    """One load's worth of a comparison: the sender and the consumers that record its receipts."""
-
-    name: str
-    sender: Sender
-    receipt_paths: list[str]
-    consumers: list[Any] = field(default_factory=list)
-
-
-# -- building each path ------------------------------------------------------------------------
-def _sqs_path(run: Run, receipts: ReceiptLog, *, fifo: bool = False) -> PathSetup:
-    name = "sqs-fifo" if fifo else "sqs"
-    queue = sqs.create_queue(run, f"cmp-{name}", fifo=fifo)
-    client = run.target.client("sqs")
-    return PathSetup(name, SqsSender(client, queue.url, path=name), [name], [SqsReceiver(client, queue.url, receipts, path=name)])
-
-
-def _sns_path(run: Run, receipts: ReceiptLog) -> PathSetup:
-    topic = sns.create_topic(run, "cmp-topic")
-    queue = sqs.create_queue(run, "cmp-sns-q")
-    sns.subscribe_queue(run, topic, queue, raw_message_delivery=True)
-    receiver = SqsReceiver(run.target.client("sqs"), queue.url, receipts, path="sns-sqs")
-    return PathSetup("sns-sqs", SnsSender(run.target.client("sns"), topic.arn, path="sns-sqs"), ["sns-sqs"], [receiver])
-
-
-def _events_path(run: Run, receipts: ReceiptLog) -> PathSetup:
-    bus = events.create_event_bus(run, "cmp-bus")
-    queue = sqs.create_queue(run, "cmp-events-q")
-    rule = events.put_rule(run, bus, "cmp-probes", event_pattern={"source": ["eventlab.probe"]})
-    sqs.allow_senders(run, queue, service="events.amazonaws.com", source_arns=[rule.arn])
-    events.put_targets(run, rule, [{"Id": "queue", "Arn": queue.arn}])
-    receiver = SqsReceiver(run.target.client("sqs"), queue.url, receipts, path="events-sqs")
-    return PathSetup("events-sqs", EventBridgeSender(run.target.client("events"), bus.name, path="events-sqs"), ["events-sqs"], [receiver])
-
-
-def _kinesis_path(run: Run, receipts: ReceiptLog, *, polling: bool, efo: bool, shards: int) -> PathSetup:
-    stream = kinesis.create_stream(run, "cmp-stream", shard_count=shards)
-    client = run.target.client("kinesis")
-    consumers: list[Any] = []
-    paths: list[str] = []
-    if polling:
-        consumers.append(KinesisPoller(client, stream.name, receipts, path="kinesis", interval_s=0.2))
-        paths.append("kinesis")
-    if efo:
-        consumers.append(KinesisEfoReader(run, stream.arn, stream.name, receipts, base="cmp-efo", path="kinesis-efo"))
-        paths.append("kinesis-efo")
-    return PathSetup("kinesis", KinesisSender(client, stream.name, path="kinesis"), paths, consumers)
-
-
-def _lambda_path(run: Run, receipts: ReceiptLog, *, batch_size: int) -> PathSetup:
-    queue = sqs.create_queue(run, "cmp-lambda-q", attributes={"VisibilityTimeout": 30})
-    receiver = HttpReceiver(receipts, sink_path="sqs-lambda")
-    sink = LambdaSink(receiver)
-    function = lambda_.create_function(run, "cmp-sink", SINK_HANDLER, timeout=10, environment=sink.environment())
-    lambda_.create_event_source_mapping(run, function, queue.arn, batch_size=batch_size)
-    return PathSetup("sqs-lambda", SqsSender(run.target.client("sqs"), queue.url, path="sqs-lambda"), ["sqs-lambda"], [receiver])
-
-
-def path_groups(paths: Sequence[str]) -> list[tuple[str, ...]]:
-    """The loads a comparison runs: one per path, except that both Kinesis readers share one."""
-    unknown = [p for p in paths if p not in ALL_PATHS]
-    if unknown:
-        raise ValueError(f"unknown path(s) {unknown}: choose from {', '.join(ALL_PATHS)}")
-    groups: list[tuple[str, ...]] = []
-    for name in ALL_PATHS:
-        if name not in paths:
-            continue
-        if name in ("kinesis", "kinesis-efo"):
-            readers = tuple(p for p in ("kinesis", "kinesis-efo") if p in paths)
-            if readers not in groups:
-                groups.append(readers)
-        else:
-            groups.append((name,))
-    return groups
-
-
-def build_path(
-    run: Run, group: Sequence[str], receipts: ReceiptLog, *, shards: int = 2, lambda_batch_size: int = 10
-) -> PathSetup | None:
-    """The resources, sender and consumers of one group from :func:`path_groups`; None when the
-    path cannot run on this target (``sqs-lambda`` on AWS)."""
-    name = group[0]
-    if name in ("sqs", "sqs-fifo"):
-        return _sqs_path(run, receipts, fifo=name == "sqs-fifo")
-    if name == "sns-sqs":
-        return _sns_path(run, receipts)
-    if name == "events-sqs":
-        return _events_path(run, receipts)
-    if name == "sqs-lambda":
-        if not run.target.is_emulated:
-            log.warning("sqs-lambda skipped: on AWS the function cannot reach the receipt sink on 127.0.0.1")
-            return None
-        return _lambda_path(run, receipts, batch_size=lambda_batch_size)
-    return _kinesis_path(run, receipts, polling="kinesis" in group, efo="kinesis-efo" in group, shards=shards)
 
 
 # -- running -----------------------------------------------------------------------------------
@@ -257,14 +118,6 @@ def tidy(summary: pd.DataFrame, messages: pd.DataFrame, *, keys: int) -> pd.Data
     return order_paths(table)
 
 
-@contextlib.contextmanager
-def _consuming(consumers: Sequence[Any]) -> Iterator[None]:
-    with contextlib.ExitStack() as stack:
-        for consumer in consumers:
-            stack.enter_context(consumer)
-        yield
-
-
 def compare_paths(
     run: Run,
     spec: LoadSpec,
@@ -289,22 +142,17 @@ def compare_paths(
     seconds: dict[str, float] = {}
     for group in path_groups(paths):
         started = time.monotonic()
-        receipts = ReceiptLog(run.run_id)
-        setup = build_path(run, group, receipts, shards=shards, lambda_batch_size=lambda_batch_size)
-        if setup is None:
-            continue
         if on_path:
-            on_path(setup.name)
-        with _consuming(setup.consumers):
-            load = run_load(setup.sender, run.run_id, spec)
-            expected = int(load.frame()["ok"].sum())
-            for path in setup.receipt_paths:
-                if not receipts.wait_for(expected, timeout=timeout, path=path):
-                    log.warning("%s: %d of %d messages after %.0f s", path, receipts.unique_count(path), expected, timeout)
-            receipts.wait_quiet(quiet_s, timeout=quiet_s * 4)
-        results.append(RunResult.build(f"compare-{setup.name}", run.target, load, receipts, parameters={"paths": list(paths)}))
-        seconds[setup.name] = round(time.monotonic() - started, 2)
-        log.info("compare %s: %d receipts in %.1f s (set-up included)", setup.name, len(receipts), seconds[setup.name])
+            on_path(group[0])
+        result = measure(
+            run, group, spec, shards=shards, lambda_batch_size=lambda_batch_size, timeout=timeout, quiet_s=quiet_s,
+            workload=f"compare-{group[0]}", parameters={"paths": list(paths)},
+        )
+        if result is None:
+            continue
+        results.append(result)
+        seconds[group[0]] = round(time.monotonic() - started, 2)
+        log.info("compare %s: %d receipts in %.1f s (set-up included)", group[0], len(result.receipts), seconds[group[0]])
     return Comparison(spec, results, seconds)
 
 
