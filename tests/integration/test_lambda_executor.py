@@ -15,7 +15,7 @@ import psutil
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from lambda_helpers import PROBE, probe, receive, wait_gone
+from lambda_helpers import probe, receive, wait_gone
 
 from eventlab.run import Run
 from eventlab.runtime import EmbeddedLocalStack
@@ -141,20 +141,43 @@ def test_reserved_concurrency_caps_the_processes(run: Run) -> None:
     assert all(isinstance(o, int) or o == "TooManyRequestsException" for o in outcomes)
 
 
-def test_handler_processes_end_when_localstack_stops(tmp_path: Path) -> None:
-    """A LocalStack of its own (own state folder), so the session's instance is left alone."""
+@pytest.mark.parametrize("how", ["stop", "kill"])
+def test_handler_processes_end_with_localstack(tmp_path: Path, how: str) -> None:
+    """A LocalStack of its own (own state folder), so the session's instance is left alone.
+
+    ``stop``: LocalStack's shutdown stops the execution environments. ``kill``: LocalStack dies
+    by SIGKILL; each handler process notices its parent is gone and exits.
+    """
     runtime = EmbeddedLocalStack(state_dir=tmp_path / "localstack", reuse=False)
     runtime.start()
     try:
         with Run(Target.localstack(runtime.endpoint_url)) as run:
-            function = lambda_.create_function(run, "lifecycle", PROBE, environment={"SINK_QUEUE_URL": "unused"})
+            function, _ = probe(run, "lifecycle")  # its sink queue also loads SQS before the stop
             with ThreadPoolExecutor(2) as pool:
                 results = list(pool.map(lambda _: lambda_.invoke(run, function, {"sleep": 1}), range(2)))
             pids = {r.payload["pid"] for r in results}
             assert len(pids) == 2
             assert all(psutil.pid_exists(pid) for pid in pids)
-            runtime.stop()
-            assert wait_gone(pids) == set(), "handler processes outlived LocalStack"
+            # LocalStack loads services lazily; one loaded during its shutdown (CloudWatch, for
+            # the metrics of the first invocation, or SQS, for the async event queue, when
+            # nothing had used them before) starts threads that keep the process alive until
+            # it is killed (EmbeddedLocalStack kills it after 15 s). Let the load finish first.
+            wait_for_service(runtime, "cloudwatch")
+            if how == "kill":
+                assert runtime.record is not None
+                psutil.Process(runtime.record.pid).kill()
+            else:
+                runtime.stop()
+            assert wait_gone(pids) == set(), f"handler processes outlived LocalStack ({how})"
             run.resources.clear()  # LocalStack and its state are gone: nothing left to delete
     finally:
-        runtime.stop()
+        runtime.stop(force=True)
+
+
+def wait_for_service(runtime: EmbeddedLocalStack, service: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        health = runtime.health() or {}
+        if health.get("services", {}).get(service) == "running":
+            return
+        time.sleep(0.2)
