@@ -92,6 +92,13 @@ def _functions(target: Target, prefix: str) -> Iterator[str]:
         yield from (f["FunctionName"] for f in page.get("Functions", []) if f["FunctionName"].startswith(prefix))
 
 
+def _event_source_mappings(target: Target, prefix: str) -> Iterator[str]:
+    for page in target.client("lambda").get_paginator("list_event_source_mappings").paginate():
+        for mapping in page.get("EventSourceMappings", []):
+            if mapping.get("FunctionArn", "").rsplit(":", 1)[-1].startswith(prefix):
+                yield mapping["UUID"]
+
+
 def _log_groups(target: Target, prefix: str) -> Iterator[str]:
     paginator = target.client("logs").get_paginator("describe_log_groups")
     for group_prefix in (prefix, f"/aws/lambda/{prefix}"):
@@ -111,6 +118,7 @@ CHECKS: dict[str, Callable[[Target, str], Iterator[str]]] = {
     "s3:bucket": _buckets,
     "iam:role": _roles,
     "lambda:function": _functions,
+    "lambda:event-source-mapping": _event_source_mappings,
     "logs:log-group": _log_groups,
 }
 

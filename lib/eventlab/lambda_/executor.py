@@ -63,10 +63,6 @@ PASSED_THROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SSL_CERT_FILE", "
 _live: dict[str, subprocess.Popen[bytes]] = {}
 _live_lock = threading.Lock()
 
-# Counters for tests and notebooks (read them through the LocalStack process's log, or
-# in-process): how many handler processes were started (cold starts) and invocations served.
-STATS = {"cold_starts": 0, "invocations": 0, "timeouts": 0, "crashes": 0}
-
 
 def _loopback_host() -> str:
     host = config.GATEWAY_LISTEN[0].host
@@ -174,7 +170,6 @@ class HostProcessRuntimeExecutor(RuntimeExecutor):
             )
         with _live_lock:
             _live[self.id] = self.process
-        STATS["cold_starts"] += 1
         LOG.info(
             "eventlab executor %s: started pid %d for %s (declared runtime %s runs on %s, Python %s)",
             self.id,
@@ -248,7 +243,6 @@ class HostProcessRuntimeExecutor(RuntimeExecutor):
         if self.process is None or self.process.poll() is not None:
             self._spawn()  # the previous one timed out or crashed: a cold start, as on AWS
         assert self.process is not None and self.port is not None
-        STATS["invocations"] += 1
         self.endpoint.logs = None
         self.endpoint.result = Future()
         reply = requests.post(
@@ -274,7 +268,6 @@ class HostProcessRuntimeExecutor(RuntimeExecutor):
                 time.sleep(0.2)  # a result posted just before exit may still be in flight
                 if self.endpoint.result.done():
                     continue
-                STATS["crashes"] += 1
                 return self._failure(
                     request_id,
                     "Runtime.ExitError",
@@ -282,7 +275,6 @@ class HostProcessRuntimeExecutor(RuntimeExecutor):
                 )
             if time.monotonic() > deadline:
                 # The process did not enforce its own timeout (e.g. stuck in C code): kill it.
-                STATS["timeouts"] += 1
                 self._kill()
                 return self._failure(
                     request_id,
