@@ -148,7 +148,12 @@ def test_handler_processes_end_with_localstack(tmp_path: Path, how: str) -> None
     ``stop``: LocalStack's shutdown stops the execution environments. ``kill``: LocalStack dies
     by SIGKILL; each handler process notices its parent is gone and exits.
     """
-    runtime = EmbeddedLocalStack(state_dir=tmp_path / "localstack", reuse=False)
+    # LocalStack unzips code under the system temp folder and, when it stops with live
+    # functions, leaves it there: give this instance a temp folder of its own.
+    (tmp_path / "tmp").mkdir()
+    runtime = EmbeddedLocalStack(
+        state_dir=tmp_path / "localstack", reuse=False, extra_env={"TMPDIR": str(tmp_path / "tmp")}
+    )
     runtime.start()
     try:
         with Run(Target.localstack(runtime.endpoint_url)) as run:
