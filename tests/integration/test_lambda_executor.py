@@ -87,6 +87,17 @@ def test_import_error_is_reported_as_the_python_runtime_does(run: Run, tmp_path:
     assert "Unable to import module 'main'" in result.payload["errorMessage"]
 
 
+def test_a_non_python_runtime_fails_with_a_clear_reason(run: Run, tmp_path: Path) -> None:
+    (tmp_path / "index.js").write_text("exports.handler = async () => 1;\n")
+    function = lambda_.create_function(run, "node", tmp_path, handler="index.handler", runtime="nodejs20.x")
+    once = run.target.session.client(
+        "lambda", region_name=run.target.region, endpoint_url=run.target.endpoint_url,
+        config=Config(retries={"mode": "standard", "max_attempts": 1}),
+    )  # LocalStack answers with a 500, which boto3 would retry
+    with pytest.raises(ClientError, match="runs Python handlers only, not nodejs20.x"):
+        once.invoke(FunctionName=function.name, Payload=b"{}")
+
+
 def test_timeout_is_reported_and_the_next_invoke_is_a_cold_start(run: Run) -> None:
     function, _ = probe(run, timeout=1)
     result = lambda_.invoke(run, function, {"sleep": 30, "marker": "slow"})

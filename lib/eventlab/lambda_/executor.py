@@ -10,6 +10,15 @@ interpreter LocalStack itself runs on (``sys.executable``): a declared runtime s
 ``python3.9`` runs on that interpreter (3.13 here), with that interpreter's packages (boto3
 among them, as on AWS). Only ``python*`` runtimes with zip packages are supported.
 
+What differs from AWS (and from LocalStack's Docker executor), by design or for now:
+
+- no sandbox: the handler runs as the user running LocalStack, sees the host's files, and
+  memory size and architecture are not enforced (the REPORT line shows the real peak);
+- no layers, extensions or container images; only ``python*`` runtimes;
+- what the handler's own child processes write straight to file descriptors 1 and 2 goes to
+  the process's log file (:meth:`HostProcessRuntimeExecutor.get_logs`), not to CloudWatch;
+  ``print`` and ``logging`` in the handler go to CloudWatch and the Invoke log tail.
+
 This module is imported inside the LocalStack process only; it uses LocalStack's own API.
 """
 
@@ -131,6 +140,8 @@ class HostProcessRuntimeExecutor(RuntimeExecutor):
 
     # -- lifecycle --------------------------------------------------------------------------
     def start(self, env_vars: dict[str, str]) -> None:
+        if not str(self.function_version.config.runtime or "").startswith("python"):
+            raise LambdaRuntimeException(_unsupported(self.function_version))
         executor_router().register_endpoint(self.id, self.endpoint)
         self.env_vars = dict(env_vars)
         self._spawn()
@@ -299,12 +310,11 @@ class HostProcessRuntimeExecutor(RuntimeExecutor):
     # -- versions ---------------------------------------------------------------------------
     @classmethod
     def prepare_version(cls, function_version: FunctionVersion) -> None:
+        """Unzip the code. An unsupported runtime is refused later, at the first invocation:
+        LocalStack 2026.3.0 cannot delete a function whose preparation failed."""
         runtime = str(function_version.config.runtime or "")
         if not runtime.startswith("python"):
-            raise LambdaRuntimeException(
-                f"eventlab's host-process executor runs Python handlers only, not "
-                f"{runtime or 'container images'}: use a python3.x runtime with a zip package"
-            )
+            LOG.warning("eventlab executor: %s", _unsupported(function_version))
         if function_version.config.code:
             function_version.config.code.prepare_for_execution()
         LOG.info(
@@ -322,6 +332,14 @@ class HostProcessRuntimeExecutor(RuntimeExecutor):
     @classmethod
     def validate_environment(cls) -> bool:
         return True
+
+
+def _unsupported(function_version: FunctionVersion) -> str:
+    runtime = function_version.config.runtime or "a container image"
+    return (
+        f"{function_version.qualified_arn}: eventlab's host-process executor runs Python "
+        f"handlers only, not {runtime}; use a python3.x runtime with a zip package"
+    )
 
 
 def _terminate(process: subprocess.Popen[bytes]) -> None:
