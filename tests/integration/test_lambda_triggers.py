@@ -4,6 +4,7 @@ source mappings, SNS and EventBridge targets, async invocation failures to a des
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -79,6 +80,10 @@ def test_sns_topic_invokes_the_function(run: Run) -> None:
     topic = sns.create_topic(run, "alerts")
     lambda_.add_permission(run, function, principal="sns.amazonaws.com", source_arn=topic.arn)
     sns.subscribe(run, topic, "lambda", function.arn)
+    policy = json.loads(run.target.client("lambda").get_policy(FunctionName=function.name)["Policy"])
+    (statement,) = policy["Statement"]
+    assert statement["Principal"] == {"Service": "sns.amazonaws.com"}
+    assert statement["Condition"]["ArnLike"]["AWS:SourceArn"] == topic.arn
 
     sns.publish(run, topic, "disk almost full")
     got = receive(run, sink, 1)
