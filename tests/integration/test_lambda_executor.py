@@ -78,13 +78,23 @@ def test_handler_error_comes_back_in_aws_shape(run: Run) -> None:
     assert lambda_.invoke(run, function, {}).ok, "a new process should replace the crashed one"
 
 
-def test_import_error_is_reported_as_the_python_runtime_does(run: Run, tmp_path: Path) -> None:
-    (tmp_path / "main.py").write_text("import not_a_module_anywhere\n\ndef handler(event, context):\n    return 1\n")
-    function = lambda_.create_function(run, "broken", tmp_path)
+def test_init_errors_are_reported_as_the_python_runtime_does(run: Run, tmp_path: Path) -> None:
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "main.py").write_text("import not_a_module_anywhere\n\ndef handler(event, context):\n    return 1\n")
+    function = lambda_.create_function(run, "broken", broken)
     result = lambda_.invoke(run, function, {})
     assert result.function_error == "Unhandled"
     assert result.payload["errorType"] == "Runtime.ImportModuleError"
     assert "Unable to import module 'main'" in result.payload["errorMessage"]
+
+    raising = tmp_path / "raising"
+    raising.mkdir()
+    (raising / "main.py").write_text("SETTINGS = {}\nREGION = SETTINGS['region']\n\ndef handler(e, c):\n    return 1\n")
+    function = lambda_.create_function(run, "raising", raising)
+    result = lambda_.invoke(run, function, {})
+    assert result.function_error == "Unhandled"
+    assert (result.payload["errorType"], result.payload["errorMessage"]) == ("KeyError", "'region'")
 
 
 def test_a_non_python_runtime_fails_with_a_clear_reason(run: Run, tmp_path: Path) -> None:
