@@ -162,12 +162,11 @@ def test_reserved_concurrency_caps_the_processes(run: Run) -> None:
     assert all(isinstance(o, int) or o == "TooManyRequestsException" for o in outcomes)
 
 
-@pytest.mark.parametrize("how", ["stop", "kill"])
-def test_handler_processes_end_with_localstack(tmp_path: Path, how: str) -> None:
+def test_handler_processes_end_when_localstack_stops(tmp_path: Path) -> None:
     """A LocalStack of its own (own state folder), so the session's instance is left alone.
 
-    ``stop``: LocalStack's shutdown stops the execution environments. ``kill``: LocalStack dies
-    by SIGKILL; each handler process notices its parent is gone and exits.
+    Its shutdown stops the execution environments. (When LocalStack is killed instead, each
+    handler process notices its parent is gone: tests/unit/test_lambda_bootstrap.py.)
     """
     # LocalStack unzips code under the system temp folder and, when it stops with live
     # functions, leaves it there: give this instance a temp folder of its own.
@@ -189,12 +188,8 @@ def test_handler_processes_end_with_localstack(tmp_path: Path, how: str) -> None
             # nothing had used them before) starts threads that keep the process alive until
             # it is killed (EmbeddedLocalStack kills it after 15 s). Let the load finish first.
             wait_for_service(runtime, "cloudwatch")
-            if how == "kill":
-                assert runtime.record is not None
-                psutil.Process(runtime.record.pid).kill()
-            else:
-                runtime.stop()
-            assert wait_gone(pids) == set(), f"handler processes outlived LocalStack ({how})"
+            runtime.stop()
+            assert wait_gone(pids) == set(), "handler processes outlived LocalStack"
             run.resources.clear()  # LocalStack and its state are gone: nothing left to delete
     finally:
         runtime.stop(force=True)

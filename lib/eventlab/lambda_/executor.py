@@ -58,11 +58,11 @@ from localstack.services.lambda_.invocation.runtime_executor import (
 )
 from werkzeug import Request
 
-from eventlab.lambda_ import EXECUTOR_NAME
+from eventlab.lambda_ import EXECUTOR_NAME, executor_bootstrap_path
 
 LOG = logging.getLogger(__name__)
 
-BOOTSTRAP = Path(__file__).with_name("bootstrap.py")
+BOOTSTRAP = executor_bootstrap_path()
 # Past the function's own timeout (enforced inside the process) the executor kills the process.
 TIMEOUT_GRACE_SECONDS = 10.0
 STOP_GRACE_SECONDS = 3.0
