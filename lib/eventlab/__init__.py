@@ -1,0 +1,13 @@
+"""eventlab: build, teach and measure event-driven architecture on AWS, on an embedded LocalStack.
+
+The pieces most notebooks need are importable from here; everything else lives in its own
+module (``eventlab.services.sqs``, ``eventlab.runtime``, ``eventlab.workbook``, ...).
+"""
+
+from eventlab.run import Run
+from eventlab.runtime import EmbeddedLocalStack, localstack_version
+from eventlab.target import Target
+from eventlab.workbook import record
+
+__all__ = ["EmbeddedLocalStack", "Run", "Target", "localstack_version", "record"]
+__version__ = "0.1.0"

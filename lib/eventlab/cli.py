@@ -1,2 +1,310 @@
-def main():
-    pass
+"""The ``eventlab`` command: the embedded LocalStack, the workbook, and clean-up.
+
+    eventlab up | status | down      start, check or stop the embedded LocalStack
+    eventlab run                     execute every notebook into build/workbook (make run)
+    eventlab lab                     JupyterLab with the embedded LocalStack running (make lab)
+    eventlab leaks PREFIX [--delete] list (or delete) resources left under a name prefix
+    eventlab deploy PATTERN          build a ready-made pattern and print its outputs as JSON
+    eventlab destroy PATTERN         delete everything that deploy built
+    eventlab bench [WORKLOAD...]     run benchmark workloads (default: the full set) and compare
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from eventlab.paths import build_dir
+from eventlab.run import Run
+from eventlab.runtime import DEFAULT_START_TIMEOUT, EmbeddedLocalStack, LocalStackError
+from eventlab.target import Target
+
+log = logging.getLogger("eventlab")
+
+
+def _runtime(args: argparse.Namespace, *, detach: bool = False) -> EmbeddedLocalStack:
+    return EmbeddedLocalStack(port=getattr(args, "port", None), start_timeout=args.timeout, detach=detach)
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    """Start (or find) the embedded LocalStack and leave it running."""
+    runtime = _runtime(args, detach=True).start()
+    record = runtime.record
+    assert record is not None
+    state = "started" if runtime.owned else "already running"
+    print(f"LocalStack {record.version} {state} at {record.endpoint_url} (pid {record.pid})")
+    print(f"  logs: {record.log_path}")
+    print(f"  use it: export EVENTLAB_ENDPOINT_URL={record.endpoint_url}")
+    print(f"          aws --endpoint-url {record.endpoint_url} --region us-east-1 sqs list-queues")
+    print("  stop it: eventlab down")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Exit 0 and print the endpoint only when the embedded LocalStack answers healthy."""
+    record = EmbeddedLocalStack().running()
+    if record is None:
+        print("LocalStack is not running (start it with `eventlab up`)", file=sys.stderr)
+        return 1
+    uptime = time.time() - record.started_at
+    print(record.endpoint_url)
+    print(f"  LocalStack {record.version}, pid {record.pid}, up {uptime:.0f} s, started in {record.startup_seconds:.1f} s", file=sys.stderr)
+    return 0
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    """Stop the embedded LocalStack and every process it started."""
+    stopped = EmbeddedLocalStack().stop(force=True)
+    print("LocalStack stopped" if stopped else "LocalStack was not running")
+    return 0
+
+
+def _parse_parameters(pairs: Sequence[str]) -> dict[str, object]:
+    """``key=value`` pairs; values are parsed as YAML scalars (so 5 is an int, true a bool)."""
+    import yaml
+
+    parameters: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"parameter {pair!r}: write it as name=value")
+        parameters[key] = yaml.safe_load(value)
+    return parameters
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Execute the notebooks against the embedded LocalStack and write the index of results."""
+    from eventlab import workbook
+
+    notebooks = [Path(n) for n in args.notebooks] or workbook.discover()
+    if not notebooks:
+        print("no notebooks found under notebooks/", file=sys.stderr)
+        return 1
+    output = Path(args.output) if args.output else build_dir() / "workbook"
+    with _runtime(args) as runtime:
+        os.environ["EVENTLAB_ENDPOINT_URL"] = runtime.endpoint_url
+        results = workbook.run_all(notebooks, output, parameters=_parse_parameters(args.parameter))
+    failed = [r for r in results if not r.ok]
+    for result in results:
+        print(f"{'ok  ' if result.ok else 'FAIL'} {result.notebook:<40} {result.seconds:7.1f} s")
+    for result in failed:
+        print(f"  {workbook.describe_failure(result)}", file=sys.stderr)
+    print(f"index: {output / 'index.html'}")
+    return 1 if failed else 0
+
+
+def cmd_lab(args: argparse.Namespace) -> int:
+    """JupyterLab in notebooks/, with the embedded LocalStack running until Lab exits.
+
+    Arguments eventlab does not know are passed on to ``jupyter lab``."""
+    from eventlab import workbook
+
+    with _runtime(args) as runtime:
+        env = {**os.environ, "EVENTLAB_ENDPOINT_URL": runtime.endpoint_url}
+        command = [sys.executable, "-m", "jupyter", "lab", "--ip=127.0.0.1", *args.jupyter_args]
+        if os.geteuid() == 0 and "--allow-root" not in command:
+            command.append("--allow-root")  # containers and CI machines often run as root
+        print(f"LocalStack at {runtime.endpoint_url}; starting JupyterLab (Ctrl-C to stop both)")
+        try:
+            return subprocess.call(command, cwd=workbook.notebooks_dir(), env=env)
+        except KeyboardInterrupt:
+            return 0
+
+
+def cmd_leaks(args: argparse.Namespace) -> int:
+    """List resources under a prefix; with --delete, delete them. Exit 1 if any remain."""
+    from eventlab.leaks import delete_leaks, find_leaks
+
+    target = Target.from_env()
+    if args.delete:
+        deleted, failed = delete_leaks(target, args.prefix)
+        for leak in deleted:
+            print(f"deleted {leak}")
+        for leak, why in failed:
+            print(f"FAILED  {leak}: {why}", file=sys.stderr)
+        return 1 if failed else 0
+    leaks = find_leaks(target, args.prefix)
+    for leak in leaks:
+        print(leak)
+    return 1 if leaks else 0
+
+
+PATTERNS = ("notification-system",)
+
+
+def _deploy_target(args: argparse.Namespace) -> Target:
+    """AWS when named (``--profile``/``--region``), else the embedded LocalStack, started and left
+    running if need be (a deployment outlives this command)."""
+    if args.aws:
+        return Target.aws(profile=args.profile, region=args.region)
+    if os.environ.get("EVENTLAB_ENDPOINT_URL"):
+        return Target.localstack(os.environ["EVENTLAB_ENDPOINT_URL"])
+    runtime = EmbeddedLocalStack(start_timeout=args.timeout, detach=True).start()
+    return Target.localstack(runtime.endpoint_url)
+
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    """Build a ready-made pattern under a new run; print its outputs as JSON."""
+    import json
+
+    from eventlab import deployments
+    from eventlab.patterns import notification_system
+
+    target = _deploy_target(args)
+
+    def build(run: Run) -> dict[str, str]:
+        system = notification_system.deploy(run, admin_email=args.admin_email, sender=args.sender)
+        return system.outputs()
+
+    record = deployments.deploy(args.pattern, target, build)
+    print(json.dumps({"topic_arn": record.outputs["topic_arn"], "queue_url": record.outputs["queue_url"],
+                      "function_name": record.outputs["function_name"], **record.outputs, "endpoint_url": target.endpoint_url}, indent=2))
+    return 0
+
+
+def cmd_destroy(args: argparse.Namespace) -> int:
+    """Delete everything a deploy of PATTERN built (found by its run's name prefix)."""
+    from eventlab import deployments
+
+    record = deployments.load(args.pattern)
+    if record is None:
+        print(f"{args.pattern} is not deployed", file=sys.stderr)
+        return 1
+    if record.target["kind"] == "aws":
+        target = Target.aws(profile=record.target.get("profile"), region=record.target["region"])
+    else:
+        endpoint = os.environ.get("EVENTLAB_ENDPOINT_URL") or record.target["endpoint_url"]
+        target = Target.localstack(endpoint)
+    deleted, failed = deployments.destroy(args.pattern, target)
+    for leak in deleted:
+        print(f"deleted {leak}")
+    for leak, why in failed:
+        print(f"FAILED  {leak}: {why}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Run workloads through the benchmark notebook, repeatedly; compare with the baselines.
+
+    Exit 1 when a figure regressed beyond the noise (or a run failed); with --update-baseline,
+    write the baselines instead of comparing.
+    """
+    from eventlab import bench, workbook
+
+    paths = [bench.find_workload(w) for w in args.workloads] or bench.workload_set(args.set)
+    session = bench.new_session()
+    output = build_dir() / "bench" / session
+    overrides: dict[str, object] = {"target": args.target}
+    if args.target == "aws":
+        overrides |= {"aws_profile": args.profile or "", "aws_region": args.region or ""}
+    regressions = 0
+    with contextlib.ExitStack() as stack:
+        if args.target == "localstack" and not os.environ.get("EVENTLAB_ENDPOINT_URL"):
+            runtime = stack.enter_context(_runtime(args))
+            os.environ["EVENTLAB_ENDPOINT_URL"] = runtime.endpoint_url
+        for path in paths:
+            workload = bench.load_workload(path)
+            results = bench.run_workload(path, repeats=args.repeats, session=session, output_dir=output, overrides=overrides)
+            if args.update_baseline:
+                saved = bench.Baseline.from_results(results).save()
+                print(f"{workload.name}: baseline written to {saved}")
+                continue
+            baseline = bench.Baseline.load(workload.name, args.target)
+            if baseline is None:
+                print(f"{workload.name}: no baseline for {args.target} yet (eventlab bench --update-baseline)")
+                continue
+            changes = bench.compare(baseline, results, threshold=args.threshold)
+            for line in bench.summary_lines(workload.name, changes):
+                print(line)
+            regressions += sum(c.verdict == "regression" for c in changes)
+        if args.report:
+            report = workbook.execute(bench.benchmarks_dir() / "report.ipynb", output, parameters={"session": session})
+            print(f"report: {report.output}" if report.ok else f"report failed: {workbook.describe_failure(report)}")
+    print(f"{regressions} regression(s) beyond the noise" if not args.update_baseline else "baselines updated")
+    return 1 if regressions else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="eventlab", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def with_runtime_options(p: argparse.ArgumentParser, port: bool = True) -> argparse.ArgumentParser:
+        if port:
+            p.add_argument("--port", type=int, default=None, help="port on 127.0.0.1 (default: EVENTLAB_PORT, else a free port)")
+        p.add_argument("--timeout", type=float, default=DEFAULT_START_TIMEOUT, help="seconds to wait for LocalStack to become healthy")
+        return p
+
+    with_runtime_options(sub.add_parser("up", help=cmd_up.__doc__)).set_defaults(func=cmd_up)
+    sub.add_parser("status", help=cmd_status.__doc__).set_defaults(func=cmd_status)
+    sub.add_parser("down", help=cmd_down.__doc__).set_defaults(func=cmd_down)
+
+    run = with_runtime_options(sub.add_parser("run", help=cmd_run.__doc__))
+    run.add_argument("notebooks", nargs="*", help="notebooks to run (default: every notebooks/NN-*.ipynb)")
+    run.add_argument("-o", "--output", help="output folder (default: build/workbook)")
+    run.add_argument("-p", "--parameter", action="append", default=[], metavar="NAME=VALUE", help="override a notebook parameter")
+    run.set_defaults(func=cmd_run)
+
+    lab = with_runtime_options(sub.add_parser("lab", help=cmd_lab.__doc__))
+    lab.set_defaults(func=cmd_lab, jupyter_args=[])
+
+    leaks = sub.add_parser("leaks", help=cmd_leaks.__doc__)
+    leaks.add_argument("prefix", help="a run or deployment prefix, e.g. el-ab12cd34")
+    leaks.add_argument("--delete", action="store_true", help="delete what is found")
+    leaks.set_defaults(func=cmd_leaks)
+
+    deploy = sub.add_parser("deploy", help=cmd_deploy.__doc__)
+    deploy.add_argument("pattern", choices=PATTERNS)
+    deploy.add_argument("--admin-email", default="admin@example.com", help="who receives the notifications")
+    deploy.add_argument("--sender", default="alerts@example.com", help="the SES identity that sends them")
+    deploy.add_argument("--aws", action="store_true", help="deploy to real AWS (needs --profile and/or --region)")
+    deploy.add_argument("--profile", help="AWS profile, with --aws")
+    deploy.add_argument("--region", help="AWS region, with --aws")
+    deploy.add_argument("--timeout", type=float, default=DEFAULT_START_TIMEOUT, help="seconds to wait for LocalStack")
+    deploy.set_defaults(func=cmd_deploy)
+
+    destroy = sub.add_parser("destroy", help=cmd_destroy.__doc__)
+    destroy.add_argument("pattern", choices=PATTERNS)
+    destroy.set_defaults(func=cmd_destroy)
+
+    bench_cmd = with_runtime_options(sub.add_parser("bench", help="run benchmark workloads and compare them with the baselines"))
+    bench_cmd.add_argument("workloads", nargs="*", help="workload names or files (default: the --set)")
+    bench_cmd.add_argument("--set", default="full", help="a set from benchmarks/sets.yaml (smoke, full)")
+    bench_cmd.add_argument("--repeats", type=int, default=3, help="runs per workload; the compare needs at least 2")
+    bench_cmd.add_argument("--target", choices=("localstack", "aws"), default="localstack")
+    bench_cmd.add_argument("--profile", help="AWS profile, with --target aws")
+    bench_cmd.add_argument("--region", help="AWS region, with --target aws")
+    bench_cmd.add_argument("--threshold", type=float, default=0.25, help="relative change that counts as news (0.25 = 25%%)")
+    bench_cmd.add_argument("--update-baseline", action="store_true", help="write data/baselines instead of comparing")
+    bench_cmd.add_argument("--no-report", dest="report", action="store_false", help="skip the report notebook")
+    bench_cmd.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "lab":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.jupyter_args = extra  # `eventlab lab --no-browser ...`: the rest goes to jupyter lab
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    try:
+        return int(args.func(args))
+    except LocalStackError as error:
+        print(f"eventlab: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from eventlab.run import is_gone
+from eventlab.services import events, iam, s3
 from eventlab.target import Target
 
 log = logging.getLogger(__name__)
@@ -106,6 +108,16 @@ def _log_groups(target: Target, prefix: str) -> Iterator[str]:
             yield from (g["logGroupName"] for g in page.get("logGroups", []))
 
 
+def _registries(target: Target, prefix: str) -> Iterator[str]:
+    # The emulator has no Schemas API; its registries are S3 buckets, found by _buckets.
+    if target.is_emulated:
+        return
+    for page in target.client("schemas").get_paginator("list_registries").paginate(
+        RegistryNamePrefix=prefix, Scope="LOCAL"
+    ):
+        yield from (r["RegistryName"] for r in page.get("Registries", []))
+
+
 CHECKS: dict[str, Callable[[Target, str], Iterator[str]]] = {
     "sqs:queue": _queues,
     "sns:topic": _topics,
@@ -117,9 +129,10 @@ CHECKS: dict[str, Callable[[Target, str], Iterator[str]]] = {
     "firehose:delivery-stream": _delivery_streams,
     "s3:bucket": _buckets,
     "iam:role": _roles,
-    "lambda:function": _functions,
     "lambda:event-source-mapping": _event_source_mappings,
+    "lambda:function": _functions,
     "logs:log-group": _log_groups,
+    "schemas:registry": _registries,
 }
 
 
@@ -138,3 +151,66 @@ def find_leaks(target: Target, prefix: str) -> list[Leak]:
         except (ClientError, BotoCoreError) as error:
             log.warning("leak check could not list %s: %s", kind, error)
     return leaks
+
+
+def _delete_bus(target: Target, name: str) -> None:
+    client = target.client("events")
+    for rule in client.list_rules(EventBusName=name).get("Rules", []):
+        events.delete_rule(client, rule["Name"], name)
+    client.delete_event_bus(Name=name)
+
+
+def _queue_url(target: Target, name: str) -> str:
+    return str(target.client("sqs").get_queue_url(QueueName=name)["QueueUrl"])
+
+
+def _topic_arn(target: Target, name: str) -> str:
+    return f"arn:aws:sns:{target.region}:{target.account_id}:{name}"
+
+
+def _delete_registry(target: Target, name: str) -> None:
+    from eventlab.schemas.registry import EventBridgeSchemaRegistry
+
+    EventBridgeSchemaRegistry(target, name).delete()
+
+
+# Deletion by kind, in an order that removes users before what they use.
+DELETERS: dict[str, Callable[[Target, str], object]] = {
+    "schemas:registry": _delete_registry,
+    "sns:subscription": lambda t, arn: t.client("sns").unsubscribe(SubscriptionArn=arn),
+    "lambda:event-source-mapping": lambda t, uuid: t.client("lambda").delete_event_source_mapping(UUID=uuid),
+    "events:rule": lambda t, name: events.delete_rule(t.client("events"), name, "default"),
+    "events:archive": lambda t, name: t.client("events").delete_archive(ArchiveName=name),
+    "events:bus": _delete_bus,
+    "lambda:function": lambda t, name: t.client("lambda").delete_function(FunctionName=name),
+    "sns:topic": lambda t, name: t.client("sns").delete_topic(TopicArn=_topic_arn(t, name)),
+    "sqs:queue": lambda t, name: t.client("sqs").delete_queue(QueueUrl=_queue_url(t, name)),
+    "firehose:delivery-stream": lambda t, name: t.client("firehose").delete_delivery_stream(
+        DeliveryStreamName=name, AllowForceDelete=True
+    ),
+    "kinesis:stream": lambda t, name: t.client("kinesis").delete_stream(StreamName=name, EnforceConsumerDeletion=True),
+    "s3:bucket": lambda t, name: s3.empty_and_delete_bucket(t.client("s3"), name),
+    "iam:role": lambda t, name: iam.delete_role(t.client("iam"), name),
+    "logs:log-group": lambda t, name: t.client("logs").delete_log_group(logGroupName=name),
+}
+
+
+def delete_leaks(target: Target, prefix: str) -> tuple[list[Leak], list[tuple[Leak, str]]]:
+    """Delete everything under ``prefix`` (e.g. a deployment, or a run that was killed).
+
+    Returns what was deleted and what could not be, with the reason. Deletions that AWS
+    finishes asynchronously (streams, delivery streams) may show up as leaks for a while.
+    """
+    leaks = find_leaks(target, prefix)
+    order = list(DELETERS)
+    deleted: list[Leak] = []
+    failed: list[tuple[Leak, str]] = []
+    for leak in sorted(leaks, key=lambda item: order.index(item.kind)):
+        try:
+            DELETERS[leak.kind](target, leak.name)
+        except ClientError as error:
+            if not is_gone(error):
+                failed.append((leak, str(error)))
+                continue
+        deleted.append(leak)
+    return deleted, failed

@@ -7,7 +7,7 @@ Resource policies grant one service principal, only for the named source ARNs
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 Policy = dict[str, Any]
@@ -37,6 +37,20 @@ def allow(actions: Sequence[str], resources: Sequence[str]) -> dict[str, Any]:
     return {"Effect": "Allow", "Action": sorted(set(actions)), "Resource": sorted(set(resources))}
 
 
+def _grant(sid: str, service: str, action: str, resource_arn: str, source_arns: Iterable[str]) -> dict[str, Any]:
+    sources = sorted(set(source_arns))
+    if not sources:
+        raise ValueError(f"{sid}: a resource policy needs the source ARNs it grants")
+    return {
+        "Sid": sid,
+        "Effect": "Allow",
+        "Principal": {"Service": service},
+        "Action": action,
+        "Resource": resource_arn,
+        "Condition": {"ArnEquals": {"aws:SourceArn": sources if len(sources) > 1 else sources[0]}},
+    }
+
+
 def service_may_call(
     *,
     sid: str,
@@ -48,16 +62,16 @@ def service_may_call(
     """A resource policy: ``service`` may call ``action`` on ``resource_arn``, only on behalf of
     ``source_arns`` (the topic, rule or bucket that sends), as AWS recommends against confused
     deputies."""
-    sources = sorted(set(source_arns))
-    if not sources:
-        raise ValueError(f"{sid}: a resource policy needs the source ARNs it grants")
-    return document(
-        {
-            "Sid": sid,
-            "Effect": "Allow",
-            "Principal": {"Service": service},
-            "Action": action,
-            "Resource": resource_arn,
-            "Condition": {"ArnEquals": {"aws:SourceArn": sources if len(sources) > 1 else sources[0]}},
-        }
-    )
+    return document(_grant(sid, service, action, resource_arn, source_arns))
+
+
+def services_may_call(action: str, resource_arn: str, grants: Mapping[str, Iterable[str]]) -> Policy:
+    """One statement per service principal (e.g. SNS and EventBridge both feeding a queue),
+    each limited to its own source ARNs."""
+    statements = [
+        _grant(f"Allow{service.split('.')[0].title()}", service, action, resource_arn, sources)
+        for service, sources in sorted(grants.items())
+    ]
+    if not statements:
+        raise ValueError("a resource policy needs at least one grant")
+    return document(*statements)

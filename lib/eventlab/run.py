@@ -8,6 +8,7 @@ looks for anything left under the prefix.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import re
 import secrets
@@ -16,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from botocore.exceptions import ClientError
 
@@ -87,11 +88,17 @@ class Run:
         self.project = project
         self.started_at = time.time()
         self.resources: list[Resource] = []
+        # Handles of what apply() built, by reference ("queue:orders"), so a second apply reuses them.
+        self.handles: dict[str, Any] = {}
 
     @property
     def prefix(self) -> str:
         """The name prefix every resource of this run starts with."""
-        return f"{RUN_PREFIX}-{self.run_id}"
+        return self.prefix_for(self.run_id)
+
+    @staticmethod
+    def prefix_for(run_id: str) -> str:
+        return f"{RUN_PREFIX}-{run_id}"
 
     def name(self, base: str, *, suffix: str = "", max_length: int = 64) -> str:
         """``<prefix>-<base><suffix>``, checked against the service's length limit."""
@@ -118,7 +125,13 @@ class Run:
         return [{key: k, value: v} for k, v in self.tags.items()]
 
     def track(self, kind: str, name: str, arn: str, delete: Callable[[], None]) -> Resource:
-        """Record a created resource; it is deleted, newest first, by ``destroy()``."""
+        """Record a created resource; it is deleted, newest first, by ``destroy()``.
+
+        Recording the same resource twice (an idempotent create called again) keeps one entry.
+        """
+        for known in self.resources:
+            if (known.kind, known.arn) == (kind, arn):
+                return known
         resource = Resource(kind=kind, name=name, arn=arn, delete=delete)
         self.resources.append(resource)
         log.debug("created %s %s", kind, name)
@@ -147,6 +160,12 @@ class Run:
             report.deleted.append(resource)
         log.info("run %s: deleted %d resource(s)", self.run_id, len(report.deleted))
         return report
+
+    def destroy_at_exit(self) -> Self:
+        """Also destroy when the interpreter exits: a notebook whose cell failed still cleans up
+        when papermill (or Jupyter) shuts its kernel down."""
+        atexit.register(self.destroy)
+        return self
 
     def leaks(self) -> list[str]:
         """Anything still present under this run's prefix (see :func:`eventlab.leaks.find_leaks`)."""

@@ -38,7 +38,8 @@ from typing import Any, Self
 import psutil
 import requests
 
-from eventlab.lambda_ import EXECUTOR_NAME as LAMBDA_EXECUTOR_NAME, executor_registered
+from eventlab.lambda_ import EXECUTOR_NAME as LAMBDA_EXECUTOR_NAME
+from eventlab.lambda_ import executor_registered
 from eventlab.paths import build_dir
 
 log = logging.getLogger(__name__)
@@ -105,14 +106,15 @@ def localstack_version() -> str:
         return "not installed"
 
 
-def check_interpreter() -> None:
+def check_interpreter(version_info: tuple[int, ...] = tuple(sys.version_info)) -> None:
     """Fail early, with the fix, when this Python cannot import LocalStack 2026.3.0."""
     import warnings
 
-    if sys.version_info < (3, 13) or not hasattr(warnings, "deprecated"):
+    if tuple(version_info[:2]) < (3, 13) or not hasattr(warnings, "deprecated"):
+        version = ".".join(str(part) for part in version_info[:3])
         raise InterpreterError(
             f"LocalStack 2026.3.0 needs Python 3.13 (it imports warnings.deprecated); this is "
-            f"{sys.version.split()[0]} at {sys.executable}. Run `make test` or `make run`, which "
+            f"{version} at {sys.executable}. Run `make test` or `make run`, which "
             "build .venv with a Python 3.13 found on this machine, or install one "
             "(`pyenv install 3.13`, or `conda env create -f environment.yml`)."
         )

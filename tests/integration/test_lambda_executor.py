@@ -15,12 +15,11 @@ import psutil
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from lambda_helpers import probe, receive, wait_gone
-
 from eventlab.run import Run
 from eventlab.runtime import EmbeddedLocalStack
 from eventlab.services import lambda_
 from eventlab.target import Target
+from lambda_helpers import probe, receive, wait_gone
 
 pytestmark = pytest.mark.integration
 
@@ -104,7 +103,7 @@ def test_a_non_python_runtime_fails_with_a_clear_reason(run: Run, tmp_path: Path
         "lambda", region_name=run.target.region, endpoint_url=run.target.endpoint_url,
         config=Config(retries={"mode": "standard", "max_attempts": 1}),
     )  # LocalStack answers with a 500, which boto3 would retry
-    with pytest.raises(ClientError, match="runs Python handlers only, not nodejs20.x"):
+    with pytest.raises(ClientError, match=r"runs Python handlers only, not nodejs20\.x"):
         once.invoke(FunctionName=function.name, Payload=b"{}")
 
 

@@ -8,11 +8,10 @@ import json
 import time
 
 import pytest
-from lambda_helpers import PROBE, receive
-
 from eventlab import policies
 from eventlab.run import Run
 from eventlab.services import events, lambda_, sns, sqs
+from lambda_helpers import PROBE, receive
 
 pytestmark = pytest.mark.integration
 
@@ -41,7 +40,7 @@ def test_sqs_mapping_batches_reports_item_failures_and_redrives_to_the_dlq(run: 
 
     client = run.target.client("sqs")
     bodies = [f"good-{i}" for i in range(7)]
-    for body in bodies + ["poison-1"]:
+    for body in [*bodies, "poison-1"]:
         client.send_message(QueueUrl=queue.url, MessageBody=body)
 
     got = receive(run, sink, len(bodies))

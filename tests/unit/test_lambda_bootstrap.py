@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 
 import psutil
-
 from eventlab.lambda_ import executor_bootstrap_path
 
 LAUNCHER = """

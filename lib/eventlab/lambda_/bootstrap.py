@@ -200,7 +200,7 @@ class Runtime:
         runtime = self
 
         class InvokeHandler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
                 if self.path.rstrip("/") != "/invoke":
@@ -211,7 +211,7 @@ class Runtime:
                 self.send_response(202)
                 self.end_headers()
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 pass
 
         server = ThreadingHTTPServer(("127.0.0.1", 0), InvokeHandler)

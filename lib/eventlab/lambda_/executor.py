@@ -128,7 +128,7 @@ class HostProcessRuntimeExecutor(RuntimeExecutor):
     cold start (an ``Init Duration`` in its REPORT line), as on AWS after a sandbox reset.
     """
 
-    def __init__(self, id: str, function_version: FunctionVersion) -> None:  # noqa: A002
+    def __init__(self, id: str, function_version: FunctionVersion) -> None:
         super().__init__(id=id, function_version=function_version)
         self.env_vars: dict[str, str] = {}
         self.process: subprocess.Popen[bytes] | None = None

@@ -61,20 +61,34 @@ def put_rule(
     client = run.target.client("events")
     arn = client.put_rule(**kwargs)["RuleArn"]
 
-    def delete() -> None:
-        ids = [
-            t["Id"]
-            for page in client.get_paginator("list_targets_by_rule").paginate(
-                Rule=name, EventBusName=bus_name
-            )
-            for t in page["Targets"]
-        ]
-        if ids:
-            client.remove_targets(Rule=name, EventBusName=bus_name, Ids=ids, Force=True)
-        client.delete_rule(Name=name, EventBusName=bus_name, Force=True)
-
-    run.track("events:rule", name, arn, delete)
+    run.track("events:rule", name, arn, lambda: delete_rule(client, name, bus_name))
     return Rule(name=name, arn=arn, bus_name=bus_name)
+
+
+def delete_rule(client: Any, name: str, bus_name: str) -> None:
+    """Remove a rule's targets, then the rule (EventBridge refuses to delete a rule with targets)."""
+    ids = [
+        t["Id"]
+        for page in client.get_paginator("list_targets_by_rule").paginate(Rule=name, EventBusName=bus_name)
+        for t in page["Targets"]
+    ]
+    if ids:
+        client.remove_targets(Rule=name, EventBusName=bus_name, Ids=ids, Force=True)
+    client.delete_rule(Name=name, EventBusName=bus_name, Force=True)
+
+
+def create_archive(
+    run: Run, bus: EventBus, base: str, *, retention_days: int = 1, event_pattern: Mapping[str, Any] | None = None
+) -> str:
+    """Archive a bus's events (optionally filtered) for replay; returns the archive ARN."""
+    name = run.name(base, max_length=48)
+    client = run.target.client("events")
+    kwargs: dict[str, Any] = {"ArchiveName": name, "EventSourceArn": bus.arn, "RetentionDays": retention_days}
+    if event_pattern is not None:
+        kwargs["EventPattern"] = json.dumps(event_pattern)
+    arn = client.create_archive(**kwargs)["ArchiveArn"]
+    run.track("events:archive", name, arn, lambda: client.delete_archive(ArchiveName=name))
+    return str(arn)
 
 
 def put_targets(run: Run, rule: Rule, targets: Sequence[Mapping[str, Any]]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from eventlab import policies
 from eventlab.run import Run
@@ -27,16 +28,17 @@ def create_role(run: Run, base: str, *, service: str, policy: policies.Policy) -
         AssumeRolePolicyDocument=policies.to_json(policies.assume_role(service)),
         Tags=run.tag_list(),
     )["Role"]["Arn"]
-
-    def delete() -> None:
-        for page in client.get_paginator("list_role_policies").paginate(RoleName=name):
-            for policy_name in page["PolicyNames"]:
-                client.delete_role_policy(RoleName=name, PolicyName=policy_name)
-        for page in client.get_paginator("list_attached_role_policies").paginate(RoleName=name):
-            for attached in page["AttachedPolicies"]:
-                client.detach_role_policy(RoleName=name, PolicyArn=attached["PolicyArn"])
-        client.delete_role(RoleName=name)
-
-    run.track("iam:role", name, arn, delete)
+    run.track("iam:role", name, arn, lambda: delete_role(client, name))
     client.put_role_policy(RoleName=name, PolicyName="least-privilege", PolicyDocument=policies.to_json(policy))
     return Role(name=name, arn=arn)
+
+
+def delete_role(client: Any, name: str) -> None:
+    """Delete a role's inline and attached policies, then the role."""
+    for page in client.get_paginator("list_role_policies").paginate(RoleName=name):
+        for policy_name in page["PolicyNames"]:
+            client.delete_role_policy(RoleName=name, PolicyName=policy_name)
+    for page in client.get_paginator("list_attached_role_policies").paginate(RoleName=name):
+        for attached in page["AttachedPolicies"]:
+            client.detach_role_policy(RoleName=name, PolicyArn=attached["PolicyArn"])
+    client.delete_role(RoleName=name)

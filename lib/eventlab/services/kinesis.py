@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from eventlab.run import Run
@@ -16,9 +17,16 @@ class Stream:
 
 
 def create_stream(
-    run: Run, base: str, *, shard_count: int | None = 1, on_demand: bool = False
+    run: Run,
+    base: str,
+    *,
+    shard_count: int | None = 1,
+    on_demand: bool = False,
+    encrypted: bool = True,
+    retention_hours: int = 24,
 ) -> Stream:
-    """Create a stream and wait until it is ACTIVE; deletion waits until it is gone."""
+    """Create a stream and wait until it is ACTIVE (encrypted with the AWS-managed key by
+    default); deletion waits until it is gone."""
     if on_demand == (shard_count is not None):
         raise ValueError(f"stream {base!r}: give shard_count, or on_demand=True with shard_count=None.")
     name = run.name(base, max_length=MAX_NAME)
@@ -37,6 +45,44 @@ def create_stream(
 
     # Tracked before the wait: a stream that never turns ACTIVE is still deleted.
     run.track("kinesis:stream", name, name, delete)
-    client.get_waiter("stream_exists").wait(StreamName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+    wait_active(run, name)
+    if encrypted:
+        client.start_stream_encryption(StreamName=name, EncryptionType="KMS", KeyId="alias/aws/kinesis")
+        wait_active(run, name)
+    if retention_hours != 24:
+        client.increase_stream_retention_period(StreamName=name, RetentionPeriodHours=retention_hours)
+        wait_active(run, name)
     arn = client.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]["StreamARN"]
     return Stream(name=name, arn=arn)
+
+
+def wait_active(run: Run, name: str) -> None:
+    """Wait until a stream is ACTIVE (after creation, encryption, resharding)."""
+    run.target.client("kinesis").get_waiter("stream_exists").wait(
+        StreamName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 180}
+    )
+
+
+def register_stream_consumer(run: Run, stream: Stream, consumer_name: str) -> str:
+    """Register an enhanced fan-out consumer and wait until it is ACTIVE; returns its ARN.
+
+    Consumers go with their stream (deleted with EnforceConsumerDeletion), but are also
+    deregistered on their own so that a run can drop one early.
+    """
+    client = run.target.client("kinesis")
+    arn = client.register_stream_consumer(StreamARN=stream.arn, ConsumerName=consumer_name)["Consumer"]["ConsumerARN"]
+    run.track("kinesis:consumer", consumer_name, arn, lambda: client.deregister_stream_consumer(ConsumerARN=arn))
+    for _ in range(120):
+        status = client.describe_stream_consumer(ConsumerARN=arn)["ConsumerDescription"]["ConsumerStatus"]
+        if status == "ACTIVE":
+            return str(arn)
+        time.sleep(0.5)
+    raise TimeoutError(f"EFO consumer {consumer_name} on {stream.name} did not become ACTIVE")
+
+
+def update_shard_count(run: Run, stream: Stream, shards: int) -> list[dict]:
+    """Reshard with uniform scaling and wait until ACTIVE; returns the shards (open and closed)."""
+    client = run.target.client("kinesis")
+    client.update_shard_count(StreamName=stream.name, TargetShardCount=shards, ScalingType="UNIFORM_SCALING")
+    wait_active(run, stream.name)
+    return list(client.list_shards(StreamName=stream.name)["Shards"])

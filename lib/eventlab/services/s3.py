@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from eventlab.run import Run
 
@@ -23,7 +24,7 @@ def create_bucket(run: Run, base: str) -> Bucket:
     if run.target.region != "us-east-1":
         kwargs["CreateBucketConfiguration"] = {"LocationConstraint": run.target.region}
     client.create_bucket(**kwargs)
-    run.track("s3:bucket", name, f"arn:aws:s3:::{name}", lambda: delete_bucket(run, name))
+    run.track("s3:bucket", name, f"arn:aws:s3:::{name}", lambda: empty_and_delete_bucket(client, name))
     client.put_public_access_block(
         Bucket=name,
         PublicAccessBlockConfiguration={
@@ -53,9 +54,8 @@ def list_objects(run: Run, bucket: Bucket, prefix: str = "") -> list[str]:
     ]
 
 
-def delete_bucket(run: Run, name: str) -> None:
+def empty_and_delete_bucket(client: Any, name: str) -> None:
     """Delete every object version and marker, then the bucket."""
-    client = run.target.client("s3")
     for page in client.get_paginator("list_object_versions").paginate(Bucket=name):
         doomed = [
             {"Key": o["Key"], "VersionId": o["VersionId"]}

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from eventlab import policies
 from eventlab.run import Run
 from eventlab.services import sqs
 
@@ -40,6 +41,7 @@ def create_topic(
     content_based_deduplication: bool = False,
     attributes: Mapping[str, str] | None = None,
     encrypted: bool = True,
+    tags: Mapping[str, str] | None = None,
 ) -> Topic:
     """Create a topic named for the run, encrypted with the AWS-managed SNS key by default."""
     if base.endswith(FIFO_SUFFIX):
@@ -55,7 +57,10 @@ def create_topic(
     if encrypted:
         attrs.setdefault("KmsMasterKeyId", "alias/aws/sns")
     client = run.target.client("sns")
-    arn = client.create_topic(Name=name, Attributes=attrs, Tags=run.tag_list())["TopicArn"]
+    all_tags = {**(tags or {}), **run.tags}
+    arn = client.create_topic(
+        Name=name, Attributes=attrs, Tags=[{"Key": k, "Value": v} for k, v in all_tags.items()]
+    )["TopicArn"]
     run.track("sns:topic", name, arn, lambda: client.delete_topic(TopicArn=arn))
     return Topic(name=name, arn=arn)
 
@@ -98,6 +103,16 @@ def subscribe_queue(run: Run, topic: Topic, queue: sqs.Queue, **options: Any) ->
         raise ValueError(f"FIFO topic {topic.name} can only deliver to FIFO queues, not {queue.name}.")
     sqs.allow_senders(run, queue, service="sns.amazonaws.com", source_arns=[topic.arn])
     return subscribe(run, topic, "sqs", queue.arn, **options)
+
+
+def set_topic_policy(run: Run, topic: Topic, grants: Mapping[str, Iterable[str]]) -> policies.Policy:
+    """Replace the topic policy: each service principal (e.g. EventBridge) may publish only for
+    its source ARNs (e.g. the rules that target the topic)."""
+    policy = policies.services_may_call("sns:Publish", topic.arn, grants)
+    run.target.client("sns").set_topic_attributes(
+        TopicArn=topic.arn, AttributeName="Policy", AttributeValue=policies.to_json(policy)
+    )
+    return policy
 
 
 def publish(run: Run, topic: Topic, message: str, **kwargs: Any) -> str:

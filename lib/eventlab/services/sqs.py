@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from eventlab import policies
 from eventlab.run import Run
@@ -34,6 +36,7 @@ def create_queue(
     dead_letter_queue: Queue | None = None,
     max_receive_count: int = 5,
     encrypted: bool = True,
+    tags: Mapping[str, str] | None = None,
 ) -> Queue:
     """Create a queue named for the run; FIFO names get their ``.fifo`` suffix here.
 
@@ -70,7 +73,7 @@ def create_queue(
         )
 
     client = run.target.client("sqs")
-    url = client.create_queue(QueueName=name, Attributes=attrs, tags=run.tags)["QueueUrl"]
+    url = client.create_queue(QueueName=name, Attributes=attrs, tags={**(tags or {}), **run.tags})["QueueUrl"]
     run.track("sqs:queue", name, url, lambda: client.delete_queue(QueueUrl=url))
     arn = client.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"
@@ -78,15 +81,14 @@ def create_queue(
     return Queue(name=name, url=url, arn=arn)
 
 
-def allow_senders(run: Run, queue: Queue, *, service: str, source_arns: Iterable[str]) -> dict:
+def allow_senders(run: Run, queue: Queue, *, service: str, source_arns: Iterable[str]) -> policies.Policy:
     """Let ``service`` (sns/events/s3) send to the queue, only for the given source ARNs."""
-    policy = policies.service_may_call(
-        sid="AllowSourcesToSend",
-        service=service,
-        action="sqs:SendMessage",
-        resource_arn=queue.arn,
-        source_arns=source_arns,
-    )
+    return set_queue_policy(run, queue, {service: source_arns})
+
+
+def set_queue_policy(run: Run, queue: Queue, grants: Mapping[str, Iterable[str]]) -> policies.Policy:
+    """Replace the queue policy: each service principal may send only for its source ARNs."""
+    policy = policies.services_may_call("sqs:SendMessage", queue.arn, grants)
     run.target.client("sqs").set_queue_attributes(
         QueueUrl=queue.url, Attributes={"Policy": policies.to_json(policy)}
     )
@@ -99,3 +101,29 @@ def get_queue_attributes(run: Run, queue: Queue) -> dict[str, str]:
         QueueUrl=queue.url, AttributeNames=["All"]
     )
     return dict(reply["Attributes"])
+
+
+def receive_all(
+    run: Run, queue: Queue, *, expected: int, timeout: float = 30, delete: bool = False
+) -> list[dict[str, Any]]:
+    """Receive until ``expected`` messages arrived or ``timeout`` passed (long polling), with all
+    their attributes (``ApproximateReceiveCount`` among them). Messages stay in the queue unless
+    ``delete``: they are hidden for the visibility timeout of the receive, long enough to read
+    them once."""
+    client = run.target.client("sqs")
+    deadline = time.monotonic() + timeout
+    messages: list[dict[str, Any]] = []
+    while len(messages) < expected and time.monotonic() < deadline:
+        reply = client.receive_message(
+            QueueUrl=queue.url,
+            MaxNumberOfMessages=min(10, expected - len(messages)),
+            WaitTimeSeconds=1,
+            VisibilityTimeout=max(30, int(timeout)),
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        )
+        for message in reply.get("Messages", []):
+            messages.append(message)
+            if delete:
+                client.delete_message(QueueUrl=queue.url, ReceiptHandle=message["ReceiptHandle"])
+    return messages

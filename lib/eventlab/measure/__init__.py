@@ -1,0 +1,52 @@
+"""The measurement toolkit: probes, load, consumers, analysis, emulated quotas, faults, results, plots.
+
+A measurement in a few lines::
+
+    receipts = ReceiptLog(run.run_id)
+    with SqsReceiver(target.client("sqs"), queue.url, receipts, threads=2):
+        load = run_load(SqsSender(target.client("sqs"), queue.url), run.run_id, LoadSpec(rate=100, count=500))
+        receipts.wait_for(500, timeout=30)
+    result = RunResult.build("sqs-100", run.target, load, receipts)
+    result.summary      # one row per path: latency percentiles, duplicates, ordering, loss, throttling
+"""
+
+from eventlab.measure.analysis import summarize
+from eventlab.measure.consumers import HttpReceiver, KinesisEfoReader, KinesisPoller, LambdaSink, SqsReceiver
+from eventlab.measure.load import (
+    EventBridgeSender,
+    KinesisSender,
+    LoadGenerator,
+    LoadSpec,
+    RetryPolicy,
+    SnsSender,
+    SqsSender,
+    run_load,
+)
+from eventlab.measure.probes import Probe, ProbeFactory, ReceiptLog
+from eventlab.measure.quotas import KinesisQuota, QuotaEmulator, SqsFifoQuota, emulate_quotas
+from eventlab.measure.results import RunResult
+
+__all__ = [
+    "EventBridgeSender",
+    "HttpReceiver",
+    "KinesisEfoReader",
+    "KinesisPoller",
+    "KinesisQuota",
+    "KinesisSender",
+    "LambdaSink",
+    "LoadGenerator",
+    "LoadSpec",
+    "Probe",
+    "ProbeFactory",
+    "QuotaEmulator",
+    "ReceiptLog",
+    "RetryPolicy",
+    "RunResult",
+    "SnsSender",
+    "SqsFifoQuota",
+    "SqsReceiver",
+    "SqsSender",
+    "emulate_quotas",
+    "run_load",
+    "summarize",
+]

@@ -1,0 +1,494 @@
+"""Load: senders for SQS, SNS, EventBridge and Kinesis, and an open- or closed-loop generator.
+
+Open loop (the default) follows a fixed-rate schedule: probe *i* is *intended* for
+``t0 + i / rate`` and latency is counted from that time, so a sender that stalls cannot hide
+the wait it caused (coordinated omission). With batching, a batch leaves when its last probe
+is due, and the earlier probes' wait for the batch to fill is part of their latency. The send
+delay (actual start minus intended time) is recorded for every probe as its own figure.
+
+Closed loop sends the next batch as soon as the previous one is answered, per thread; the
+intended time is then the moment a thread was ready, which is what closed-loop tools report.
+
+Retries use exponential backoff with full jitter and are counted per probe: attempts,
+throttled attempts and time spent backing off.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+import pandas as pd
+from botocore.exceptions import ClientError, ConnectionError as BotoConnectionError, HTTPClientError
+from tqdm.auto import tqdm
+
+from eventlab.measure.probes import Probe, ProbeFactory, SendLog, SendRecord
+
+log = logging.getLogger(__name__)
+
+THROTTLE_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "RequestThrottled",
+        "ThrottlingException",
+        "Throttling",
+        "ThrottledException",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "LimitExceededException",
+        "KMSThrottlingException",
+        "InternalFailure",  # EventBridge per-entry code for a throttled entry
+    }
+)
+RETRYABLE_CODES = THROTTLE_CODES | {"InternalError", "ServiceUnavailable", "InternalFailureException"}
+Outcome = Literal["ok", "throttled", "retry", "failed"]
+
+
+# -- senders -----------------------------------------------------------------------------------
+@dataclass
+class Result:
+    """What one call did to one probe."""
+
+    outcome: Outcome
+    error: str = ""
+
+
+class Sender(Protocol):
+    """Sends probes to one destination. ``send`` makes exactly one API call."""
+
+    path: str
+    max_batch: int
+
+    def send(self, probes: Sequence[Probe]) -> list[Result]: ...
+
+
+def _classify(code: str) -> Outcome:
+    if code in THROTTLE_CODES:
+        return "throttled"
+    return "retry" if code in RETRYABLE_CODES else "failed"
+
+
+def _call(fn: Callable[[], dict[str, Any]], n: int, stats: Counter[str]) -> dict[str, Any] | list[Result]:
+    """Make one call; a raised error becomes the same Result for all ``n`` probes."""
+    stats["calls"] += 1
+    try:
+        reply = fn()
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code", "ClientError")
+        outcome = _classify(code)
+        stats[f"call_{outcome}"] += 1
+        return [Result(outcome, f"{code}: {error.response.get('Error', {}).get('Message', '')}")] * n
+    except (BotoConnectionError, HTTPClientError) as error:
+        stats["call_retry"] += 1
+        return [Result("retry", f"{type(error).__name__}: {error}")] * n
+    stats["sdk_retries"] += int(reply.get("ResponseMetadata", {}).get("RetryAttempts", 0))
+    return reply
+
+
+@dataclass
+class SqsSender:
+    """SendMessage / SendMessageBatch (up to 10). FIFO: group = probe key, dedup id = probe id."""
+
+    client: Any
+    queue_url: str
+    batch: bool = False
+    path: str = "sqs"
+    stats: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def fifo(self) -> bool:
+        return self.queue_url.endswith(".fifo")
+
+    @property
+    def max_batch(self) -> int:
+        return 10 if self.batch else 1
+
+    def _fifo_args(self, probe: Probe) -> dict[str, str]:
+        return {"MessageGroupId": probe.key, "MessageDeduplicationId": probe.msg_id} if self.fifo else {}
+
+    def send(self, probes: Sequence[Probe]) -> list[Result]:
+        if not self.batch:
+            (probe,) = probes
+            reply = _call(lambda: self.client.send_message(QueueUrl=self.queue_url, MessageBody=probe.to_json(), **self._fifo_args(probe)), 1, self.stats)
+            return reply if isinstance(reply, list) else [Result("ok")]
+        entries = [{"Id": str(i), "MessageBody": p.to_json(), **self._fifo_args(p)} for i, p in enumerate(probes)]
+        reply = _call(lambda: self.client.send_message_batch(QueueUrl=self.queue_url, Entries=entries), len(probes), self.stats)
+        if isinstance(reply, list):
+            return reply
+        results = [Result("ok") for _ in probes]
+        for failed in reply.get("Failed", []):
+            code = failed.get("Code", "")
+            outcome: Outcome = "failed" if failed.get("SenderFault") else ("throttled" if code in THROTTLE_CODES else "retry")
+            results[int(failed["Id"])] = Result(outcome, f"{code}: {failed.get('Message', '')}")
+        return results
+
+
+@dataclass
+class SnsSender:
+    """Publish / PublishBatch (up to 10). FIFO topics: group = probe key, dedup id = probe id."""
+
+    client: Any
+    topic_arn: str
+    batch: bool = False
+    path: str = "sns"
+    stats: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def fifo(self) -> bool:
+        return self.topic_arn.endswith(".fifo")
+
+    @property
+    def max_batch(self) -> int:
+        return 10 if self.batch else 1
+
+    def _fifo_args(self, probe: Probe) -> dict[str, str]:
+        return {"MessageGroupId": probe.key, "MessageDeduplicationId": probe.msg_id} if self.fifo else {}
+
+    def send(self, probes: Sequence[Probe]) -> list[Result]:
+        if not self.batch:
+            (probe,) = probes
+            reply = _call(lambda: self.client.publish(TopicArn=self.topic_arn, Message=probe.to_json(), **self._fifo_args(probe)), 1, self.stats)
+            return reply if isinstance(reply, list) else [Result("ok")]
+        entries = [{"Id": str(i), "Message": p.to_json(), **self._fifo_args(p)} for i, p in enumerate(probes)]
+        reply = _call(lambda: self.client.publish_batch(TopicArn=self.topic_arn, PublishBatchRequestEntries=entries), len(probes), self.stats)
+        if isinstance(reply, list):
+            return reply
+        results = [Result("ok") for _ in probes]
+        for failed in reply.get("Failed", []):
+            outcome = "failed" if failed.get("SenderFault") else "retry"
+            results[int(failed["Id"])] = Result(outcome, f"{failed.get('Code')}: {failed.get('Message', '')}")
+        return results
+
+
+@dataclass
+class EventBridgeSender:
+    """PutEvents (up to 10 entries a call); the probe is the event's ``detail``."""
+
+    client: Any
+    bus_name: str
+    source: str = "eventlab.probe"
+    detail_type: str = "Probe"
+    batch: bool = False
+    path: str = "events"
+    stats: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def max_batch(self) -> int:
+        return 10 if self.batch else 1
+
+    def send(self, probes: Sequence[Probe]) -> list[Result]:
+        entries = [
+            {"EventBusName": self.bus_name, "Source": self.source, "DetailType": self.detail_type, "Detail": p.to_json()}
+            for p in probes
+        ]
+        reply = _call(lambda: self.client.put_events(Entries=entries), len(probes), self.stats)
+        if isinstance(reply, list):
+            return reply
+        results = []
+        for entry in reply["Entries"]:
+            if entry.get("ErrorCode"):
+                results.append(Result(_classify(entry["ErrorCode"]), f"{entry['ErrorCode']}: {entry.get('ErrorMessage', '')}"))
+            else:
+                results.append(Result("ok"))
+        return results
+
+
+@dataclass
+class KinesisSender:
+    """PutRecord / PutRecords (any batch up to 500); partition key = probe key.
+
+    PutRecords answers per record: a throttled record (``FailedRecordCount``, ``ErrorCode``) is
+    retried alone, as AWS's guidance says.
+    """
+
+    client: Any
+    stream_name: str
+    batch_size: int = 1
+    path: str = "kinesis"
+    stats: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def max_batch(self) -> int:
+        return max(1, min(500, self.batch_size))
+
+    def send(self, probes: Sequence[Probe]) -> list[Result]:
+        if self.batch_size <= 1:
+            (probe,) = probes
+            reply = _call(lambda: self.client.put_record(StreamName=self.stream_name, Data=probe.to_bytes(), PartitionKey=probe.key), 1, self.stats)
+            return reply if isinstance(reply, list) else [Result("ok")]
+        records = [{"Data": p.to_bytes(), "PartitionKey": p.key} for p in probes]
+        reply = _call(lambda: self.client.put_records(StreamName=self.stream_name, Records=records), len(probes), self.stats)
+        if isinstance(reply, list):
+            return reply
+        if reply.get("FailedRecordCount"):
+            self.stats["call_partial"] += 1
+        results = []
+        for record in reply["Records"]:
+            if record.get("ErrorCode"):
+                results.append(Result(_classify(record["ErrorCode"]), f"{record['ErrorCode']}: {record.get('ErrorMessage', '')}"))
+            else:
+                results.append(Result("ok"))
+        return results
+
+
+# -- retries -----------------------------------------------------------------------------------
+@dataclass
+class RetryPolicy:
+    """Exponential backoff with full jitter: sleep ``uniform(0, min(cap, base * 2**n))``."""
+
+    max_attempts: int = 8
+    base_s: float = 0.05
+    cap_s: float = 2.0
+    seed: int | None = None
+    sleep: Callable[[float], None] = time.sleep
+
+    def __post_init__(self) -> None:
+        self._rng = random.Random(self.seed)
+        self._lock = threading.Lock()
+
+    def backoff(self, retry: int) -> float:
+        """Seconds to wait before retry number ``retry`` (1 for the first retry)."""
+        with self._lock:
+            return self._rng.uniform(0, min(self.cap_s, self.base_s * 2 ** (retry - 1)))
+
+
+def send_with_retries(sender: Sender, records: Sequence[tuple[Probe, SendRecord]], policy: RetryPolicy) -> None:
+    """Send probes in one call; retry the ones that failed retryably, updating their records."""
+    pending = list(records)
+    attempt = 0
+    while pending:
+        attempt += 1
+        now = time.time_ns()
+        for _, rec in pending:
+            rec.attempts += 1
+            if rec.start_ns == 0:
+                rec.start_ns = now
+        results = sender.send([p for p, _ in pending])
+        done = time.time_ns()
+        retry: list[tuple[Probe, SendRecord]] = []
+        for (probe, rec), result in zip(pending, results, strict=True):
+            if result.outcome == "ok":
+                rec.ok, rec.end_ns, rec.error = True, done, ""
+                continue
+            rec.error = result.error
+            if result.outcome == "throttled":
+                rec.throttles += 1
+            if result.outcome == "failed" or attempt >= policy.max_attempts:
+                rec.end_ns = done
+                continue
+            retry.append((probe, rec))
+        if retry:
+            pause = policy.backoff(attempt)
+            policy.sleep(pause)
+            for _, rec in retry:
+                rec.backoff_ns += int(pause * 1e9)
+        pending = retry
+    for probe, rec in records:
+        if not rec.ok:
+            log.warning("probe %s not sent after %d attempt(s): %s", probe.msg_id, rec.attempts, rec.error)
+
+
+# -- the generator -----------------------------------------------------------------------------
+@dataclass
+class LoadSpec:
+    """What load to offer. Give ``duration_s`` or ``count`` (or both: whichever ends first).
+
+    ``rate`` is messages per second (open loop; ignored when ``mode="closed"``). ``batch`` is
+    probes per call (capped by the sender). ``warmup_s`` / ``warmup_count``: the first probes,
+    by intended time, are sent and received but marked ``warmup`` and left out of the figures.
+    """
+
+    rate: float = 100.0
+    duration_s: float | None = None
+    count: int | None = None
+    mode: Literal["open", "closed"] = "open"
+    batch: int = 1
+    threads: int = 1
+    warmup_s: float = 0.0
+    warmup_count: int = 0
+    keys: int = 1
+    size: int = 0
+    progress: bool | None = None
+
+    def total(self) -> int | None:
+        if self.mode == "open":
+            by_time = int(self.rate * self.duration_s) if self.duration_s is not None else None
+            if by_time is None:
+                return self.count
+            return by_time if self.count is None else min(by_time, self.count)
+        return self.count
+
+    def check(self) -> None:
+        if self.duration_s is None and self.count is None:
+            raise ValueError("LoadSpec: give duration_s or count, or the run never ends.")
+        if self.mode == "open" and self.rate <= 0:
+            raise ValueError(f"LoadSpec: rate={self.rate}: an open-loop rate must be positive.")
+        if self.threads < 1 or self.batch < 1:
+            raise ValueError("LoadSpec: threads and batch must be at least 1.")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "progress"}
+
+
+@dataclass
+class LoadResult:
+    """The sends of one load run, and what the senders counted."""
+
+    spec: LoadSpec
+    path: str
+    started_ns: int
+    ended_ns: int
+    sends: SendLog
+    calls: Counter[str]
+
+    def frame(self) -> pd.DataFrame:
+        """One row per probe (see :class:`~eventlab.measure.probes.SendRecord`)."""
+        return self.sends.to_frame()
+
+    @property
+    def offered_rate(self) -> float:
+        """Probes sent per second of wall time (all attempts included once)."""
+        elapsed = (self.ended_ns - self.started_ns) / 1e9
+        return len(self.sends) / elapsed if elapsed > 0 else float("nan")
+
+    def summary(self) -> dict[str, Any]:
+        df = self.frame()
+        return {
+            "path": self.path,
+            "probes": len(df),
+            "warmup": int(df["warmup"].sum()) if len(df) else 0,
+            "sent_ok": int(df["ok"].sum()) if len(df) else 0,
+            "offered_rate": self.offered_rate,
+            "calls": dict(self.calls),
+        }
+
+
+class LoadGenerator:
+    """Offers the load of a :class:`LoadSpec` through a sender, from ``spec.threads`` threads."""
+
+    def __init__(
+        self,
+        sender: Sender,
+        factory: ProbeFactory,
+        spec: LoadSpec,
+        *,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        spec.check()
+        self.sender = sender
+        self.factory = factory
+        self.spec = spec
+        self.retry = retry or RetryPolicy()
+        self.batch = max(1, min(spec.batch, sender.max_batch))
+        self.sends = SendLog()
+        self._lock = threading.Lock()
+        self._next = 0
+        self._stop = threading.Event()
+
+    def stop(self) -> None:
+        """Ask the threads to finish the batch in hand and stop."""
+        self._stop.set()
+
+    def _is_warmup(self, index: int, intended_ns: int, t0: int) -> bool:
+        return index < self.spec.warmup_count or intended_ns - t0 < self.spec.warmup_s * 1e9
+
+    def _claim(self, t0: int, deadline_ns: int | None, total: int | None) -> list[tuple[Probe, SendRecord]] | None:
+        """The next batch: probes with their intended times; None when the run is over."""
+        spec = self.spec
+        with self._lock:
+            if self._stop.is_set():
+                return None
+            first = self._next
+            n = self.batch if total is None else min(self.batch, total - first)
+            if n <= 0:
+                return None
+            if spec.mode == "open":
+                interval = 1e9 / spec.rate
+                intended = [t0 + int((first + i) * interval) for i in range(n)]
+                if deadline_ns is not None and intended[0] >= deadline_ns:
+                    return None
+            else:
+                now = time.time_ns()
+                if deadline_ns is not None and now >= deadline_ns:
+                    return None
+                intended = [now] * n
+            self._next = first + n
+            batch = []
+            for i, t in enumerate(intended):
+                probe = self.factory.make(t)
+                batch.append(
+                    (
+                        probe,
+                        SendRecord(
+                            path=self.sender.path, msg_id=probe.msg_id, key=probe.key, seq=probe.seq,
+                            intended_ns=t, warmup=self._is_warmup(first + i, t, t0), batch=n,
+                            sender=threading.current_thread().name,
+                        ),
+                    )
+                )
+            return batch
+
+    def run(self) -> LoadResult:
+        """Send until the count or duration is reached; returns every probe's send record."""
+        spec = self.spec
+        total = spec.total()
+        t0 = time.time_ns() + 5_000_000  # a few ms for the threads to start
+        deadline = t0 + int(spec.duration_s * 1e9) if spec.duration_s is not None else None
+        show = spec.progress if spec.progress is not None else (
+            (spec.duration_s or 0) >= 10 or (total or 0) >= 5000
+        )
+        bar = tqdm(total=total, unit="msg", desc=f"{self.sender.path} {spec.mode}-loop", disable=not show, leave=False)
+        errors: list[BaseException] = []
+
+        def worker() -> None:
+            try:
+                while True:
+                    batch = self._claim(t0, deadline, total)
+                    if batch is None:
+                        return
+                    due = batch[-1][1].intended_ns
+                    wait = (due - time.time_ns()) / 1e9
+                    if wait > 0:
+                        time.sleep(wait)
+                    send_with_retries(self.sender, batch, self.retry)
+                    self.sends.extend(rec for _, rec in batch)
+                    bar.update(len(batch))
+            except BaseException as error:  # noqa: BLE001 - reported after join
+                errors.append(error)
+                self._stop.set()
+
+        threads = [threading.Thread(target=worker, name=f"load-{i}", daemon=True) for i in range(spec.threads)]
+        started = time.time_ns()
+        for thread in threads:
+            thread.start()
+        try:
+            for thread in threads:
+                thread.join()
+        except KeyboardInterrupt:
+            self._stop.set()
+            for thread in threads:
+                thread.join()
+            raise
+        finally:
+            bar.close()
+        ended = time.time_ns()
+        if errors:
+            raise RuntimeError(f"load generator thread failed: {errors[0]!r}") from errors[0]
+        self.sends.records.sort(key=lambda r: r.intended_ns)
+        calls = Counter(getattr(self.sender, "stats", Counter()))
+        result = LoadResult(spec, self.sender.path, started, ended, self.sends, calls)
+        log.info("load %s: %s", self.sender.path, json.dumps(result.summary(), default=str))
+        return result
+
+
+def run_load(sender: Sender, run_id: str, spec: LoadSpec, *, retry: RetryPolicy | None = None) -> LoadResult:
+    """One load run with a fresh probe factory (``spec.keys`` keys ``k0``.., ``spec.size`` bytes)."""
+    factory = ProbeFactory(run_id, keys=[f"k{i}" for i in range(spec.keys)], size=spec.size)
+    return LoadGenerator(sender, factory, spec, retry=retry).run()

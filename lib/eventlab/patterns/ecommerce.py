@@ -1,0 +1,295 @@
+"""The article's e-commerce order-fulfilment pipeline, whole, as a ready-made pattern.
+
+The topology is ``data/topologies/ecommerce.yaml`` (read it for the picture); the handlers
+are ``patterns/handlers/ecommerce``. This module deploys it, plays the producers (the
+OrderService and the clickstream), and follows each order through every service to its end
+state, so a notebook or a test can show that the whole choreography worked.
+
+    shop = ecommerce.deploy(run, analytics_url=receiver.url, stock={"SKU-1": 20})
+    shop.place_order(Order("o-1", "c-1", [Item("SKU-1", 2)], total=40.0, email="a@example.com"))
+    shop.trace("o-1", paid=True)      # waits until every expected end state is reached
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from eventlab.idempotency import IdempotencyStore
+from eventlab.paths import project_root
+from eventlab.run import Run
+from eventlab.services import events, ses
+from eventlab.topology import Deployment, Topology, apply
+
+log = logging.getLogger(__name__)
+
+TOPOLOGY = "ecommerce.yaml"
+ORDER_SOURCE = "shop.orders"
+
+
+def topology_path() -> Path:
+    return project_root() / "data" / "topologies" / TOPOLOGY
+
+
+@dataclass(frozen=True)
+class Item:
+    sku: str
+    qty: int
+
+
+@dataclass(frozen=True)
+class Order:
+    """What OrderService puts on the bus as the detail of OrderPlaced."""
+
+    orderId: str  # noqa: N815 - the event's field names
+    customerId: str  # noqa: N815
+    items: list[Item]
+    total: float
+    email: str
+    phone: str = ""
+    card: str = "4242424242424242"
+    currency: str = "EUR"
+
+    def detail(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class OrderTrace:
+    """Where one order went: one entry per service it should have reached."""
+
+    order_id: str
+    audited: bool = False
+    stock_taken: list[str] = field(default_factory=list)
+    payment: str = "pending"  # paid | failed | pending
+    shipped: bool = False
+    emailed: int = 0
+    texted: int = 0
+    analytics: int = 0
+
+    def complete(self, *, paid: bool) -> bool:
+        """True when every end state expected of a paid (or declined) order is reached."""
+        if not self.audited or not self.stock_taken:
+            return False
+        if not paid:
+            return self.payment == "failed"
+        return self.payment == "paid" and self.shipped and self.emailed >= 1 and self.texted >= 1 and self.analytics >= 1
+
+
+@dataclass
+class Shop:
+    """A deployed pipeline: handles, producers and observers."""
+
+    run: Run
+    deployment: Deployment
+    sender: str
+    analytics_bodies: Callable[[], list[dict[str, Any]]]
+    orders: dict[str, Order] = field(default_factory=dict)
+    _drained: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    @property
+    def claims(self) -> IdempotencyStore:
+        """The store the handlers claim their side effects in (read here to trace orders)."""
+        return IdempotencyStore(self.run.target, self.deployment.buckets["state"].name, namespace="claims")
+
+    def _done(self, key: str) -> bool:
+        record = self.claims.get(key)
+        return record is not None and record.status == "COMPLETED"
+
+    # -- producers ---------------------------------------------------------------------------
+    def place_order(self, order: Order) -> str:
+        """OrderService: put OrderPlaced on the bus; returns the event id."""
+        self.orders[order.orderId] = order
+        (event_id,) = events.put_events(
+            self.run,
+            [{
+                "EventBusName": self.deployment.buses["shop"].name,
+                "Source": ORDER_SOURCE,
+                "DetailType": "OrderPlaced",
+                "Detail": json.dumps(order.detail()),
+            }],
+        )
+        return event_id
+
+    def click(self, clicks: Sequence[Mapping[str, Any]]) -> None:
+        """The web front end: stream click events (partitioned by customer, so each customer's
+        clicks stay in order on one shard)."""
+        client = self.run.target.client("kinesis")
+        stream = self.deployment.streams["clicks"].name
+        for start in range(0, len(clicks), 500):
+            batch = clicks[start : start + 500]
+            reply = client.put_records(
+                StreamName=stream,
+                Records=[{"Data": json.dumps(c).encode(), "PartitionKey": str(c["customerId"])} for c in batch],
+            )
+            if reply.get("FailedRecordCount"):
+                raise RuntimeError(f"Kinesis refused {reply['FailedRecordCount']} click records")
+
+    # -- observers ---------------------------------------------------------------------------
+    def stock(self, sku: str) -> int:
+        body = self._get(f"stock/{sku}.json")
+        return int(json.loads(body)["level"]) if body else 0
+
+    def queue_messages(self, name: str) -> list[dict[str, Any]]:
+        """Everything that arrived on a queue so far (drained and kept here)."""
+        kept = self._drained.setdefault(name, [])
+        client = self.run.target.client("sqs")
+        url = self.deployment.queues[name].url
+        while True:
+            reply = client.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
+            messages = reply.get("Messages", [])
+            if not messages:
+                return kept
+            for message in messages:
+                kept.append(json.loads(message["Body"]))
+                client.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+    def audit_records(self) -> list[dict[str, Any]]:
+        """Every OrderPlaced event on the audit stream, from the start."""
+        client = self.run.target.client("kinesis")
+        stream = self.deployment.streams["audit"].name
+        records = []
+        for shard in client.list_shards(StreamName=stream)["Shards"]:
+            iterator = client.get_shard_iterator(
+                StreamName=stream, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+            )["ShardIterator"]
+            while iterator:
+                reply = client.get_records(ShardIterator=iterator, Limit=1000)
+                records.extend(json.loads(r["Data"]) for r in reply["Records"])
+                if not reply["Records"] or reply.get("MillisBehindLatest", 0) == 0:
+                    break
+                iterator = reply.get("NextShardIterator")
+        return records
+
+    def trace(self, order_id: str) -> OrderTrace:
+        """Look in every service for what happened to one order."""
+        trace = OrderTrace(order_id)
+        trace.audited = any(r.get("detail", {}).get("orderId") == order_id for r in self.audit_records())
+        items = self.orders[order_id].items if order_id in self.orders else []
+        trace.stock_taken = [i.sku for i in items if self._done(f"inventory/{order_id}/{i.sku}")]
+        if self._done(f"payment/{order_id}"):
+            paid = any(b.get("orderId") == order_id for b in self.analytics_bodies())
+            failed = any(m.get("orderId") == order_id for m in self.queue_messages("payment-failed"))
+            trace.payment = "paid" if paid or self._get(f"shipments/{order_id}.json") else ("failed" if failed else "pending")
+        trace.shipped = self._get(f"shipments/{order_id}.json") is not None
+        subject = f"Order {order_id} confirmed"
+        if self.run.target.is_emulated:
+            trace.emailed = sum(1 for m in ses.list_sent_emails(self.run.target) if m.get("Subject") == subject)
+            trace.texted = sum(1 for m in sms_messages(self.run) if order_id in m.get("Message", ""))
+        trace.analytics = sum(1 for b in self.analytics_bodies() if b.get("orderId") == order_id)
+        return trace
+
+    def wait_for(self, order_id: str, *, paid: bool, timeout: float = 90) -> OrderTrace:
+        """Poll :meth:`trace` until the order reached every end state expected of it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            trace = self.trace(order_id)
+            if trace.complete(paid=paid) or time.monotonic() > deadline:
+                return trace
+            time.sleep(1)
+
+    def trending(self) -> dict[int, list[tuple[str, int]]]:
+        """Product views per tumbling window, most viewed first (summed over the analysis's
+        per-batch partial counts)."""
+        windows: dict[int, Counter[str]] = {}
+        for key in self._keys("analytics/views/"):
+            window = int(key.split("/")[2])
+            windows.setdefault(window, Counter()).update(json.loads(self._get(key) or "{}"))
+        return {w: counts.most_common() for w, counts in sorted(windows.items())}
+
+    def lake_records(self) -> list[dict[str, Any]]:
+        """The clickstream as Firehose delivered it to S3."""
+        client = self.run.target.client("s3")
+        bucket = self.deployment.buckets["lake"].name
+        lines: list[dict[str, Any]] = []
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+            for obj in page.get("Contents", []):
+                body = client.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read().decode()
+                lines.extend(json.loads(line) for line in body.splitlines() if line.strip())
+        return lines
+
+    # -- S3 state ----------------------------------------------------------------------------
+    def _keys(self, prefix: str) -> list[str]:
+        client = self.run.target.client("s3")
+        bucket = self.deployment.buckets["state"].name
+        return [
+            obj["Key"]
+            for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+            for obj in page.get("Contents", [])
+        ]
+
+    def _get(self, key: str) -> str | None:
+        try:
+            reply = self.run.target.client("s3").get_object(Bucket=self.deployment.buckets["state"].name, Key=key)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return None
+            raise
+        return str(reply["Body"].read().decode())
+
+
+def sms_messages(run: Run) -> list[dict[str, Any]]:
+    """SMS that LocalStack's SNS recorded as sent (emulator only)."""
+    import requests
+
+    reply = requests.get(f"{run.target.endpoint_url}/_aws/sns/sms-messages", timeout=10)
+    reply.raise_for_status()
+    by_number = reply.json().get("sms_messages", {})
+    return [message for messages in by_number.values() for message in messages]
+
+
+def deploy(
+    run: Run,
+    *,
+    analytics_url: str,
+    analytics_bodies: Callable[[], list[dict[str, Any]]] = list,
+    stock: Mapping[str, int] | None = None,
+    sender: str = "orders@example.com",
+    variables: Mapping[str, Any] | None = None,
+) -> Shop:
+    """Build the pipeline for ``run``, verify the sender, and seed the stock levels.
+
+    ``analytics_url`` is the third-party analytics tool's HTTP endpoint (on the emulator, an
+    :class:`eventlab.measure.consumers.HttpReceiver`, whose ``bodies`` pass as
+    ``analytics_bodies``). ``variables`` override the topology's (shorter timeouts in tests).
+    """
+    topology = Topology.from_yaml(topology_path(), {"analytics_url": analytics_url, "sender": sender, **(variables or {})})
+    ses.verify_email_identity(run, sender)
+    deployment = apply(topology, run)
+    state = deployment.buckets["state"].name
+    s3 = run.target.client("s3")
+    for sku, level in (stock or {}).items():
+        s3.put_object(Bucket=state, Key=f"stock/{sku}.json", Body=json.dumps({"level": level}).encode())
+    log.info("e-commerce pipeline deployed for run %s", run.run_id)
+    return Shop(run=run, deployment=deployment, sender=sender, analytics_bodies=analytics_bodies)
+
+
+def clickstream(customers: Iterable[str], skus: Sequence[str], *, views: int, start_ts: int, seed: int = 7) -> list[dict[str, Any]]:
+    """A reproducible clickstream: ``views`` product views per customer, skewed toward the first
+    SKUs (so there is something trending), with timestamps in one window from ``start_ts``."""
+    import random
+
+    rng = random.Random(seed)
+    weights = [1 / (rank + 1) for rank in range(len(skus))]
+    clicks = []
+    for customer in customers:
+        for n in range(views):
+            sku = rng.choices(skus, weights)[0]
+            clicks.append({"type": "view", "customerId": customer, "sku": sku, "ts": start_ts + n % 30})
+    return clicks
+
+
+def card_testing(customer: str, cards: int, *, ts: int) -> list[dict[str, Any]]:
+    """A fraudster's pattern: payment attempts with ``cards`` different cards in one window."""
+    return [
+        {"type": "payment_attempt", "customerId": customer, "card": f"4000{n:012d}", "ts": ts + n}
+        for n in range(cards)
+    ]

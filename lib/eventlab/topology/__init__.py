@@ -1,0 +1,36 @@
+"""Declare a topology (dataclasses or YAML), build it with :func:`apply`, remove it with the run.
+
+    topology = Topology.from_yaml("data/topologies/fanout.yaml")
+    with Run(target) as run:
+        deployment = apply(topology, run)
+        deployment.queues["orders"].url
+"""
+
+from eventlab.topology.apply import Deployment, apply
+from eventlab.topology.model import (
+    ArchiveSpec,
+    BucketSpec,
+    BusSpec,
+    DeliveryStreamSpec,
+    EventSourceSpec,
+    FunctionSpec,
+    InputTransformerSpec,
+    QueueSpec,
+    Ref,
+    RuleSpec,
+    RuleTargetSpec,
+    StreamSpec,
+    SubscriptionSpec,
+    TopicSpec,
+    Topology,
+    TopologyError,
+)
+from eventlab.topology.patterns import PatternError, validate_event_pattern, validate_filter_policy
+from eventlab.topology.validate import validate
+
+__all__ = [
+    "ArchiveSpec", "BucketSpec", "BusSpec", "DeliveryStreamSpec", "Deployment", "EventSourceSpec",
+    "FunctionSpec", "InputTransformerSpec", "PatternError", "QueueSpec", "Ref", "RuleSpec",
+    "RuleTargetSpec", "StreamSpec", "SubscriptionSpec", "TopicSpec", "Topology", "TopologyError",
+    "apply", "validate", "validate_event_pattern", "validate_filter_policy",
+]

@@ -1,0 +1,130 @@
+"""Lambda functions in a topology: deploy, event sources, what they may send to, and who may invoke.
+
+A function's ``allow`` list names the resources its code sends to or writes into; its role
+gets exactly those actions on exactly those ARNs, and its environment gets their names:
+
+    queue:orders   -> sqs:SendMessage       QUEUE_ORDERS_URL
+    topic:paid     -> sns:Publish           TOPIC_PAID_ARN
+    bus:shop       -> events:PutEvents      BUS_SHOP_NAME
+    stream:clicks  -> kinesis:PutRecord(s)  STREAM_CLICKS_NAME
+    firehose:lake  -> firehose:PutRecord(s) FIREHOSE_LAKE_NAME
+    bucket:store   -> s3 Get/Put/DeleteObject, ListBucket   BUCKET_STORE_NAME
+    identity:a@b.c -> ses:SendEmail on that identity        SENDER_EMAIL
+    sms:any        -> sns:Publish on "*" (AWS gives phone numbers no ARN: the one wildcard)
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from eventlab import policies
+from eventlab.topology.model import FunctionSpec, Ref
+
+if TYPE_CHECKING:
+    from eventlab.topology.apply import Deployment
+
+
+def env_name(ref: Ref) -> str:
+    """The environment variable that carries a referenced resource into a function."""
+    suffix = {"queue": "URL", "topic": "ARN"}.get(ref.kind, "NAME")
+    return f"{ref.kind.upper()}_{re.sub(r'[^A-Za-z0-9]', '_', ref.name.removesuffix('.fifo')).upper()}_{suffix}"
+
+
+def code_dir(deployment: Deployment, spec: FunctionSpec) -> Path:
+    """A function's code folder: ``eventlab:NAME`` is a bundled handler, else a path relative to
+    the topology's YAML file (or the working directory)."""
+    if spec.code.startswith("eventlab:"):
+        from eventlab.services import lambda_
+
+        return lambda_.handler_dir(spec.code.removeprefix("eventlab:"))
+    path = Path(spec.code)
+    base = deployment.topology.base_dir
+    return path if path.is_absolute() or base is None else base / path
+
+
+def _grant(deployment: Deployment, ref: Ref) -> tuple[list[dict[str, Any]], str]:
+    """The statements and the environment value for one ``allow`` entry."""
+    if ref.kind == "queue":
+        queue = deployment.queues[ref.name]
+        return [policies.allow(["sqs:SendMessage"], [queue.arn])], queue.url
+    if ref.kind == "topic":
+        topic = deployment.topics[ref.name]
+        return [policies.allow(["sns:Publish"], [topic.arn])], topic.arn
+    if ref.kind == "bus":
+        bus = deployment.buses[ref.name]
+        return [policies.allow(["events:PutEvents"], [bus.arn])], bus.name
+    if ref.kind == "stream":
+        stream = deployment.streams[ref.name]
+        return [policies.allow(["kinesis:PutRecord", "kinesis:PutRecords"], [stream.arn])], stream.name
+    if ref.kind == "firehose":
+        delivery = deployment.delivery_streams[ref.name]
+        return [policies.allow(["firehose:PutRecord", "firehose:PutRecordBatch"], [delivery.arn])], delivery.name
+    if ref.kind == "identity":
+        target = deployment.run.target
+        arn = f"arn:aws:ses:{target.region}:{target.account_id}:identity/{ref.name}"
+        return [policies.allow(["ses:SendEmail", "ses:SendRawEmail"], [arn])], ref.name
+    if ref.kind == "sms":
+        return [{"Effect": "Allow", "Action": ["sns:Publish"], "Resource": ["*"]}], "any"
+    bucket = deployment.buckets[ref.name]
+    statements = [
+        policies.allow(["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], [f"{bucket.arn}/*"]),
+        policies.allow(["s3:ListBucket"], [bucket.arn]),
+    ]
+    return statements, bucket.name
+
+
+def build(deployment: Deployment) -> None:
+    """Create the topology's functions (with least-privilege roles) and their event sources."""
+    from eventlab.services import lambda_
+
+    run = deployment.run
+    for spec in deployment.topology.functions:
+        if spec.name in deployment.functions:
+            continue
+        statements, environment = [], dict(spec.environment)
+        for text in spec.allow:
+            ref = Ref.parse(text)
+            granted, value = _grant(deployment, ref)
+            statements.extend(granted)
+            if ref.kind == "identity":
+                environment.setdefault("SENDER_EMAIL", value)
+            elif ref.kind != "sms":
+                environment.setdefault(env_name(ref), value)
+        function = lambda_.create_function(
+            run,
+            spec.name,
+            code_dir(deployment, spec),
+            handler=spec.handler,
+            runtime=spec.runtime,
+            timeout=spec.timeout,
+            memory_size=spec.memory,
+            environment=environment,
+            statements=statements,
+            reserved_concurrency=spec.reserved_concurrency,
+        )
+        deployment.functions[spec.name] = function
+        for source in spec.event_sources:
+            ref = Ref.parse(source.source)
+            arn = deployment.queues[ref.name].arn if ref.kind == "queue" else deployment.streams[ref.name].arn
+            lambda_.create_event_source_mapping(
+                run,
+                function,
+                arn,
+                batch_size=source.batch_size,
+                maximum_batching_window=source.batching_window,
+                report_batch_item_failures=source.report_batch_item_failures,
+                starting_position=source.starting_position if ref.kind == "stream" else None,
+            )
+
+
+def allow_invoke(deployment: Deployment, name: str, service: str, source_arn: str) -> None:
+    """Let ``service`` (SNS, EventBridge) invoke function ``name``, only for ``source_arn``."""
+    from eventlab.services import lambda_
+
+    key = f"permission:{name}:{source_arn}"
+    if deployment.run.handles.get(key):
+        return
+    lambda_.add_permission(deployment.run, deployment.functions[name], principal=service, source_arn=source_arn)
+    deployment.run.handles[key] = True

@@ -1,0 +1,169 @@
+"""Offline syntax checks for EventBridge event patterns and SNS filter policies.
+
+Both grammars are JSON objects whose leaves are arrays of values or single-key operator
+objects. Checking them locally lets ``apply()`` reject a malformed pattern before it creates
+anything, with an error that points at the offending path.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import re
+from collections.abc import Mapping
+from typing import Any, Literal
+
+Flavor = Literal["eventbridge", "sns"]
+
+_NUMERIC_OPS = {"<", "<=", "=", ">", ">="}
+_SCHEDULE_RE = re.compile(
+    r"^(rate\((1 (minute|hour|day)|([2-9]|[1-9]\d+) (minutes|hours|days))\)|cron\((\S+ ){5}\S+\))$"
+)
+SNS_MAX_KEYS = 5
+SNS_MAX_COMBINATIONS = 150
+
+
+class PatternError(ValueError):
+    """A pattern or policy that AWS would reject; the message names the path and the rule."""
+
+
+def _string_or_ignore_case(value: Any, path: str, operator: str) -> None:
+    if isinstance(value, str):
+        return
+    if isinstance(value, Mapping) and set(value) == {"equals-ignore-case"} and isinstance(value["equals-ignore-case"], str):
+        return
+    raise PatternError(f"{path}: '{operator}' takes a string (or {{\"equals-ignore-case\": string}})")
+
+
+def _check_numeric(value: Any, path: str) -> None:
+    if not isinstance(value, list) or len(value) not in (2, 4):
+        raise PatternError(f"{path}: 'numeric' takes [op, number] or [op, number, op, number]")
+    ops, numbers = value[0::2], value[1::2]
+    for op, number in zip(ops, numbers, strict=True):
+        if op not in _NUMERIC_OPS:
+            raise PatternError(f"{path}: numeric operator {op!r} is not one of {sorted(_NUMERIC_OPS)}")
+        if isinstance(number, bool) or not isinstance(number, int | float) or not math.isfinite(number):
+            raise PatternError(f"{path}: numeric bound {number!r} must be a finite number")
+    if len(value) == 4:
+        if ops[0] not in (">", ">=") or ops[1] not in ("<", "<="):
+            raise PatternError(f"{path}: a numeric range is [\">\"|\">=\", low, \"<\"|\"<=\", high]")
+        if numbers[0] >= numbers[1]:
+            raise PatternError(f"{path}: numeric range low {numbers[0]} is not below high {numbers[1]}")
+
+
+def _check_anything_but(value: Any, path: str, flavor: Flavor) -> None:
+    if isinstance(value, str) or (isinstance(value, int | float) and not isinstance(value, bool)):
+        return
+    if isinstance(value, list):
+        if not value or not all(isinstance(v, str | int | float) and not isinstance(v, bool) for v in value):
+            raise PatternError(f"{path}: 'anything-but' list must hold strings or numbers")
+        return
+    allowed = {"prefix", "suffix", "equals-ignore-case"} | ({"wildcard"} if flavor == "eventbridge" else set())
+    if isinstance(value, Mapping) and len(value) == 1 and next(iter(value)) in allowed:
+        inner = next(iter(value.values()))
+        if isinstance(inner, str) or (isinstance(inner, list) and inner and all(isinstance(v, str) for v in inner)):
+            return
+    raise PatternError(f"{path}: 'anything-but' takes a value, a list, or one of {sorted(allowed)}")
+
+
+def _check_operator(item: Mapping[str, Any], path: str, flavor: Flavor) -> None:
+    if len(item) != 1:
+        raise PatternError(f"{path}: an operator object has exactly one key, not {sorted(item)}")
+    operator, value = next(iter(item.items()))
+    if operator in ("prefix", "suffix"):
+        _string_or_ignore_case(value, path, operator)
+    elif operator == "equals-ignore-case":
+        if not isinstance(value, str):
+            raise PatternError(f"{path}: 'equals-ignore-case' takes a string")
+    elif operator == "wildcard" and flavor == "eventbridge":
+        if not isinstance(value, str):
+            raise PatternError(f"{path}: 'wildcard' takes a string")
+    elif operator == "anything-but":
+        _check_anything_but(value, path, flavor)
+    elif operator == "numeric":
+        _check_numeric(value, path)
+    elif operator == "exists":
+        if not isinstance(value, bool):
+            raise PatternError(f"{path}: 'exists' takes true or false")
+    elif operator == "cidr":
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except (TypeError, ValueError) as error:
+            raise PatternError(f"{path}: 'cidr' takes an IP range like 10.0.0.0/24 ({error})") from None
+    else:
+        raise PatternError(f"{path}: unknown operator {operator!r}")
+
+
+def _check_values(values: Any, path: str, flavor: Flavor) -> int:
+    """Check one leaf array; returns how many values it offers (for SNS's combination limit)."""
+    if not isinstance(values, list):
+        raise PatternError(f"{path}: a match must be an array of values, e.g. [\"a\"], not {values!r}")
+    if not values:
+        raise PatternError(f"{path}: an empty array matches nothing; remove the key or add values")
+    for index, item in enumerate(values):
+        where = f"{path}[{index}]"
+        if isinstance(item, Mapping):
+            _check_operator(item, where, flavor)
+        elif isinstance(item, list):
+            raise PatternError(f"{where}: arrays cannot be nested")
+        elif item is None and flavor == "sns":
+            raise PatternError(f"{where}: SNS filter policies cannot match null")
+    return len(values)
+
+
+def _check_object(node: Any, path: str, flavor: Flavor, depth: int) -> tuple[int, int]:
+    """Check a (nested) object; returns (leaf keys, value combinations)."""
+    if not isinstance(node, Mapping) or not node:
+        raise PatternError(f"{path or 'pattern'}: must be a non-empty JSON object")
+    keys, combinations = 0, 1
+    for key, value in node.items():
+        where = f"{path}.{key}" if path else str(key)
+        if key == "$or":
+            if not isinstance(value, list) or len(value) < 2:
+                raise PatternError(f"{where}: '$or' takes a list of at least two patterns")
+            branches = [_check_object(branch, f"{where}[{i}]", flavor, depth + 1) for i, branch in enumerate(value)]
+            keys += max(b[0] for b in branches)
+            combinations *= sum(b[1] for b in branches)
+        elif isinstance(value, Mapping):
+            inner_keys, inner_combinations = _check_object(value, where, flavor, depth + 1)
+            keys += inner_keys
+            combinations *= inner_combinations
+        else:
+            keys += 1
+            combinations *= _check_values(value, where, flavor)
+    return keys, combinations
+
+
+def validate_event_pattern(pattern: Any) -> None:
+    """Raise :class:`PatternError` if EventBridge would reject this event pattern."""
+    _check_object(pattern, "", "eventbridge", 0)
+
+
+def validate_filter_policy(policy: Any, scope: str = "MessageAttributes") -> None:
+    """Raise :class:`PatternError` if SNS would reject this filter policy."""
+    if scope not in ("MessageAttributes", "MessageBody"):
+        raise PatternError(f"filter policy scope {scope!r}: use MessageAttributes or MessageBody")
+    if scope == "MessageAttributes" and isinstance(policy, Mapping):
+        nested = [k for k, v in policy.items() if isinstance(v, Mapping)]
+        if nested:
+            raise PatternError(
+                f"{nested[0]}: nested keys need filter_policy_scope MessageBody; attribute "
+                "policies are flat"
+            )
+    keys, combinations = _check_object(policy, "", "sns", 0)
+    if keys > SNS_MAX_KEYS:
+        raise PatternError(f"filter policy has {keys} keys; SNS allows at most {SNS_MAX_KEYS}")
+    if combinations > SNS_MAX_COMBINATIONS:
+        raise PatternError(
+            f"filter policy allows {combinations} value combinations; SNS allows at most "
+            f"{SNS_MAX_COMBINATIONS}"
+        )
+
+
+def validate_schedule(expression: str) -> None:
+    """Raise :class:`PatternError` unless this is a valid ``rate(...)`` or ``cron(...)`` schedule."""
+    if not _SCHEDULE_RE.match(expression):
+        raise PatternError(
+            f"schedule {expression!r}: use rate(1 minute), rate(5 minutes), ... or a six-field "
+            "cron(min hour day-of-month month day-of-week year)"
+        )

@@ -1,0 +1,179 @@
+"""The workbook: execute the numbered notebooks with papermill and collect the figures they record.
+
+Each notebook's last cell checks its claims and calls :func:`record` with its figures. The
+runner gives every notebook the same LocalStack endpoint, writes executed copies (never over
+the sources), gathers the figures into one JSON file and links it all from an HTML index.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+import os
+import re
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from eventlab.paths import build_dir, project_root
+
+log = logging.getLogger(__name__)
+
+NOTEBOOK_RE = re.compile(r"^\d\d-[\w-]+\.ipynb$")
+FIGURES_ENV = "EVENTLAB_FIGURES_DIR"
+
+
+def notebooks_dir() -> Path:
+    return project_root() / "notebooks"
+
+
+def discover(folder: Path | None = None) -> list[Path]:
+    """The numbered notebooks (``NN-title.ipynb``) in order."""
+    folder = folder or notebooks_dir()
+    return sorted(p for p in folder.glob("*.ipynb") if NOTEBOOK_RE.match(p.name))
+
+
+def figures_dir() -> Path:
+    """Where notebooks write their figures: set by the runner, else the build folder."""
+    path = Path(os.environ[FIGURES_ENV]) if os.environ.get(FIGURES_ENV) else build_dir() / "figures"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def record(notebook: str, figures: Mapping[str, Any], *, checks: Sequence[str] = ()) -> Path:
+    """Record a notebook's figures (and the claims it checked) as JSON; returns the file written.
+
+    Called from each notebook's last cell, after its assertions have passed.
+    """
+    path = figures_dir() / f"{notebook}.json"
+    payload = {
+        "notebook": notebook,
+        "recorded_at": time.time(),
+        "figures": dict(figures),
+        "checks": list(checks),
+    }
+    path.write_text(json.dumps(payload, indent=2, default=str))
+    log.info("recorded %d figure(s) for %s in %s", len(figures), notebook, path)
+    return path
+
+
+@dataclass
+class NotebookResult:
+    """How one notebook's execution went."""
+
+    notebook: str
+    output: str
+    ok: bool
+    seconds: float
+    error: str | None = None
+    failed_cell: int | None = None
+    figures: dict[str, Any] = field(default_factory=dict)
+
+
+class NotebookFailed(AssertionError):
+    """A notebook raised, or one of its checks failed; the message names the notebook and the cell."""
+
+
+def execute(
+    notebook: Path,
+    output_dir: Path,
+    *,
+    parameters: Mapping[str, Any] | None = None,
+    timeout: float = 900,
+) -> NotebookResult:
+    """Execute one notebook with papermill into ``output_dir``; never raises for a failing cell."""
+    import papermill
+
+    output_dir.mkdir(parents=True, exist_ok=True)
+    output = output_dir / notebook.name
+    os.environ[FIGURES_ENV] = str(output_dir / "figures")
+    started = time.monotonic()
+    try:
+        papermill.execute_notebook(
+            str(notebook),
+            str(output),
+            parameters=dict(parameters or {}),
+            kernel_name="python3",
+            cwd=str(notebook.parent),
+            progress_bar=False,
+            execution_timeout=timeout,
+        )
+    except papermill.PapermillExecutionError as error:
+        return NotebookResult(
+            notebook=notebook.stem,
+            output=str(output),
+            ok=False,
+            seconds=round(time.monotonic() - started, 2),
+            error=f"{error.ename}: {error.evalue}",
+            failed_cell=error.cell_index,
+        )
+    figures_file = output_dir / "figures" / f"{notebook.stem}.json"
+    figures = json.loads(figures_file.read_text())["figures"] if figures_file.exists() else {}
+    return NotebookResult(
+        notebook=notebook.stem,
+        output=str(output),
+        ok=True,
+        seconds=round(time.monotonic() - started, 2),
+        figures=figures,
+    )
+
+
+def describe_failure(result: NotebookResult) -> str:
+    """One line that names the notebook, the cell and the error."""
+    return f"{result.notebook}.ipynb, cell {result.failed_cell}: {result.error} (see {result.output})"
+
+
+def run_all(
+    notebooks: Sequence[Path],
+    output_dir: Path,
+    *,
+    parameters: Mapping[str, Any] | None = None,
+    html_index: bool = True,
+) -> list[NotebookResult]:
+    """Execute notebooks in order, then write ``figures.json`` and ``index.html`` beside them."""
+    results = []
+    for notebook in notebooks:
+        log.info("executing %s", notebook.name)
+        result = execute(notebook, output_dir, parameters=parameters)
+        level = logging.INFO if result.ok else logging.ERROR
+        log.log(level, "%s: %s in %.1f s", notebook.name, "ok" if result.ok else describe_failure(result), result.seconds)
+        results.append(result)
+    (output_dir / "figures.json").write_text(json.dumps([asdict(r) for r in results], indent=2, default=str))
+    if html_index:
+        write_index(results, output_dir)
+    return results
+
+
+def write_index(results: Sequence[NotebookResult], output_dir: Path) -> Path:
+    """An HTML page linking each executed notebook (as HTML) with its status and figures."""
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter()
+    rows = []
+    for result in results:
+        source = Path(result.output)
+        link = source.name
+        if source.exists():
+            body, _ = exporter.from_filename(str(source))
+            page = source.with_suffix(".html")
+            page.write_text(body)
+            link = page.name
+        status = "ok" if result.ok else html.escape(describe_failure(result))
+        figures = "<br>".join(
+            f"{html.escape(str(k))}: {html.escape(json.dumps(v, default=str))}" for k, v in result.figures.items()
+        )
+        rows.append(
+            f"<tr><td><a href='{html.escape(link)}'>{html.escape(result.notebook)}</a></td>"
+            f"<td>{status}</td><td>{result.seconds:.1f} s</td><td>{figures}</td></tr>"
+        )
+    index = output_dir / "index.html"
+    index.write_text(
+        "<!doctype html><meta charset='utf-8'><title>eventlab workbook</title>"
+        "<style>body{font-family:sans-serif}td{vertical-align:top;padding:4px 10px}</style>"
+        "<h1>eventlab workbook</h1><table><tr><th>notebook</th><th>status</th><th>time</th>"
+        f"<th>figures</th></tr>{''.join(rows)}</table>"
+    )
+    return index

@@ -1,0 +1,60 @@
+"""`eventlab deploy notification-system`, the article's `aws sns publish`, `eventlab destroy`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from eventlab.leaks import find_leaks
+from eventlab.runtime import EmbeddedLocalStack
+from eventlab.services import ses
+from eventlab.target import Target
+
+pytestmark = pytest.mark.integration
+ARTICLE_MESSAGE = '{"EventSource": "UserService", "Message": "Database connection failed. User registration impacted."}'
+
+
+def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_deploy_publish_destroy(localstack: EmbeddedLocalStack, tmp_path: Path) -> None:
+    admin = f"admin-{uuid.uuid4().hex[:8]}@example.com"
+    env = {**os.environ, "EVENTLAB_ENDPOINT_URL": localstack.endpoint_url, "EVENTLAB_BUILD_DIR": str(tmp_path)}
+    eventlab = [sys.executable, "-m", "eventlab.cli"]
+
+    deployed = _run([*eventlab, "deploy", "notification-system", "--admin-email", admin], env)
+    assert deployed.returncode == 0, deployed.stderr
+    outputs = json.loads(deployed.stdout)
+    assert {"topic_arn", "queue_url", "function_name"} <= outputs.keys()
+
+    again = _run([*eventlab, "deploy", "notification-system"], env)
+    assert again.returncode != 0 and "already deployed" in again.stderr
+
+    aws = str(Path(sys.executable).parent / "aws")
+    published = _run(
+        [aws, "--endpoint-url", localstack.endpoint_url, "--region", "us-east-1", "sns", "publish",
+         "--topic-arn", outputs["topic_arn"], "--subject", "Critical Application Error", "--message", ARTICLE_MESSAGE],
+        {**env, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"},
+    )
+    assert published.returncode == 0, published.stderr
+    target = Target.localstack(localstack.endpoint_url)
+    deadline = time.monotonic() + 60
+    while not ses.list_sent_emails(target, to=admin) and time.monotonic() < deadline:
+        time.sleep(1)
+    time.sleep(2)  # a second email, if one were coming, would arrive now
+    (email,) = ses.list_sent_emails(target, to=admin)
+    assert email["Subject"].endswith("Critical Application Error")
+    assert "Database connection failed" in email["Body"]["text_part"]
+
+    destroyed = _run([*eventlab, "destroy", "notification-system"], env)
+    assert destroyed.returncode == 0, destroyed.stderr
+    assert find_leaks(target, f"el-{outputs['run_id']}") == []
+    assert _run([*eventlab, "destroy", "notification-system"], env).returncode == 1

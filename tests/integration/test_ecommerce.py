@@ -1,0 +1,84 @@
+"""The e-commerce pipeline end to end: every order is followed through every service.
+
+Also shows that duplicates do no harm: an order placed twice takes its stock, is charged,
+shipped and confirmed once.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from eventlab.measure.consumers import HttpReceiver
+from eventlab.measure.probes import ReceiptLog
+from eventlab.patterns import ecommerce
+from eventlab.patterns.ecommerce import Item, Order
+from eventlab.run import Run
+
+pytestmark = pytest.mark.integration
+
+FAST = {"visibility_timeout": 30, "function_timeout": 10, "buffer_seconds": 1, "window_seconds": 60}
+
+
+def _wait(condition, timeout: float = 90) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(1)
+    return True
+
+
+def test_orders_flow_through_every_service(run: Run) -> None:
+    with HttpReceiver(ReceiptLog(run.run_id)) as analytics:
+        shop = ecommerce.deploy(
+            run,
+            analytics_url=analytics.url,
+            analytics_bodies=lambda: analytics.bodies,
+            stock={"SKU-A": 20, "SKU-B": 6},
+            variables=FAST,
+        )
+        analytics.wait_confirmed(shop.deployment.topics["order-paid"].arn, timeout=30)
+
+        # Order ids unique to the run: SES and SMS records are shared by everything on the emulator.
+        o1, o2, o3 = (f"{run.run_id}-{n}" for n in (1, 2, 3))
+        paid = Order(o1, "c-1", [Item("SKU-A", 2)], total=40.0, email="ann@example.com", phone="+15550001")
+        low = Order(o2, "c-2", [Item("SKU-B", 4)], total=80.0, email="bob@example.com", phone="+15550002")
+        declined = Order(o3, "c-3", [Item("SKU-A", 1)], total=20.0, email="cy@example.com", card="4000000000000002")
+        for order in (paid, low, declined, paid):  # o-1 is delivered twice
+            shop.place_order(order)
+
+        clicks = ecommerce.clickstream(["c-1", "c-2", "c-3"], ["SKU-A", "SKU-B", "SKU-C"], views=20, start_ts=1_800_000_000)
+        fraud = ecommerce.card_testing("c-9", 3, ts=1_800_000_000)
+        shop.click(clicks + fraud)
+
+        for order in (paid, low):
+            trace = shop.wait_for(order.orderId, paid=True)
+            assert trace.complete(paid=True), f"{order.orderId} did not reach every service: {trace}"
+        trace = shop.wait_for(declined.orderId, paid=False)
+        assert trace.complete(paid=False) and not trace.shipped and trace.emailed == 0, trace
+
+        # Duplicates did no harm: each side effect happened once.
+        first = shop.trace(o1)
+        assert (first.emailed, first.texted, first.analytics) == (1, 1, 1), first
+        assert shop.stock("SKU-A") == 20 - 2 - 1, "o-1 took its stock once; o-3 took 1 before its payment failed"
+        assert shop.stock("SKU-B") == 2
+        assert _wait(lambda: len(shop.queue_messages("restock")) >= 1)
+        assert [m["sku"] for m in shop.queue_messages("restock")] == ["SKU-B"], "InventoryLow for SKU-B only"
+        assert [m["reason"] for m in shop.queue_messages("payment-failed")] == ["card_declined"]
+        audited = [r["detail"]["orderId"] for r in shop.audit_records()]
+        assert sorted(audited) == [o1, o1, o2, o3], "the audit stream keeps every event, duplicates included"
+
+        # The clickstream: trending products, the fraud rule, and the archive in S3.
+        assert _wait(lambda: sum(n for _, n in sum(shop.trending().values(), [])) == len(clicks))
+        (window,) = shop.trending().values()
+        assert window[0][0] == "SKU-A", f"the most viewed product trends first: {window}"
+        assert _wait(lambda: len(shop.queue_messages("fraud-review")) >= 1)
+        assert [m["customerId"] for m in shop.queue_messages("fraud-review")] == ["c-9"]
+        def archived() -> set[str]:
+            return {json.dumps(r, sort_keys=True) for r in shop.lake_records()}
+
+        sent = {json.dumps(c, sort_keys=True) for c in clicks + fraud}
+        assert _wait(lambda: archived() >= sent), "Firehose archived every click in S3"

@@ -1,0 +1,118 @@
+"""The analysis on constructed sends and receipts whose right answers are known."""
+
+from __future__ import annotations
+
+import itertools
+import random
+import time
+from dataclasses import asdict
+
+import pandas as pd
+import pytest
+
+from eventlab.measure import analysis
+from eventlab.measure.probes import Probe, ProbeFactory, ReceiptLog, SendRecord, decode
+
+MS = 1_000_000
+
+
+def brute_inversions(seq: list[int]) -> int:
+    return sum(1 for i, j in itertools.combinations(range(len(seq)), 2) if seq[i] > seq[j])
+
+
+@pytest.mark.parametrize(
+    ("perm", "inversions", "max_distance"),
+    [
+        ([0, 1, 2, 3, 4], 0, 0),
+        ([1, 0, 3, 2], 2, 1),
+        ([4, 3, 2, 1, 0], 10, 4),
+        ([3, 0, 1, 2], 3, 3),  # one late-overtaking message: three pairs, moved three places
+        ([1, 2, 3, 4, 0], 4, 4),
+    ],
+)
+def test_known_permutations(perm: list[int], inversions: int, max_distance: int) -> None:
+    assert analysis.count_inversions(perm) == inversions
+    assert max(analysis.displacements(perm)) == max_distance
+
+
+def test_inversions_match_brute_force_on_random_permutations() -> None:
+    rng = random.Random(7)
+    for n in (0, 1, 2, 10, 57):
+        perm = list(range(n))
+        rng.shuffle(perm)
+        assert analysis.count_inversions(perm) == brute_inversions(perm)
+
+
+def _frames(arrivals: list[tuple[str, int, int, int]], sends: list[tuple[str, int, int, int]]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """arrivals: (msg, seq, intended_ms, received_ms); sends: (msg, seq, intended_ms, start_ms)."""
+    log = ReceiptLog("r")
+    for msg, seq, intended, received in arrivals:
+        log.record(Probe("r", msg, "k", seq, intended * MS), path="q", consumer="c", received_ns=received * MS)
+    records = [
+        SendRecord("q", msg, "k", seq, intended * MS, start_ns=start * MS, end_ns=start * MS + 1, ok=True, attempts=1)
+        for msg, seq, intended, start in sends
+    ]
+    return pd.DataFrame([asdict(r) for r in records]), log.to_frame()
+
+
+def test_summary_counts_duplicates_order_loss_and_both_latencies() -> None:
+    # m0..m4 sent at 0,10,20,30,40 ms intended; m2's send stalled 100 ms (coordinated omission).
+    sends = [("m0", 0, 0, 0), ("m1", 1, 10, 10), ("m2", 2, 20, 120), ("m3", 3, 30, 121), ("m4", 4, 40, 122)]
+    # arrivals: m0, m1 twice, m3 before m2, m4 lost.
+    arrivals = [("m0", 0, 0, 5), ("m1", 1, 10, 15), ("m3", 3, 30, 126), ("m2", 2, 20, 127), ("m1", 1, 10, 200)]
+    sends_df, receipts_df = _frames(arrivals, sends)
+    row = analysis.summarize(sends_df, receipts_df).iloc[0]
+    assert row["receipts"] == 5 and row["unique"] == 4
+    assert row["duplicates"] == 1 and row["duplicate_rate"] == pytest.approx(0.25)
+    assert row["inversions"] == 1 and row["max_reorder_distance"] == 1
+    assert row["sent"] == 5 and row["delivered"] == 4 and row["lost"] == 1
+    # corrected latency counts m2 from its intended time (107 ms); uncorrected from its send (7 ms)
+    table = analysis.latency_table(sends_df, receipts_df).set_index("msg_id")
+    assert table.loc["m2", "latency_ns"] == 107 * MS
+    assert table.loc["m2", "latency_uncorrected_ns"] == 7 * MS
+    assert table.loc["m1", "receipts"] == 2 and table.loc["m1", "latency_ns"] == 5 * MS  # first receipt counts
+    assert row["latency_max_ms"] == pytest.approx(107, rel=1e-3)
+    assert row["uncorrected_max_ms"] == pytest.approx(7, rel=1e-3)
+
+
+def test_loss_subtracts_the_dlq() -> None:
+    result = analysis.loss(["a", "b", "c", "d"], ["a", "b"], ["c"])
+    assert (result["delivered"], result["in_dlq"], result["lost"], result["lost_ids"]) == (2, 1, 1, ["d"])
+
+
+def test_percentiles_of_a_known_distribution() -> None:
+    p = analysis.percentiles_ms([i * MS for i in range(1, 1001)])  # 1..1000 ms
+    assert p["count"] == 1000
+    assert p["p50"] == pytest.approx(500, rel=0.002)
+    assert p["p99"] == pytest.approx(990, rel=0.002)
+    assert p["p99.9"] == pytest.approx(999, rel=0.002)
+    assert p["max"] == pytest.approx(1000, rel=0.002)
+
+
+def test_warmup_is_left_out_and_reported() -> None:
+    sends = [("w", 0, 0, 0), ("m", 1, 10, 10)]
+    arrivals = [("w", 0, 0, 1000), ("m", 1, 10, 12)]
+    sends_df, receipts_df = _frames(arrivals, sends)
+    sends_df.loc[sends_df["msg_id"] == "w", "warmup"] = True
+    row = analysis.summarize(sends_df, receipts_df).iloc[0]
+    assert row["measured"] == 1 and row["warmup_discarded"] == 1
+    assert row["latency_max_ms"] == pytest.approx(2, rel=1e-3)
+
+
+def test_probes_survive_every_envelope() -> None:
+    probe = ProbeFactory("run1", keys=["a", "b"], size=300).make(time.time_ns())
+    assert len(probe.to_json()) == pytest.approx(300, abs=2)
+    import json
+
+    sns = json.dumps({"Type": "Notification", "Message": probe.to_json()})
+    event = {"detail-type": "Probe", "source": "x", "detail": probe.to_dict()}
+    for payload in (probe.to_json(), probe.to_bytes(), sns, event, {"body": sns}):
+        assert decode(payload) == probe
+    assert decode("not json") is None and decode({"other": 1}) is None
+
+
+def test_factory_numbers_each_key_in_order() -> None:
+    factory = ProbeFactory("r", keys=["a", "b"])
+    probes = [factory.make(i) for i in range(5)]
+    assert [(p.key, p.seq) for p in probes] == [("a", 0), ("b", 0), ("a", 1), ("b", 1), ("a", 2)]
+    assert len({p.msg_id for p in probes}) == 5
