@@ -39,6 +39,7 @@ import psutil
 import requests
 
 from eventlab.lambda_ import EXECUTOR_NAME as LAMBDA_EXECUTOR_NAME
+from eventlab.lambda_ import executor_registered
 from eventlab.paths import build_dir
 
 log = logging.getLogger(__name__)
@@ -282,6 +283,13 @@ class EmbeddedLocalStack:
                 f"port {port} on {HOST} is in use by {_who_listens(port)}, so LocalStack cannot "
                 "listen there. Choose another with `--port N` or EVENTLAB_PORT=N, leave the port "
                 "unset to take a free one, or stop that process."
+            )
+        if not executor_registered():
+            log.warning(
+                "eventlab's Lambda executor is not registered in this environment (entry point "
+                "%r missing): Lambda functions will not run. Reinstall the project (`make setup`, "
+                "or `pip install --no-deps -e .`).",
+                LAMBDA_EXECUTOR_NAME,
             )
         if shutil.which("node") is None or shutil.which("npm") is None:
             log.warning("node/npm not on PATH: Kinesis (kinesis-mock) will not start without them")

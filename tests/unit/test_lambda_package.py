@@ -8,8 +8,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
-from eventlab.lambda_ import EXECUTOR_NAME
+from eventlab.lambda_ import EXECUTOR_NAME, executor_registered
 from eventlab.runtime import EmbeddedLocalStack
 from eventlab.services.lambda_ import package
 
@@ -39,6 +38,7 @@ def test_executor_is_registered_and_selected() -> None:
         if ep.name == EXECUTOR_NAME
     ]
     assert entry.value == "eventlab.lambda_.executor:EventlabRuntimeExecutorPlugin"
+    assert executor_registered()
     assert EmbeddedLocalStack()._settings(4566)["LAMBDA_RUNTIME_EXECUTOR"] == EXECUTOR_NAME
 
 

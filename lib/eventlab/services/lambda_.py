@@ -20,7 +20,7 @@ import zipfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -37,9 +37,6 @@ LOG_RETENTION_DAYS = 7
 SKIPPED = frozenset({"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".DS_Store"})
 # How long to retry while IAM propagates a new role or policy (AWS only; immediate locally).
 IAM_PROPAGATION_SECONDS = 60.0
-
-T = TypeVar("T")
-
 
 @dataclass(frozen=True)
 class Function:
@@ -116,7 +113,7 @@ def package(code_dir: str | Path) -> bytes:
     return buffer.getvalue()
 
 
-def _retry_while_iam_propagates(call: Callable[[], T], what: str) -> T:
+def _retry_while_iam_propagates[T](call: Callable[[], T], what: str) -> T:
     """Retry a call that AWS rejects until a just-created role or policy is visible to Lambda."""
     deadline = time.monotonic() + IAM_PROPAGATION_SECONDS
     while True:
