@@ -43,7 +43,8 @@ def test_kinesis_shard_quota_caps_accepted_records_and_costs_retries(run: Run) -
             LoadSpec(rate=300, count=300, batch=10, threads=3, keys=3),  # 3x what the shard takes
             retry=RetryPolicy(max_attempts=30, base_s=0.05, cap_s=0.5, seed=1),
         )
-        admitted = sorted((e.time_ns, e.records) for e in emulator.admitted)
+        # the emulator's clock, read under the bucket's lock: exact, however busy the machine
+        admitted = sorted((int(e.at * 1e9), e.records) for e in emulator.admitted)
         refused = emulator.throttled("kinesis", "PutRecords")
     with KinesisPoller(client, stream.name, receipts, interval_s=0.2):
         assert receipts.wait_for(300, timeout=30)

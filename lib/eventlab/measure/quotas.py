@@ -127,13 +127,18 @@ class SqsFifoQuota:
 
 @dataclass(frozen=True)
 class QuotaEvent:
-    """One emulated refusal: a whole call, or ``records`` records inside a PutRecords."""
+    """One emulated decision: a whole call, or ``records`` records of a PutRecords.
+
+    ``at`` is the emulator's clock (seconds) read under the same lock as the token bucket,
+    so admitted events obey the bucket's bound exactly; ``time_ns`` is wall time for plots.
+    """
 
     time_ns: int
     service: str
     operation: str
     resource: str
     records: int = 1
+    at: float = 0.0
 
 
 def _error_response(code: str, message: str, status: int = 400) -> tuple[AWSResponse, dict[str, Any]]:
@@ -234,7 +239,7 @@ class QuotaEmulator:
         )
 
     def _refuse(self, service: str, operation: str, resource: str, records: int = 1) -> None:
-        self.events.append(QuotaEvent(time.time_ns(), service, operation, resource, records))
+        self.events.append(QuotaEvent(time.time_ns(), service, operation, resource, records, self.clock()))
 
     def _bucket(self, key: tuple[str, ...], rate: float) -> TokenBucket:
         bucket = self._buckets.get(key)
@@ -273,7 +278,7 @@ class QuotaEmulator:
                 return shard_id
         raise LookupError(f"no open shard of stream {stream} covers hash key {hash_key}")
 
-    def _admit_write(self, stream: str, shard: str, size: int) -> bool:
+    def _admit_write(self, stream: str, shard: str, size: int, operation: str) -> bool:
         q = self.kinesis
         assert q is not None
         with self._lock:
@@ -282,6 +287,7 @@ class QuotaEmulator:
             if records.can_take(1) and data.can_take(size):
                 records.take(1)
                 data.take(size)
+                self.admitted.append(QuotaEvent(time.time_ns(), "kinesis", operation, f"{stream}/{shard}", 1, self.clock()))
                 return True
             return False
 
@@ -298,10 +304,9 @@ class QuotaEmulator:
         client = self._client_for(context)
         shard = self.shard_for(stream, params["PartitionKey"], params.get("ExplicitHashKey"), client)
         size = len(params["Data"]) + len(params["PartitionKey"].encode())
-        if self._admit_write(stream, shard, size):
+        if self._admit_write(stream, shard, size, "PutRecord"):
             with self._lock:
                 self.accepted["kinesis.PutRecord"] += 1
-            self.admitted.append(QuotaEvent(time.time_ns(), "kinesis", "PutRecord", f"{stream}/{shard}"))
             return
         self._refuse("kinesis", "PutRecord", f"{stream}/{shard}")
         context[_CTX] = _error_response(KINESIS_THROTTLE, self._write_message(stream, shard))
@@ -314,12 +319,10 @@ class QuotaEmulator:
         for record in records:
             shard = self.shard_for(stream, record["PartitionKey"], record.get("ExplicitHashKey"), client)
             size = len(record["Data"]) + len(record["PartitionKey"].encode())
-            verdicts.append((self._admit_write(stream, shard, size), shard))
+            verdicts.append((self._admit_write(stream, shard, size, "PutRecords"), shard))
         refused = [i for i, (ok, _) in enumerate(verdicts) if not ok]
         with self._lock:
             self.accepted["kinesis.PutRecords"] += len(records) - len(refused)
-        if len(records) > len(refused):
-            self.admitted.append(QuotaEvent(time.time_ns(), "kinesis", "PutRecords", stream, len(records) - len(refused)))
         if not refused:
             return
         self._refuse("kinesis", "PutRecords", stream, len(refused))
@@ -407,8 +410,8 @@ class QuotaEmulator:
             ok = self._bucket(("sqs-fifo", url, action), q.calls_per_s).take(1)
             if ok:
                 self.accepted[f"sqs.{action}"] += 1
+                self.admitted.append(QuotaEvent(time.time_ns(), "sqs", action, url.rsplit("/", 1)[-1], 1, self.clock()))
         if ok:
-            self.admitted.append(QuotaEvent(time.time_ns(), "sqs", action, url.rsplit("/", 1)[-1]))
             return
         queue = url.rsplit("/", 1)[-1]
         self._refuse("sqs", action, queue)
