@@ -35,4 +35,4 @@ def test_measure_kinesis_with_an_emulated_quota_throttles_reads_and_writes(run: 
     refusals = result.quota_events.groupby("operation")["records"].sum()
     assert refusals.get("PutRecords", 0) > 0  # 100 records against 30/s plus a 30-record burst
     assert refusals.get("GetRecords", 0) > 0  # polled at 20/s against 1 read/s
-    assert result.provenance["parameters"]["emulated_quota"]["emulated"] is True
+    assert result.provenance["parameters"]["kinesis_quota"]["emulated"] is True

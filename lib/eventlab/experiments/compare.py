@@ -36,7 +36,7 @@ from eventlab.run import Run
 
 log = logging.getLogger(__name__)
 
-ALL_PATHS = PATHS
+ALL_PATHS: tuple[str, ...] = tuple(p for p in PATHS if p != "sns-http")  # what notebook 07 compares
 __all__ = ["ALL_PATHS", "ORDERED_PATHS", "SERVICE", "Comparison", "compare_paths"]
 PUBLISHED_FIGURES = "data/published_aws_figures.yaml"
 

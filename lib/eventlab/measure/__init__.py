@@ -26,7 +26,7 @@ from eventlab.measure.load import (
 )
 from eventlab.measure.probes import Probe, ProbeFactory, ReceiptLog
 from eventlab.measure.quotas import KinesisQuota, QuotaEmulator, SqsFifoQuota, emulate_quotas
-from eventlab.measure.results import RunResult, published_figures
+from eventlab.measure.results import RunResult
 from eventlab.measure.workloads import measure_eventbridge, measure_kinesis, measure_sns, measure_sqs
 
 __all__ = [
@@ -54,7 +54,6 @@ __all__ = [
     "measure_kinesis",
     "measure_sns",
     "measure_sqs",
-    "published_figures",
     "run_load",
     "summarize",
 ]

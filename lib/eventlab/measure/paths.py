@@ -6,6 +6,7 @@ A *path* is a producer API, the services in between and a consumer:
 ``sqs``         SendMessage -> standard queue -> long-polling receiver
 ``sqs-fifo``    SendMessage (group = key) -> FIFO queue -> long-polling receiver
 ``sns-sqs``     Publish -> topic -> queue (raw delivery) -> long-polling receiver
+``sns-http``    the same topic, delivered to a local HTTP subscriber (it confirms itself)
 ``events-sqs``  PutEvents -> custom bus -> rule -> queue -> long-polling receiver
 ``kinesis``     PutRecord(s) (partition key = key) -> stream -> GetRecords every 200 ms
 ``kinesis-efo`` the same stream, read by enhanced fan-out (SubscribeToShard)
@@ -13,8 +14,8 @@ A *path* is a producer API, the services in between and a consumer:
 ==============  ===================================================================
 
 :func:`build_path` creates a path's resources under a run (so they are cleaned up with it)
-and returns its sender and consumers; the two Kinesis readers can share one stream and one
-load. :func:`measure` offers a :class:`~eventlab.measure.load.LoadSpec` through one path,
+and returns its sender and consumers; the two SNS subscribers can share one topic and one
+load, and so can the two Kinesis readers. :func:`measure` offers a :class:`~eventlab.measure.load.LoadSpec` through one path,
 optionally from several producer processes, and returns a
 :class:`~eventlab.measure.results.RunResult`::
 
@@ -28,9 +29,10 @@ the embedded LocalStack only (:func:`build_path` returns None on AWS, with a log
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import multiprocessing
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -49,11 +51,13 @@ from eventlab.measure.load import (
     LoadGenerator,
     LoadResult,
     LoadSpec,
+    RetryPolicy,
     Sender,
     SnsSender,
     SqsSender,
 )
 from eventlab.measure.probes import ProbeFactory, ReceiptLog
+from eventlab.measure.quotas import KinesisQuota, QuotaEmulator, SqsFifoQuota, emulate_quotas
 from eventlab.measure.results import RunResult
 from eventlab.run import Run
 from eventlab.services import events, kinesis, lambda_, sns, sqs
@@ -61,7 +65,7 @@ from eventlab.target import Target
 
 log = logging.getLogger(__name__)
 
-PATHS: tuple[str, ...] = ("sqs", "sqs-fifo", "sns-sqs", "events-sqs", "kinesis", "kinesis-efo", "sqs-lambda")
+PATHS: tuple[str, ...] = ("sqs", "sqs-fifo", "sns-sqs", "sns-http", "events-sqs", "kinesis", "kinesis-efo", "sqs-lambda")
 """Every path, in the order tables show them."""
 
 ORDERED_PATHS: frozenset[str] = frozenset({"sqs-fifo", "kinesis", "kinesis-efo"})
@@ -71,6 +75,7 @@ SERVICE = {
     "sqs": "SQS standard",
     "sqs-fifo": "SQS FIFO",
     "sns-sqs": "SNS -> SQS",
+    "sns-http": "SNS -> HTTP",
     "events-sqs": "EventBridge -> SQS",
     "kinesis": "Kinesis, polling",
     "kinesis-efo": "Kinesis, enhanced fan-out",
@@ -80,37 +85,64 @@ SERVICE = {
 SINK_HANDLER = Path(__file__).resolve().parent.parent / "experiments" / "handlers" / "receipt_sink"
 
 
+SHARED = (("sns-sqs", "sns-http"), ("kinesis", "kinesis-efo"))
+"""Paths that share one resource and one load when measured together."""
+_NUMBER = itertools.count(1)
+
+
+def _base(stem: str) -> str:
+    """A base name unique within this process, so one run can measure a path many times."""
+    return f"{stem}{next(_NUMBER)}"
+
+
 @dataclass
 class PathSetup:
-    """One load's worth of a path: the sender and the consumers that record its receipts."""
+    """One load's worth of a path: the sender, the consumers that record its receipts, and what
+    to do once they run (e.g. subscribe an HTTP endpoint, which must answer at once)."""
 
     name: str
     sender: Sender
     receipt_paths: list[str]
     consumers: list[Any] = field(default_factory=list)
+    on_start: list[Callable[[], None]] = field(default_factory=list)
 
 
 # -- building each path ------------------------------------------------------------------------
 def _sqs_path(run: Run, receipts: ReceiptLog, *, fifo: bool, batch: bool, receivers: int) -> PathSetup:
     name = "sqs-fifo" if fifo else "sqs"
-    queue = sqs.create_queue(run, f"path-{name}", fifo=fifo)
+    queue = sqs.create_queue(run, _base(f"path-{name}"), fifo=fifo)
     client = run.target.client("sqs")
     receiver = SqsReceiver(client, queue.url, receipts, path=name, threads=receivers)
     return PathSetup(name, SqsSender(client, queue.url, batch=batch, path=name), [name], [receiver])
 
 
-def _sns_path(run: Run, receipts: ReceiptLog, *, batch: bool, receivers: int) -> PathSetup:
-    topic = sns.create_topic(run, "path-topic")
-    queue = sqs.create_queue(run, "path-sns-q")
-    sns.subscribe_queue(run, topic, queue, raw_message_delivery=True)
-    receiver = SqsReceiver(run.target.client("sqs"), queue.url, receipts, path="sns-sqs", threads=receivers)
-    return PathSetup("sns-sqs", SnsSender(run.target.client("sns"), topic.arn, batch=batch, path="sns-sqs"), ["sns-sqs"], [receiver])
+def _sns_path(run: Run, receipts: ReceiptLog, *, to_queue: bool, to_http: bool, batch: bool, receivers: int) -> PathSetup:
+    topic = sns.create_topic(run, _base("path-topic"))
+    name = "sns-sqs" if to_queue else "sns-http"
+    sender = SnsSender(run.target.client("sns"), topic.arn, batch=batch, path="sns" if to_queue and to_http else name)
+    setup = PathSetup(name, sender, [])
+    if to_queue:
+        queue = sqs.create_queue(run, _base("path-sns-q"))
+        sns.subscribe_queue(run, topic, queue, raw_message_delivery=True)
+        setup.consumers.append(SqsReceiver(run.target.client("sqs"), queue.url, receipts, path="sns-sqs", threads=receivers))
+        setup.receipt_paths.append("sns-sqs")
+    if to_http:
+        http = HttpReceiver(receipts, path="sns-http")
+        setup.consumers.append(http)
+        setup.receipt_paths.append("sns-http")
+
+        def subscribe() -> None:
+            sns.subscribe(run, topic, "http", http.url)
+            http.wait_confirmed(topic.arn)
+
+        setup.on_start.append(subscribe)
+    return setup
 
 
 def _events_path(run: Run, receipts: ReceiptLog, *, batch: bool, receivers: int) -> PathSetup:
-    bus = events.create_event_bus(run, "path-bus")
-    queue = sqs.create_queue(run, "path-events-q")
-    rule = events.put_rule(run, bus, "path-probes", event_pattern={"source": ["eventlab.probe"]})
+    bus = events.create_event_bus(run, _base("path-bus"))
+    queue = sqs.create_queue(run, _base("path-events-q"))
+    rule = events.put_rule(run, bus, _base("path-probes"), event_pattern={"source": ["eventlab.probe"]})
     sqs.allow_senders(run, queue, service="events.amazonaws.com", source_arns=[rule.arn])
     events.put_targets(run, rule, [{"Id": "queue", "Arn": queue.arn}])
     receiver = SqsReceiver(run.target.client("sqs"), queue.url, receipts, path="events-sqs", threads=receivers)
@@ -118,34 +150,36 @@ def _events_path(run: Run, receipts: ReceiptLog, *, batch: bool, receivers: int)
     return PathSetup("events-sqs", sender, ["events-sqs"], [receiver])
 
 
-def _kinesis_path(run: Run, receipts: ReceiptLog, *, polling: bool, efo: bool, shards: int, batch: bool) -> PathSetup:
-    stream = kinesis.create_stream(run, "path-stream", shard_count=shards)
+def _kinesis_path(
+    run: Run, receipts: ReceiptLog, *, polling: bool, efo: bool, shards: int, batch: bool, poll_interval_s: float
+) -> PathSetup:
+    stream = kinesis.create_stream(run, _base("path-stream"), shard_count=shards)
     client = run.target.client("kinesis")
     consumers: list[Any] = []
     paths: list[str] = []
     if polling:
-        consumers.append(KinesisPoller(client, stream.name, receipts, path="kinesis", interval_s=0.2))
+        consumers.append(KinesisPoller(client, stream.name, receipts, path="kinesis", interval_s=poll_interval_s))
         paths.append("kinesis")
     if efo:
-        consumers.append(KinesisEfoReader(run, stream.arn, stream.name, receipts, base="path-efo", path="kinesis-efo"))
+        consumers.append(KinesisEfoReader(run, stream.arn, stream.name, receipts, base=_base("path-efo"), path="kinesis-efo"))
         paths.append("kinesis-efo")
     sender = KinesisSender(client, stream.name, batch_size=500 if batch else 1, path=paths[0] if len(paths) == 1 else "kinesis")
     return PathSetup(paths[0] if len(paths) == 1 else "kinesis", sender, paths, consumers)
 
 
 def _lambda_path(run: Run, receipts: ReceiptLog, *, batch_size: int, batch: bool) -> PathSetup:
-    queue = sqs.create_queue(run, "path-lambda-q", attributes={"VisibilityTimeout": 30})
+    queue = sqs.create_queue(run, _base("path-lambda-q"), attributes={"VisibilityTimeout": 30})
     receiver = HttpReceiver(receipts, sink_path="sqs-lambda")
     sink = LambdaSink(receiver)
-    function = lambda_.create_function(run, "path-sink", SINK_HANDLER, timeout=10, environment=sink.environment())
+    function = lambda_.create_function(run, _base("path-sink"), SINK_HANDLER, timeout=10, environment=sink.environment())
     lambda_.create_event_source_mapping(run, function, queue.arn, batch_size=batch_size)
     sender = SqsSender(run.target.client("sqs"), queue.url, batch=batch, path="sqs-lambda")
     return PathSetup("sqs-lambda", sender, ["sqs-lambda"], [receiver])
 
 
 def path_groups(paths: Sequence[str]) -> list[tuple[str, ...]]:
-    """The loads that measuring ``paths`` takes: one per path, except that both Kinesis readers
-    share one stream and one load."""
+    """The loads that measuring ``paths`` takes: one per path, except that paths that can share a
+    resource (:data:`SHARED`: both SNS subscribers, both Kinesis readers) share one load."""
     unknown = [p for p in paths if p not in PATHS]
     if unknown:
         raise ValueError(f"unknown path(s) {unknown}: choose from {', '.join(PATHS)}")
@@ -153,10 +187,11 @@ def path_groups(paths: Sequence[str]) -> list[tuple[str, ...]]:
     for name in PATHS:
         if name not in paths:
             continue
-        if name in ("kinesis", "kinesis-efo"):
-            readers = tuple(p for p in ("kinesis", "kinesis-efo") if p in paths)
-            if readers not in groups:
-                groups.append(readers)
+        shared = next((pair for pair in SHARED if name in pair), None)
+        if shared:
+            together = tuple(p for p in shared if p in paths)
+            if together not in groups:
+                groups.append(together)
         else:
             groups.append((name,))
     return groups
@@ -171,6 +206,7 @@ def build_path(
     batch: bool = False,
     receivers: int = 1,
     lambda_batch_size: int = 10,
+    poll_interval_s: float = 0.2,
 ) -> PathSetup | None:
     """The resources, sender and consumers of one group from :func:`path_groups`; None when the
     path cannot run on this target (``sqs-lambda`` on AWS). ``batch`` lets the sender use the
@@ -178,8 +214,8 @@ def build_path(
     (name, *_) = path_groups(group)[0]
     if name in ("sqs", "sqs-fifo"):
         return _sqs_path(run, receipts, fifo=name == "sqs-fifo", batch=batch, receivers=receivers)
-    if name == "sns-sqs":
-        return _sns_path(run, receipts, batch=batch, receivers=receivers)
+    if name in ("sns-sqs", "sns-http"):
+        return _sns_path(run, receipts, to_queue="sns-sqs" in group, to_http="sns-http" in group, batch=batch, receivers=receivers)
     if name == "events-sqs":
         return _events_path(run, receipts, batch=batch, receivers=receivers)
     if name == "sqs-lambda":
@@ -187,15 +223,20 @@ def build_path(
             log.warning("sqs-lambda skipped: on AWS the function cannot reach the receipt sink on 127.0.0.1")
             return None
         return _lambda_path(run, receipts, batch_size=lambda_batch_size, batch=batch)
-    return _kinesis_path(run, receipts, polling="kinesis" in group, efo="kinesis-efo" in group, shards=shards, batch=batch)
+    return _kinesis_path(
+        run, receipts, polling="kinesis" in group, efo="kinesis-efo" in group, shards=shards, batch=batch,
+        poll_interval_s=poll_interval_s,
+    )
 
 
 @contextlib.contextmanager
-def consuming(consumers: Sequence[Any]) -> Iterator[None]:
-    """Run consumers (context managers) for the duration of the block."""
+def consuming(setup: PathSetup) -> Iterator[None]:
+    """Run a path's consumers (context managers) for the duration of the block."""
     with contextlib.ExitStack() as stack:
-        for consumer in consumers:
+        for consumer in setup.consumers:
             stack.enter_context(consumer)
+        for action in setup.on_start:
+            action()
         yield
 
 
@@ -223,25 +264,27 @@ def _rebuild_sender(target: Target, *, kind: str, address: str, batch: bool, pat
     return KinesisSender(target.client("kinesis"), address, batch_size=500 if batch else 1, path=path)
 
 
-def _producer(target_doc: dict[str, Any], run_id: str, address: dict[str, Any], spec: LoadSpec, producer: int) -> LoadResult:
+def _producer(
+    target_doc: dict[str, Any], run_id: str, address: dict[str, Any], spec: LoadSpec, producer: int, retry: RetryPolicy | None
+) -> LoadResult:
     """One producer process: its own clients, its own keys (``p<n>-k<i>``), its share of the load."""
     if target_doc["kind"] == "aws":
         target = Target.aws(profile=target_doc.get("profile"), region=target_doc["region"], announce=False)
     else:
         target = Target.localstack(target_doc["endpoint_url"], region=target_doc["region"])
     factory = ProbeFactory(run_id, keys=[f"p{producer}-k{i}" for i in range(spec.keys)], size=spec.size)
-    return LoadGenerator(_rebuild_sender(target, **address), factory, spec).run()
+    return LoadGenerator(_rebuild_sender(target, **address), factory, spec, retry=retry).run()
 
 
-def _offer(run: Run, sender: Sender, spec: LoadSpec, producers: int) -> list[LoadResult]:
+def _offer(run: Run, sender: Sender, spec: LoadSpec, producers: int, retry: RetryPolicy | None) -> list[LoadResult]:
     if producers == 1:
         factory = ProbeFactory(run.run_id, keys=[f"k{i}" for i in range(spec.keys)], size=spec.size)
-        return [LoadGenerator(sender, factory, spec).run()]
+        return [LoadGenerator(sender, factory, spec, retry=retry).run()]
     share = replace(spec, rate=spec.rate / producers, count=None if spec.count is None else spec.count // producers, progress=False)
     address = _sender_address(sender)
     context = multiprocessing.get_context("spawn")  # no fork: the consumers' threads are running
     with ProcessPoolExecutor(max_workers=producers, mp_context=context) as pool:
-        futures = [pool.submit(_producer, run.target.describe(), run.run_id, address, share, n) for n in range(producers)]
+        futures = [pool.submit(_producer, run.target.describe(), run.run_id, address, share, n, retry) for n in range(producers)]
         return [future.result() for future in futures]
 
 
@@ -255,6 +298,10 @@ def measure(
     shards: int = 2,
     receivers: int = 1,
     lambda_batch_size: int = 10,
+    poll_interval_s: float = 0.2,
+    kinesis_quota: KinesisQuota | None = None,
+    sqs_fifo_quota: SqsFifoQuota | None = None,
+    retry: RetryPolicy | None = None,
     timeout: float = 60,
     quiet_s: float = 0.5,
     workload: str | None = None,
@@ -263,22 +310,36 @@ def measure(
     """Offer ``spec`` through a path (or a group of paths sharing one load, such as both Kinesis
     readers), wait until every message sent arrived on each receipt path (up to ``timeout`` s)
     and ``quiet_s`` more for late duplicates. Missing messages are not an error here: they show
-    as ``lost``. None when the path cannot run on this target."""
+    as ``lost``. None when the path cannot run on this target.
+
+    ``kinesis_quota`` / ``sqs_fifo_quota`` emulate AWS's quotas on the emulator's clients while
+    the load runs (no effect on AWS, which enforces its own); ``retry`` is the producers'
+    backoff policy for throttled sends. Producer processes (``producers`` > 1) are not
+    throttled by an emulated quota: each has clients of its own."""
     if producers < 1:
         raise ValueError("producers must be at least 1")
     group = (path,) if isinstance(path, str) else tuple(path)
     receipts = ReceiptLog(run.run_id)
     setup = build_path(
-        run, group, receipts, shards=shards, batch=spec.batch > 1, receivers=receivers, lambda_batch_size=lambda_batch_size
+        run, group, receipts, shards=shards, batch=spec.batch > 1, receivers=receivers,
+        lambda_batch_size=lambda_batch_size, poll_interval_s=poll_interval_s,
     )
     if setup is None:
         return None
-    with consuming(setup.consumers):
-        loads = _offer(run, setup.sender, spec, producers)
+    quotas: QuotaEmulator | None = None
+    with contextlib.ExitStack() as stack:
+        if kinesis_quota or sqs_fifo_quota:
+            clients = [run.target.client("kinesis" if kinesis_quota else "sqs")]
+            quotas = stack.enter_context(emulate_quotas(run.target, *clients, kinesis=kinesis_quota, sqs_fifo=sqs_fifo_quota))
+        stack.enter_context(consuming(setup))
+        loads = _offer(run, setup.sender, spec, producers, retry)
         sent = sum(int(lr.frame()["ok"].sum()) for lr in loads)
         for receipt_path in setup.receipt_paths:
             if not receipts.wait_for(sent, timeout=timeout, path=receipt_path):
                 log.warning("%s: %d of %d messages after %.0f s", receipt_path, receipts.unique_count(receipt_path), sent, timeout)
         receipts.wait_quiet(quiet_s, timeout=quiet_s * 4)
-    params = {"path": setup.name, "producers": producers, **(parameters or {})}
-    return RunResult.build(workload or setup.name, run.target, loads, receipts, parameters=params)
+    params: dict[str, Any] = {"path": setup.name, "producers": producers, **(parameters or {})}
+    for name, quota in (("kinesis_quota", kinesis_quota), ("sqs_fifo_quota", sqs_fifo_quota)):
+        if quota is not None:
+            params[name] = quota.__dict__ | {"emulated": run.target.is_emulated}
+    return RunResult.build(workload or setup.name, run.target, loads, receipts, quotas=quotas, parameters=params)
