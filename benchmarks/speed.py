@@ -29,7 +29,14 @@ from botocore.config import Config
 
 from eventlab.measure import analysis
 from eventlab.measure.consumers import SqsReceiver
-from eventlab.measure.load import LoadGenerator, LoadSpec, RetryPolicy, SqsSender, run_load, send_with_retries
+from eventlab.measure.load import (
+    LoadGenerator,
+    LoadSpec,
+    RetryPolicy,
+    SqsSender,
+    run_load,
+    send_with_retries,
+)
 from eventlab.measure.probes import ProbeFactory, ReceiptLog, SendLog, SendRecord
 from eventlab.measure.results import provenance
 from eventlab.run import Run

@@ -7,7 +7,6 @@ shipped and confirmed once.
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
@@ -16,19 +15,15 @@ from eventlab.measure.probes import ReceiptLog
 from eventlab.patterns import ecommerce
 from eventlab.patterns.ecommerce import Item, Order
 from eventlab.run import Run
+from eventlab.waiting import until
 
 pytestmark = pytest.mark.integration
 
 FAST = {"visibility_timeout": 30, "function_timeout": 10, "buffer_seconds": 1, "window_seconds": 60}
 
 
-def _wait(condition, timeout: float = 90) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(1)
-    return True
+def _wait(condition, timeout: float = 90):  # type: ignore[no-untyped-def]
+    return until(condition, timeout=timeout, interval=1)
 
 
 def test_orders_flow_through_every_service(run: Run) -> None:
@@ -73,7 +68,7 @@ def test_orders_flow_through_every_service(run: Run) -> None:
         assert sorted(audited) == [o1, o1, o2, o3], "the audit stream keeps every event, duplicates included"
 
         # The clickstream: trending products, the fraud rule, and the archive in S3.
-        assert _wait(lambda: sum(n for _, n in sum(shop.trending().values(), [])) == len(clicks))
+        assert _wait(lambda: shop.views_counted() == len(clicks))
         (window,) = shop.trending().values()
         assert window[0][0] == "SKU-A", f"the most viewed product trends first: {window}"
         assert _wait(lambda: len(shop.queue_messages("fraud-review")) >= 1)

@@ -6,6 +6,7 @@ Assertions are on counts (delivered, lost, duplicates, side effects, refusals), 
 from __future__ import annotations
 
 import pytest
+
 from eventlab.experiments import compare, practices
 from eventlab.measure.load import LoadSpec
 from eventlab.run import Run

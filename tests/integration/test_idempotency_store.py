@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+
 from eventlab.idempotency import AlreadyInProgressError, IdempotencyStore, idempotent
 from eventlab.run import Run
 from eventlab.services import sqs

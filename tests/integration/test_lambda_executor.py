@@ -15,11 +15,12 @@ import psutil
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from lambda_helpers import probe, receive, wait_gone
+
 from eventlab.run import Run
 from eventlab.runtime import EmbeddedLocalStack
 from eventlab.services import lambda_
 from eventlab.target import Target
-from lambda_helpers import probe, receive, wait_gone
 
 pytestmark = pytest.mark.integration
 

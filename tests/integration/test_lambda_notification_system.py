@@ -6,6 +6,7 @@ import json
 import time
 
 import pytest
+
 from eventlab.patterns import notification_system
 from eventlab.run import Run
 from eventlab.services import lambda_, ses, sqs

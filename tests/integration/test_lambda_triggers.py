@@ -8,10 +8,11 @@ import json
 import time
 
 import pytest
+from lambda_helpers import PROBE, receive
+
 from eventlab import policies
 from eventlab.run import Run
 from eventlab.services import events, lambda_, sns, sqs
-from lambda_helpers import PROBE, receive
 
 pytestmark = pytest.mark.integration
 

@@ -10,8 +10,22 @@ import json
 import pytest
 
 from eventlab.measure import analysis
-from eventlab.measure.consumers import HttpReceiver, KinesisEfoReader, KinesisPoller, LambdaSink, SqsReceiver, report_receipts
-from eventlab.measure.load import EventBridgeSender, KinesisSender, LoadSpec, SnsSender, SqsSender, run_load
+from eventlab.measure.consumers import (
+    HttpReceiver,
+    KinesisEfoReader,
+    KinesisPoller,
+    LambdaSink,
+    SqsReceiver,
+    report_receipts,
+)
+from eventlab.measure.load import (
+    EventBridgeSender,
+    KinesisSender,
+    LoadSpec,
+    SnsSender,
+    SqsSender,
+    run_load,
+)
 from eventlab.measure.probes import ProbeFactory, ReceiptLog
 from eventlab.measure.results import RunResult
 from eventlab.run import Run

@@ -7,7 +7,12 @@ import pytest
 from eventlab.measure import plots
 from eventlab.measure.load import LoadSpec, RetryPolicy
 from eventlab.measure.quotas import KinesisQuota
-from eventlab.measure.workloads import measure_eventbridge, measure_kinesis, measure_sns, measure_sqs
+from eventlab.measure.workloads import (
+    measure_eventbridge,
+    measure_kinesis,
+    measure_sns,
+    measure_sqs,
+)
 from eventlab.run import Run
 
 pytestmark = pytest.mark.integration

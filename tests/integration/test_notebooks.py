@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 import pytest
+
 from eventlab import workbook
 from eventlab.paths import build_dir
 from eventlab.runtime import EmbeddedLocalStack

@@ -9,6 +9,7 @@ import json
 import time
 
 import pytest
+
 from eventlab.leaks import find_leaks
 from eventlab.run import Run
 from eventlab.services import events, firehose, kinesis, s3, sns, sqs

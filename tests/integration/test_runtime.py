@@ -9,6 +9,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+
 from eventlab.run import Run
 from eventlab.runtime import EmbeddedLocalStack
 from eventlab.services import kinesis

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from eventlab.run import Run
 from eventlab.schemas import (
     OPENAPI3,

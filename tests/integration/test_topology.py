@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from eventlab.run import Run
 from eventlab.services import events, s3
 from eventlab.topology import Topology, apply

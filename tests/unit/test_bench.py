@@ -24,7 +24,7 @@ def test_workloads_are_named_after_their_parameters(path: Path) -> None:
 def test_a_misnamed_workload_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "fast-sqs.yaml"
     path.write_text("path: sqs\nrate: 10\n")
-    with pytest.raises(ValueError, match="call it sqs-r10-s256-b1-k1-p1-d5s.yaml"):
+    with pytest.raises(ValueError, match=r"call it sqs-r10-s256-b1-k1-p1-d5s\.yaml"):
         bench.load_workload(path)
     path.write_text("path: sqs\nrate: 10\nspeed: 3\n")
     with pytest.raises(ValueError, match="unknown key"):

@@ -6,6 +6,7 @@ import math
 
 import pandas as pd
 import pytest
+
 from eventlab.experiments import compare, practices
 from eventlab.measure.load import RetryPolicy
 

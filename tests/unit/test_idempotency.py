@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+
 from eventlab.idempotency import (
     AlreadyInProgressError,
     ClaimLostError,

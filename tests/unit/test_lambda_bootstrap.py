@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import psutil
+
 from eventlab.lambda_ import executor_bootstrap_path
 
 LAUNCHER = """

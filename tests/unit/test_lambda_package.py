@@ -8,6 +8,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
 from eventlab.lambda_ import EXECUTOR_NAME, executor_registered
 from eventlab.runtime import EmbeddedLocalStack
 from eventlab.services.lambda_ import package

@@ -7,8 +7,8 @@ import json
 import boto3
 import botocore.session
 import pytest
-from botocore.exceptions import ClientError
 from botocore.awsrequest import AWSResponse
+from botocore.exceptions import ClientError
 
 from eventlab.measure.load import KinesisSender, RetryPolicy, send_with_retries
 from eventlab.measure.probes import ProbeFactory, SendRecord

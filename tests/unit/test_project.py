@@ -95,3 +95,15 @@ def test_the_readme_commands_exist() -> None:
     for target in re.findall(r"^\s*make (\w+)", readme, flags=re.M):
         assert re.search(rf"^{target}:", makefile, flags=re.M), f"README runs `make {target}`"
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_ruff_is_clean() -> None:
+    import subprocess
+    import sys
+    from pathlib import Path as _Path
+
+    ruff = _Path(sys.executable).parent / "ruff"
+    result = subprocess.run(
+        [str(ruff), "check", "lib", "tests", "benchmarks", "notebooks"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout[-3000:]

@@ -6,6 +6,7 @@ import re
 
 import pytest
 from botocore.exceptions import ClientError
+
 from eventlab.run import Run, new_run_id
 from eventlab.services import events, kinesis, sns, sqs
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+
 from eventlab import runtime
 from eventlab.runtime import (
     EmbeddedLocalStack,

@@ -16,6 +16,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import ANY, Stubber
+
 from eventlab import leaks
 from eventlab.run import Run
 from eventlab.schemas import (

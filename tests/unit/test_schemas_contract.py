@@ -11,6 +11,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+
 from eventlab.schemas import (
     DRAFT4,
     OPENAPI3,

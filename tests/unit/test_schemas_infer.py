@@ -6,6 +6,7 @@ import copy
 from typing import Any
 
 import pytest
+
 from eventlab.schemas import DRAFT4, OPENAPI3, infer_schemas, schema_name
 from eventlab.schemas.document import detail_shape, to_draft4
 from eventlab.schemas.infer import canonical, infer_shape, merge_shapes, pascal_case

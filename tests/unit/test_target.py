@@ -7,6 +7,7 @@ import logging
 import boto3
 import pytest
 from botocore.stub import Stubber
+
 from eventlab.target import Target, TargetError
 
 

@@ -13,7 +13,13 @@ By hand::
 """
 
 from eventlab.measure.analysis import summarize
-from eventlab.measure.consumers import HttpReceiver, KinesisEfoReader, KinesisPoller, LambdaSink, SqsReceiver
+from eventlab.measure.consumers import (
+    HttpReceiver,
+    KinesisEfoReader,
+    KinesisPoller,
+    LambdaSink,
+    SqsReceiver,
+)
 from eventlab.measure.load import (
     EventBridgeSender,
     KinesisSender,
@@ -27,7 +33,12 @@ from eventlab.measure.load import (
 from eventlab.measure.probes import Probe, ProbeFactory, ReceiptLog
 from eventlab.measure.quotas import KinesisQuota, QuotaEmulator, SqsFifoQuota, emulate_quotas
 from eventlab.measure.results import RunResult
-from eventlab.measure.workloads import measure_eventbridge, measure_kinesis, measure_sns, measure_sqs
+from eventlab.measure.workloads import (
+    measure_eventbridge,
+    measure_kinesis,
+    measure_sns,
+    measure_sqs,
+)
 
 __all__ = [
     "EventBridgeSender",

@@ -9,7 +9,7 @@ significant digits). Warm-up probes are left out and counted.
 Ordering is judged per key on the first receipt of each message, in arrival order:
 *inversions* are pairs that arrived in the opposite order of their sequence numbers, and the
 *reorder distance* of a message is how far its arrival position is from its place in sequence.
-Loss is ``sent − delivered − in DLQ`` by message id, where delivered means processed without
+Loss is ``sent - delivered - in DLQ`` by message id, where delivered means processed without
 failure at least once.
 """
 
@@ -143,7 +143,7 @@ def duplicates(receipts: pd.DataFrame) -> pd.DataFrame:
 
 
 def loss(sent_ids: Iterable[str], delivered_ids: Iterable[str], dlq_ids: Iterable[str] = ()) -> dict[str, Any]:
-    """lost = sent − delivered − in DLQ, by message id; also what arrived that was never sent."""
+    """lost = sent - delivered - in DLQ, by message id; also what arrived that was never sent."""
     sent, delivered, dlq = set(sent_ids), set(delivered_ids), set(dlq_ids)
     lost = sent - delivered - dlq
     return {

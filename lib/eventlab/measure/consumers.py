@@ -59,7 +59,7 @@ class Consumer:
     def _run(self, index: int) -> None:
         try:
             self._loop(index)
-        except BaseException as error:  # noqa: BLE001 - surfaced by stop()
+        except BaseException as error:
             if not self._stop.is_set():
                 log.exception("%s consumer %d failed", self.path, index)
                 self.errors.append(error)
@@ -460,7 +460,7 @@ def report_receipts(sink_url: str, event: dict[str, Any], *, consumer: str = "la
     items = [{"payload": p if not isinstance(p, bytes) else p.decode(), "received_ns": received_ns} for p in lambda_event_payloads(event)]
     data = json.dumps({"consumer": consumer, "items": items}).encode()
     request = urllib.request.Request(sink_url, data=data, headers={"Content-Type": "application/json"}, method="POST")
-    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - a local sink
+    with urllib.request.urlopen(request, timeout=timeout) as response:
         response.read()
 
 
@@ -486,20 +486,20 @@ class HttpReceiver:
         outer = self
 
         class _Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            def do_POST(self) -> None:
                 received_ns = time.time_ns()
                 length = int(self.headers.get("Content-Length", 0))
                 body = self.rfile.read(length)
                 try:
                     status = outer._on_post(self.path, self.headers.get("x-amz-sns-message-type", ""), body, received_ns)
-                except Exception:  # noqa: BLE001 - answer 500 so SNS retries, and log why
+                except Exception:
                     log.exception("http receiver: could not handle a POST to %s", self.path)
                     status = 500
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 log.debug("http receiver: " + format, *args)
 
         self._server = ThreadingHTTPServer((host, port), _Handler)
@@ -529,7 +529,7 @@ class HttpReceiver:
         doc = json.loads(body) if body else {}
         kind = sns_type or doc.get("Type", "")
         if kind == "SubscriptionConfirmation":
-            with urllib.request.urlopen(doc["SubscribeURL"], timeout=10) as response:  # noqa: S310
+            with urllib.request.urlopen(doc["SubscribeURL"], timeout=10) as response:
                 response.read()
             with self._confirm:
                 self.confirmed.append(doc.get("TopicArn", ""))

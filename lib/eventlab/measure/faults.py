@@ -1,5 +1,5 @@
 """Fault injection: the ways duplicates arise, each shown with the duplicates it causes and
-the proof that nothing was lost (lost = sent − delivered − in DLQ = 0).
+the proof that nothing was lost (lost = sent - delivered - in DLQ = 0).
 
 All scenarios run on SQS, consumer side, without Lambda:
 

@@ -27,8 +27,11 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 import pandas as pd
-from botocore.exceptions import ClientError, ConnectionError as BotoConnectionError, HTTPClientError
-from tqdm import tqdm  # not tqdm.auto: ipywidgets is not in the lock, plain bars work in Jupyter too
+from botocore.exceptions import ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotoConnectionError
+from tqdm import (
+    tqdm,  # not tqdm.auto: ipywidgets is not in the lock, plain bars work in Jupyter too
+)
 
 from eventlab.measure.probes import Probe, ProbeFactory, SendLog, SendRecord
 

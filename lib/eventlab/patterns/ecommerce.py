@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -28,6 +27,7 @@ from eventlab.paths import project_root
 from eventlab.run import Run
 from eventlab.services import events, ses
 from eventlab.topology import Deployment, Topology, apply
+from eventlab.waiting import until
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +49,8 @@ class Item:
 class Order:
     """What OrderService puts on the bus as the detail of OrderPlaced."""
 
-    orderId: str  # noqa: N815 - the event's field names
-    customerId: str  # noqa: N815
+    orderId: str
+    customerId: str
     items: list[Item]
     total: float
     email: str
@@ -189,12 +189,18 @@ class Shop:
 
     def wait_for(self, order_id: str, *, paid: bool, timeout: float = 90) -> OrderTrace:
         """Poll :meth:`trace` until the order reached every end state expected of it."""
-        deadline = time.monotonic() + timeout
-        while True:
-            trace = self.trace(order_id)
-            if trace.complete(paid=paid) or time.monotonic() > deadline:
-                return trace
-            time.sleep(1)
+        traces: list[OrderTrace] = []
+
+        def reached() -> bool:
+            traces.append(self.trace(order_id))
+            return traces[-1].complete(paid=paid)
+
+        until(reached, timeout=timeout, interval=1)
+        return traces[-1]
+
+    def views_counted(self) -> int:
+        """Product views the analysis has counted so far, all windows together."""
+        return sum(n for window in self.trending().values() for _, n in window)
 
     def trending(self) -> dict[int, list[tuple[str, int]]]:
         """Product views per tumbling window, most viewed first (summed over the analysis's
