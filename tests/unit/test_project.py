@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -98,11 +100,7 @@ def test_the_readme_commands_exist() -> None:
 
 
 def test_ruff_is_clean() -> None:
-    import subprocess
-    import sys
-    from pathlib import Path as _Path
-
-    ruff = _Path(sys.executable).parent / "ruff"
+    ruff = Path(sys.executable).parent / "ruff"
     result = subprocess.run(
         [str(ruff), "check", "lib", "tests", "benchmarks", "notebooks"], cwd=ROOT, capture_output=True, text=True
     )
