@@ -87,6 +87,27 @@ def put_one_per_key(client: Any, stream_name: str, keys: Iterable[str]) -> pd.Da
     return pd.DataFrame(rows).set_index("key")
 
 
+def plot_key_placement(shards: pd.DataFrame, placed: pd.DataFrame) -> Figure:
+    """The hash key space as a bar split into the open shards' ranges, with each key at its hash."""
+    fig = Figure(figsize=(8, 2.2 + 0.12 * len(placed)), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    open_shards = shards[shards["open"]].sort_values("start_hash")
+    colours = {shard: f"C{i}" for i, shard in enumerate(open_shards.index)}
+    for shard, row in open_shards.iterrows():
+        start, width = row["start_hash"] / HASH_SPACE, row["keyspace_share"]
+        ax.barh(-1, width, left=start, color=colours[shard], alpha=0.35)
+        ax.text(start + width / 2, -1, str(shard).removeprefix("shardId-"), ha="center", va="center", fontsize=8)
+    for i, (key, row) in enumerate(placed.sort_values("hash_key").iterrows()):
+        x = row["hash_key"] / HASH_SPACE
+        ax.plot([x], [i], "o", color=colours.get(row["shard"], "black"))
+        ax.text(x, i, f"  {key}", va="center", fontsize=8)
+    ax.set_xlim(0, 1)
+    ax.set_yticks([])
+    ax.set_xlabel("position in the hash key space (MD5 of the partition key / 2^128)")
+    return fig
+
+
 # -- reading shards ----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class StreamRecord:
@@ -211,6 +232,7 @@ def measure_polling_and_efo(
     spec: LoadSpec,
     *,
     poll_interval_s: float = 0.2,
+    efo_name: str = "efo",
     timeout: float = 60.0,
 ) -> RunResult:
     """Two consumers of the same records at once: a shared-throughput poller (path ``polling``)
@@ -219,7 +241,7 @@ def measure_polling_and_efo(
     receipts = ReceiptLog(run.run_id)
     count = spec.total() or 0
     poller = KinesisPoller(client, stream.name, receipts, path="polling", interval_s=poll_interval_s, start="LATEST")
-    efo = KinesisEfoReader(run, stream.arn, stream.name, receipts, path="efo", start="LATEST")
+    efo = KinesisEfoReader(run, stream.arn, stream.name, receipts, base=efo_name, path="efo", start="LATEST")
     with poller, efo:
         time.sleep(1.0)  # both readers positioned at the tip before the first probe
         load = send_probes(client, stream.name, ProbeFactory(run.run_id, keys=[f"k{i}" for i in range(spec.keys)]), spec)
