@@ -15,12 +15,17 @@ and creates only resources of that run.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
+import sys
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
+from types import ModuleType
 from typing import Any, Literal
 
 import pandas as pd
@@ -297,9 +302,13 @@ def measure_bus_to_queue(
     count: int,
     warmup: int = 0,
     batch: int = 1,
+    threads: int = 2,
     timeout: float = 60.0,
 ) -> RunResult:
     """Open-loop probes into a custom bus, a rule to an SQS queue, a long-polling receiver.
+
+    ``threads`` senders share the schedule, so one slow PutEvents call does not hold back the
+    probes due after it (their wait would still count: latency starts at the intended time).
 
     Returns the :class:`RunResult` (path ``events-sqs``); latency counts from each probe's
     intended send time to its receipt from the queue.
@@ -310,10 +319,27 @@ def measure_bus_to_queue(
     sqs.allow_senders(run, queue, service="events.amazonaws.com", source_arns=[rule.arn])
     events.put_targets(run, rule, [{"Id": "q", "Arn": queue.arn}])
     receipts = ReceiptLog(run.run_id)
-    spec = LoadSpec(rate=rate, count=count, warmup_count=warmup, batch=batch)
+    spec = LoadSpec(rate=rate, count=count, warmup_count=warmup, batch=batch, threads=threads)
     client = run.target.client("events")
     with SqsReceiver(run.target.client("sqs"), queue.url, receipts, path="events-sqs", threads=2):
         load = run_load(EventBridgeSender(client, bus.name, batch=batch > 1), run.run_id, spec)
         if not receipts.wait_for(count, timeout=timeout):
             log.warning("events-sqs: %d of %d probes arrived within %.0f s", receipts.unique_count(), count, timeout)
     return RunResult.build(f"events-sqs-{rate:g}", run.target, load, receipts)
+
+
+# -- schema bindings ---------------------------------------------------------------------------
+def import_bindings(source: str, module_name: str, directory: Path | None = None) -> ModuleType:
+    """Write generated code bindings to ``directory`` (a temporary folder by default) and import
+    them as ``module_name``, the way an application would import a generated file."""
+    folder = directory or Path(tempfile.mkdtemp(prefix="eventlab-bindings-"))
+    path = folder / f"{module_name}.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import bindings from {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    log.info("imported schema bindings %s from %s", module_name, path)
+    return module
