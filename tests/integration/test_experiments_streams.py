@@ -39,11 +39,11 @@ def test_replay_iterators_and_reading_across_a_split_keep_key_order(run: Run) ->
 
 def test_a_scaled_down_quota_throttles_only_the_load_above_it(run: Run) -> None:
     stream = kinesis.create_stream(run, "quota", shard_count=1, encrypted=False)
-    quota = KinesisQuota().scaled(0.1)
+    quota = KinesisQuota().scaled(0.05)
     retry = RetryPolicy(max_attempts=30, base_s=0.05, cap_s=0.5, seed=1)
-    below = st.offer_under_quota(run, stream, quota, LoadSpec(rate=40, count=40, batch=5), label="below", retry=retry)
+    below = st.offer_under_quota(run, stream, quota, LoadSpec(rate=20, count=20, batch=5), label="below", retry=retry)
     above = st.offer_under_quota(run, stream, quota, LoadSpec(rate=300, count=200, batch=10, threads=2, keys=2), label="above", retry=retry)
-    assert below.figures["refused_record_attempts"] == 0 and below.figures["accepted"] == 40
+    assert below.figures["refused_record_attempts"] == 0 and below.figures["accepted"] == 20
     f = above.figures
     assert f["refused_record_attempts"] > 0 and f["accepted"] == 200 and f["failed_sends"] == 0
     assert f["retries"] == f["refused_record_attempts"]

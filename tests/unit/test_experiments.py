@@ -84,3 +84,10 @@ def test_envelope_has_the_fields_test_event_pattern_requires() -> None:
     event = ev.envelope({"a": 1}, source="shop", detail_type="Order")
     assert {"id", "source", "detail-type", "account", "time", "region", "resources", "detail"} <= set(event)
     assert event["detail"] == {"a": 1} and event["source"] == "shop"
+
+
+def test_import_bindings_imports_generated_source_as_a_module(tmp_path) -> None:
+    source = "from dataclasses import dataclass\n\n@dataclass\nclass Thing:\n    name: str\n"
+    module = ev.import_bindings(source, "eventlab_test_bindings", tmp_path)
+    assert module.Thing("x").name == "x"
+    assert (tmp_path / "eventlab_test_bindings.py").read_text() == source

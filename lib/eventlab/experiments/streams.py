@@ -233,17 +233,22 @@ def measure_polling_and_efo(
     *,
     poll_interval_s: float = 0.2,
     efo_name: str = "efo",
+    start: str = "TRIM_HORIZON",
     timeout: float = 60.0,
 ) -> RunResult:
     """Two consumers of the same records at once: a shared-throughput poller (path ``polling``)
-    and an enhanced fan-out subscriber (path ``efo``). Both should receive every probe."""
+    and an enhanced fan-out subscriber (path ``efo``). Both should receive every probe.
+
+    Give a fresh stream: both start at ``TRIM_HORIZON`` by default, so a reader that subscribes
+    late still reads every probe (with ``LATEST`` it could miss the first ones).
+    """
     client = run.target.client("kinesis")
     receipts = ReceiptLog(run.run_id)
     count = spec.total() or 0
-    poller = KinesisPoller(client, stream.name, receipts, path="polling", interval_s=poll_interval_s, start="LATEST")
-    efo = KinesisEfoReader(run, stream.arn, stream.name, receipts, base=efo_name, path="efo", start="LATEST")
+    poller = KinesisPoller(client, stream.name, receipts, path="polling", interval_s=poll_interval_s, start=start)
+    efo = KinesisEfoReader(run, stream.arn, stream.name, receipts, base=efo_name, path="efo", start=start)
     with poller, efo:
-        time.sleep(1.0)  # both readers positioned at the tip before the first probe
+        time.sleep(1.0)  # both readers polling / subscribed before the first probe
         load = send_probes(client, stream.name, ProbeFactory(run.run_id, keys=[f"k{i}" for i in range(spec.keys)]), spec)
         for path in ("polling", "efo"):
             if not receipts.wait_for(count, timeout=timeout, path=path):
