@@ -339,7 +339,8 @@ def plot_quota(runs: Sequence[ThrottledLoad], *, bin_s: float = 0.5) -> Figure:
         for column, label, frame in (("intended_ns", "offered", sends), ("end_ns", "accepted", sends[sends["ok"]])):
             seconds = ((frame[column] - t0) / 1e9 // bin_s) * bin_s
             series = seconds.value_counts().sort_index() / bin_s
-            ax.step(series.index, series.values, where="post", label=label)
+            x = np.append(series.index.to_numpy(dtype=float), series.index[-1] + bin_s)  # close the last bin
+            ax.step(x, np.append(series.to_numpy(), series.iloc[-1]), where="post", label=label)
         ax.axhline(tl.quota.records_per_s, color="grey", linestyle="--", label="quota (emulated)" if tl.emulated else "quota")
         ax.set_title(f"{tl.label}: offered {tl.load.spec.rate:g} rec/s")
         ax.set_xlabel("time since start (s)")
