@@ -3,4 +3,12 @@
 Notebooks stay thin: they call a function here, show the DataFrame or figure it returns, and
 assert on its counts. Every function takes a :class:`~eventlab.run.Run` (whose ledger deletes
 what the experiment creates) and uses only clients from ``run.target``.
+
+- :mod:`eventlab.experiments.events`: EventBridge pattern matching, rule targets with input
+  paths and transformers, archive and replay, the EventBridge -> SQS latency run (notebook 03).
+- :mod:`eventlab.experiments.streams`: Kinesis shards and hash ranges, reading shards (also
+  across a reshard), throttled load under an emulated quota, Firehose objects (notebook 04).
+- :mod:`eventlab.experiments.compare`: every path side by side, beside the published AWS
+  figures (notebook 07).
+- :mod:`eventlab.experiments.practices`: idempotency, DLQs, backoff, polling cost (notebook 09).
 """

@@ -1,0 +1,345 @@
+"""EventBridge experiments: which events a pattern matches, what a target receives, replay, latency.
+
+Used by ``notebooks/03-eventbridge.ipynb``; every function takes a :class:`~eventlab.run.Run`
+and creates only resources of that run.
+
+- :func:`match_patterns` puts one rule per pattern on a bus, all targeting one queue through an
+  input transformer that labels each delivery with its rule, then reports which events each
+  rule delivered (and what ``TestEventPattern`` says, as a second opinion).
+- :func:`route_to_queues` is one rule with one queue per target, to compare what input paths
+  and input transformers make of the same event.
+- :func:`replay_archive` replays an archive back onto its bus and :func:`replay_name` tells a
+  replayed event from an original.
+- :func:`measure_bus_to_queue` is the EventBridge -> SQS latency run.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import sys
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Literal
+
+import pandas as pd
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from eventlab.measure.consumers import SqsReceiver
+from eventlab.measure.load import EventBridgeSender, LoadSpec, run_load
+from eventlab.measure.probes import ReceiptLog
+from eventlab.measure.results import RunResult
+from eventlab.run import Run
+from eventlab.services import events, sqs
+from eventlab.topology.patterns import validate_event_pattern
+
+log = logging.getLogger(__name__)
+
+SAMPLE_SOURCE = "eventlab.samples"
+SAMPLE_DETAIL_TYPE = "Sample"
+REPLAY_FIELD = "replay-name"
+_REPLAY_ARN_MARK = ":replay/"
+
+
+# -- receiving ---------------------------------------------------------------------------------
+def receive_bodies(run: Run, queue: sqs.Queue, count: int, *, timeout: float = 20.0, quiet: float = 1.0) -> list[Any]:
+    """Receive (and delete) JSON bodies from ``queue`` until ``count`` have arrived, then for
+    ``quiet`` more seconds to catch any extra; returns what arrived (fewer after ``timeout``)."""
+    client = run.target.client("sqs")
+    bodies: list[Any] = []
+    deadline = time.monotonic() + timeout
+    quiet_until: float | None = None
+    while True:
+        now = time.monotonic()
+        if len(bodies) >= count and quiet_until is None:
+            quiet_until = now + quiet
+        if (quiet_until is not None and now >= quiet_until) or now >= deadline:
+            break
+        wait = 1 if quiet_until is None else 0
+        reply = client.receive_message(QueueUrl=queue.url, MaxNumberOfMessages=10, WaitTimeSeconds=wait)
+        messages = reply.get("Messages", [])
+        if not messages:
+            if quiet_until is not None:
+                time.sleep(0.2)
+            continue
+        bodies.extend(json.loads(m["Body"]) for m in messages)
+        client.delete_message_batch(
+            QueueUrl=queue.url,
+            Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
+        )
+    if len(bodies) < count:
+        log.warning("queue %s: %d of %d message(s) within %.0f s", queue.name, len(bodies), count, timeout)
+    return bodies
+
+
+# -- pattern matching --------------------------------------------------------------------------
+@dataclass
+class PatternMatches:
+    """Which event ids each pattern matched: as delivered by rules, and as TestEventPattern says."""
+
+    patterns: dict[str, dict[str, Any]]
+    delivered: dict[str, list[str]]
+    tested: dict[str, list[str]]
+
+    def frame(self) -> pd.DataFrame:
+        """One row per pattern: the pattern (JSON), the ids delivered, the ids TestEventPattern matched."""
+        return pd.DataFrame(
+            [
+                {
+                    "pattern": name,
+                    "event pattern": json.dumps(pattern),
+                    "delivered": ", ".join(self.delivered[name]) or "-",
+                    "TestEventPattern": ", ".join(self.tested[name]) or "-",
+                }
+                for name, pattern in self.patterns.items()
+            ]
+        ).set_index("pattern")
+
+
+def envelope(detail: Mapping[str, Any], *, source: str = SAMPLE_SOURCE, detail_type: str = SAMPLE_DETAIL_TYPE,
+             account: str = "000000000000", region: str = "us-east-1") -> dict[str, Any]:
+    """An event as EventBridge delivers it (for ``TestEventPattern``), around ``detail``."""
+    return {
+        "version": "0", "id": "00000000-0000-0000-0000-000000000000", "detail-type": detail_type,
+        "source": source, "account": account, "time": "2026-01-01T00:00:00Z", "region": region,
+        "resources": [], "detail": dict(detail),
+    }
+
+
+def match_patterns(
+    run: Run,
+    bus: events.EventBus,
+    patterns: Mapping[str, Mapping[str, Any]],
+    details: Sequence[Mapping[str, Any]],
+    *,
+    id_field: str = "id",
+    source: str = SAMPLE_SOURCE,
+    detail_type: str = SAMPLE_DETAIL_TYPE,
+    timeout: float = 20.0,
+) -> PatternMatches:
+    """Put ``details`` on ``bus`` as events and report which ones each pattern's rule delivered.
+
+    Every pattern is validated offline first (:func:`validate_event_pattern`): a malformed one
+    raises :class:`~eventlab.topology.PatternError` before anything is created. Then one rule
+    per pattern targets one queue; an input transformer turns each delivery into
+    ``{"rule": <pattern name>, "id": <detail[id_field]>}``.
+    """
+    for pattern in patterns.values():
+        validate_event_pattern(pattern)
+    ids = [str(d[id_field]) for d in details]
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"match_patterns: every event needs a distinct {id_field!r}")
+    client = run.target.client("events")
+    identity = {"account": run.target.account_id, "region": run.target.region}
+    tested = {
+        name: [
+            str(d[id_field]) for d in details
+            if client.test_event_pattern(
+                EventPattern=json.dumps(pattern),
+                Event=json.dumps(envelope(d, source=source, detail_type=detail_type, **identity)),
+            )["Result"]
+        ]
+        for name, pattern in patterns.items()
+    }
+
+    queue = sqs.create_queue(run, f"{bus.name.removeprefix(run.prefix + '-')}-matches")
+    rules = {
+        name: events.put_rule(run, bus, f"match-{i}", event_pattern=pattern, description=f"pattern {name}")
+        for i, (name, pattern) in enumerate(patterns.items())
+    }
+    sqs.allow_senders(run, queue, service="events.amazonaws.com", source_arns=[r.arn for r in rules.values()])
+    for name, rule in rules.items():
+        template = '{"rule": ' + json.dumps(name) + ', "id": <id>}'
+        events.put_targets(run, rule, [{
+            "Id": "matches", "Arn": queue.arn,
+            "InputTransformer": {"InputPathsMap": {"id": f"$.detail.{id_field}"}, "InputTemplate": template},
+        }])
+    events.put_events(run, [
+        {"EventBusName": bus.name, "Source": source, "DetailType": detail_type, "Detail": json.dumps(d)}
+        for d in details
+    ])
+    expected = sum(len(v) for v in tested.values())
+    delivered: dict[str, list[str]] = {name: [] for name in patterns}
+    for body in receive_bodies(run, queue, expected, timeout=timeout):
+        delivered[body["rule"]].append(str(body["id"]))
+    order = {i: n for n, i in enumerate(ids)}
+    for name in delivered:
+        delivered[name].sort(key=lambda i: order.get(i, len(order)))
+    return PatternMatches({k: dict(v) for k, v in patterns.items()}, delivered, tested)
+
+
+# -- targets: input path and input transformer -------------------------------------------------
+def route_to_queues(
+    run: Run,
+    bus: events.EventBus,
+    base: str,
+    event_pattern: Mapping[str, Any],
+    targets: Mapping[str, Mapping[str, Any]],
+) -> dict[str, sqs.Queue]:
+    """One rule with one queue per named target; each target's extra fields (``InputPath``,
+    ``InputTransformer``, ``Input``) say what that queue receives. Returns the queues by name."""
+    rule = events.put_rule(run, bus, base, event_pattern=event_pattern)
+    queues = {name: sqs.create_queue(run, f"{base}-{name}") for name in targets}
+    for queue in queues.values():
+        sqs.allow_senders(run, queue, service="events.amazonaws.com", source_arns=[rule.arn])
+    events.put_targets(run, rule, [
+        {"Id": name, "Arn": queues[name].arn, **dict(extra)} for name, extra in targets.items()
+    ])
+    return queues
+
+
+# -- archive and replay ------------------------------------------------------------------------
+@dataclass
+class Replay:
+    """A replay of an archive: how it was done and how many events it sent back to the bus.
+
+    ``mode`` is ``"eventbridge"`` (StartReplay) or ``"stand-in"`` (eventlab re-put the events
+    because the emulator's StartReplay failed; ``error`` says how).
+    """
+
+    name: str
+    arn: str
+    mode: Literal["eventbridge", "stand-in"]
+    state: str
+    events: int = 0
+    error: str = ""
+    described: dict[str, Any] = field(default_factory=dict, repr=False)
+
+
+def replay_name(event: Mapping[str, Any]) -> str | None:
+    """The replay an event came from, or None for an original.
+
+    EventBridge adds ``replay-name`` to the envelope of every replayed event. eventlab's
+    stand-in replay (see :func:`replay_archive`) cannot set that field through PutEvents, so it
+    lists the replay's ARN in ``resources`` instead; both are recognised here.
+    """
+    if event.get(REPLAY_FIELD):
+        return str(event[REPLAY_FIELD])
+    for resource in event.get("resources") or []:
+        if _REPLAY_ARN_MARK in str(resource):
+            return str(resource).rsplit("/", 1)[-1]
+    return None
+
+
+def _no_retry_client(run: Run) -> Any:
+    """An events client that does not retry: a replay that failed must not be started twice."""
+    target = run.target
+    config = target.client_config.merge(Config(retries={"mode": "standard", "total_max_attempts": 1}))
+    return target.session.client("events", region_name=target.region, endpoint_url=target.endpoint_url, config=config)
+
+
+def replay_archive(
+    run: Run,
+    archive_arn: str,
+    bus: events.EventBus,
+    start: datetime,
+    end: datetime,
+    *,
+    base: str = "replay",
+    stand_in: Sequence[Mapping[str, Any]] | None = None,
+    timeout: float = 60.0,
+) -> Replay:
+    """Replay the archive's events from ``start`` to ``end`` onto ``bus`` and wait until done.
+
+    On AWS this is StartReplay, then DescribeReplay until COMPLETED. LocalStack 2026.3.0's
+    StartReplay fails with InternalError whenever the window holds events (its archive compares
+    each event's ``time`` string as if it were a datetime). On the emulator, and only there,
+    ``stand_in`` (the original envelopes, e.g. as a consumer received them) are then put on the
+    bus again with their source, detail-type, detail and time, and the replay's ARN in
+    ``resources`` (see :func:`replay_name`); ``mode`` says which happened.
+    """
+    name = run.name(base, max_length=64)
+    client = _no_retry_client(run)
+    arn = f"arn:aws:events:{run.target.region}:{run.target.account_id}:replay/{name}"
+    try:
+        reply = client.start_replay(
+            ReplayName=name, EventSourceArn=archive_arn, EventStartTime=start, EventEndTime=end,
+            Destination={"Arn": bus.arn},
+        )
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code", "")
+        if not (run.target.is_emulated and code in ("InternalError", "InternalFailure", "InternalServerError")
+                and stand_in is not None):
+            raise
+        log.warning("StartReplay failed on the emulator (%s); eventlab re-puts %d archived event(s) as a stand-in",
+                    code, len(stand_in))
+        events.put_events(run, [
+            {
+                "EventBusName": bus.name, "Source": e["source"], "DetailType": e["detail-type"],
+                "Detail": json.dumps(e["detail"]), "Resources": [*(e.get("resources") or []), arn],
+                **({"Time": e["time"]} if e.get("time") else {}),
+            }
+            for e in stand_in
+        ])
+        return Replay(name, arn, "stand-in", "COMPLETED", len(stand_in), f"{code}: {error.response['Error'].get('Message', '')}")
+    arn = reply.get("ReplayArn", arn)
+    deadline = time.monotonic() + timeout
+    while True:
+        described = client.describe_replay(ReplayName=name)
+        state = described["State"]
+        if state in ("COMPLETED", "FAILED", "CANCELLED"):
+            break
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"replay {name} is {state} after {timeout:.0f} s")
+        time.sleep(0.5)
+    if state != "COMPLETED":
+        raise RuntimeError(f"replay {name} ended {state}: {described.get('StateReason', '')}")
+    return Replay(name, arn, "eventbridge", state, described=described)
+
+
+# -- latency -----------------------------------------------------------------------------------
+def measure_bus_to_queue(
+    run: Run,
+    *,
+    rate: float,
+    count: int,
+    warmup: int = 0,
+    batch: int = 1,
+    threads: int = 2,
+    timeout: float = 60.0,
+) -> RunResult:
+    """Open-loop probes into a custom bus, a rule to an SQS queue, a long-polling receiver.
+
+    ``threads`` senders share the schedule, so one slow PutEvents call does not hold back the
+    probes due after it (their wait would still count: latency starts at the intended time).
+
+    Returns the :class:`RunResult` (path ``events-sqs``); latency counts from each probe's
+    intended send time to its receipt from the queue.
+    """
+    bus = events.create_event_bus(run, "latency")
+    queue = sqs.create_queue(run, "latency-q")
+    rule = events.put_rule(run, bus, "latency-probes", event_pattern={"source": ["eventlab.probe"]})
+    sqs.allow_senders(run, queue, service="events.amazonaws.com", source_arns=[rule.arn])
+    events.put_targets(run, rule, [{"Id": "q", "Arn": queue.arn}])
+    receipts = ReceiptLog(run.run_id)
+    spec = LoadSpec(rate=rate, count=count, warmup_count=warmup, batch=batch, threads=threads)
+    client = run.target.client("events")
+    with SqsReceiver(run.target.client("sqs"), queue.url, receipts, path="events-sqs", threads=2):
+        load = run_load(EventBridgeSender(client, bus.name, batch=batch > 1), run.run_id, spec)
+        if not receipts.wait_for(count, timeout=timeout):
+            log.warning("events-sqs: %d of %d probes arrived within %.0f s", receipts.unique_count(), count, timeout)
+    return RunResult.build(f"events-sqs-{rate:g}", run.target, load, receipts)
+
+
+# -- schema bindings ---------------------------------------------------------------------------
+def import_bindings(source: str, module_name: str, directory: Path | None = None) -> ModuleType:
+    """Write generated code bindings to ``directory`` (a temporary folder by default) and import
+    them as ``module_name``, the way an application would import a generated file."""
+    folder = directory or Path(tempfile.mkdtemp(prefix="eventlab-bindings-"))
+    path = folder / f"{module_name}.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import bindings from {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    log.info("imported schema bindings %s from %s", module_name, path)
+    return module

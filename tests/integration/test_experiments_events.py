@@ -1,0 +1,68 @@
+"""EventBridge experiment helpers on the embedded LocalStack: matches, targets, replay, latency."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+from eventlab.experiments import events as ev
+from eventlab.run import Run
+from eventlab.services import events
+from eventlab.topology import PatternError
+
+pytestmark = pytest.mark.integration
+
+
+def test_match_patterns_reports_what_each_rule_delivered(run: Run) -> None:
+    bus = events.create_event_bus(run, "match")
+    patterns = {
+        "prefix": {"detail": {"sku": [{"prefix": "EU-"}]}},
+        "numeric": {"detail": {"total": [{"numeric": [">", 100, "<=", 500]}]}},
+        "none": {"detail": {"sku": ["nothing"]}},
+    }
+    details = [{"id": "a", "sku": "EU-1", "total": 150}, {"id": "b", "sku": "US-1", "total": 500}, {"id": "c", "total": "150"}]
+    matches = ev.match_patterns(run, bus, patterns, details)
+    assert matches.delivered == {"prefix": ["a"], "numeric": ["a", "b"], "none": []}
+    assert matches.tested == matches.delivered
+    assert list(matches.frame().index) == ["prefix", "numeric", "none"]
+
+
+def test_a_malformed_pattern_is_refused_before_anything_is_created(run: Run) -> None:
+    bus = events.create_event_bus(run, "bad")
+    before = list(run.resources)
+    with pytest.raises(PatternError, match="numeric"):
+        ev.match_patterns(run, bus, {"bad": {"detail": {"total": [{"numeric": [">", "100"]}]}}}, [{"id": "a"}])
+    assert run.resources == before
+
+
+def test_input_path_and_transformer_shape_what_each_queue_gets(run: Run) -> None:
+    bus = events.create_event_bus(run, "shape")
+    queues = ev.route_to_queues(run, bus, "shape", {"source": ["shop"]}, {
+        "path": {"InputPath": "$.detail"},
+        "xf": {"InputTransformer": {"InputPathsMap": {"o": "$.detail.orderId"}, "InputTemplate": '{"order": <o>}'}},
+    })
+    events.put_events(run, [{"EventBusName": bus.name, "Source": "shop", "DetailType": "Order", "Detail": json.dumps({"orderId": "o-1", "total": 3})}])
+    assert ev.receive_bodies(run, queues["path"], 1, quiet=0.2) == [{"orderId": "o-1", "total": 3}]
+    assert ev.receive_bodies(run, queues["xf"], 1, quiet=0.2) == [{"order": "o-1"}]
+
+
+def test_replayed_events_arrive_again_and_are_told_apart(run: Run) -> None:
+    bus = events.create_event_bus(run, "replay")
+    archive = events.create_archive(run, bus, "replay")
+    [queue] = ev.route_to_queues(run, bus, "orders", {"source": ["shop"]}, {"q": {}}).values()
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
+    events.put_events(run, [{"EventBusName": bus.name, "Source": "shop", "DetailType": "Order", "Detail": json.dumps({"n": i})} for i in range(3)])
+    originals = ev.receive_bodies(run, queue, 3)
+    replay = ev.replay_archive(run, archive, bus, start, dt.datetime.now(dt.UTC), stand_in=originals)
+    again = ev.receive_bodies(run, queue, 3)
+    assert sorted(e["detail"]["n"] for e in again) == [0, 1, 2]
+    assert [ev.replay_name(e) for e in originals] == [None] * 3
+    assert {ev.replay_name(e) for e in again} == {replay.name}
+    assert replay.mode in ("eventbridge", "stand-in")
+
+
+def test_bus_to_queue_latency_run_delivers_every_probe(run: Run) -> None:
+    result = ev.measure_bus_to_queue(run, rate=50, count=30, warmup=5)
+    row = result.summary.iloc[0]
+    assert row["path"] == "events-sqs" and row["delivered"] == 30 and row["lost"] == 0 and row["measured"] == 25

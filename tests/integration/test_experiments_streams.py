@@ -1,0 +1,61 @@
+"""Kinesis and Firehose experiment helpers on the embedded LocalStack."""
+
+from __future__ import annotations
+
+import pytest
+from eventlab.experiments import streams as st
+from eventlab.measure import KinesisQuota, LoadSpec, ProbeFactory, RetryPolicy
+from eventlab.run import Run
+from eventlab.services import firehose, kinesis, s3
+
+pytestmark = pytest.mark.integration
+
+
+def test_keys_land_on_the_shard_their_hash_says(run: Run) -> None:
+    stream = kinesis.create_stream(run, "keys", shard_count=3, encrypted=False)
+    client = run.target.client("kinesis")
+    shards = st.shards_frame(client, stream.name)
+    assert shards["keyspace_share"].sum() == pytest.approx(1.0)
+    placed = st.put_one_per_key(client, stream.name, [f"key-{i}" for i in range(12)])
+    assert all(placed.at[k, "shard"] == st.shard_for(shards, k) for k in placed.index)
+
+
+def test_replay_iterators_and_reading_across_a_split_keep_key_order(run: Run) -> None:
+    stream = kinesis.create_stream(run, "split", shard_count=1, encrypted=False)
+    client = run.target.client("kinesis")
+    factory = ProbeFactory(run.run_id, keys=["a", "b", "c"])
+    st.send_probes(client, stream.name, factory, LoadSpec(rate=200, count=15, batch=5, keys=3))
+    [shard] = st.shards_frame(client, stream.name).index
+    first = st.read_shard(client, stream.name, shard)
+    again = st.read_shard(client, stream.name, shard, "AT_SEQUENCE_NUMBER", sequence_number=first[5].sequence)
+    assert [r.sequence for r in again] == [r.sequence for r in first[5:]]
+    kinesis.update_shard_count(run, stream, 2)
+    st.send_probes(client, stream.name, factory, LoadSpec(rate=200, count=15, batch=5, keys=3))
+    shards = st.shards_frame(client, stream.name)
+    assert (~shards["open"]).sum() == 1 and set(shards.loc[shards["open"], "parent"]) == {shard}
+    table = st.per_key_order(st.read_in_lineage_order(client, stream.name))
+    assert table["records"].sum() == 30 and (table["inversions"] == 0).all()
+
+
+def test_a_scaled_down_quota_throttles_only_the_load_above_it(run: Run) -> None:
+    stream = kinesis.create_stream(run, "quota", shard_count=1, encrypted=False)
+    quota = KinesisQuota().scaled(0.05)
+    retry = RetryPolicy(max_attempts=30, base_s=0.05, cap_s=0.5, seed=1)
+    below = st.offer_under_quota(run, stream, quota, LoadSpec(rate=20, count=20, batch=5), label="below", retry=retry)
+    above = st.offer_under_quota(run, stream, quota, LoadSpec(rate=300, count=200, batch=10, threads=2, keys=2), label="above", retry=retry)
+    assert below.figures["refused_record_attempts"] == 0 and below.figures["accepted"] == 20
+    f = above.figures
+    assert f["refused_record_attempts"] > 0 and f["accepted"] == 200 and f["failed_sends"] == 0
+    assert f["retries"] == f["refused_record_attempts"]
+    assert f["steady_accepted_rate"] <= 1.05 * quota.records_per_s
+    assert st.plot_quota([below, above]).axes
+
+
+def test_firehose_objects_are_read_back_compressed_or_not(run: Run) -> None:
+    bucket = s3.create_bucket(run, "fh")
+    stream = firehose.create_delivery_stream_to_s3(run, "fh", bucket, buffer_seconds=0, compression="GZIP")
+    calls = st.put_record_batches(run, stream, [{"n": i} for i in range(25)], batch=10)
+    objects = st.wait_for_delivery(run, stream, 25, timeout=30)
+    assert calls == 3
+    assert sorted(line for o in objects for line in o.lines) == sorted(f'{{"n":{i}}}' for i in range(25))
+    assert all(o.key.startswith(stream.prefix) for o in objects)

@@ -1,0 +1,93 @@
+"""The notebooks' helpers that need no service: key hashing, shard lineage, ordering, replays."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pandas as pd
+import pytest
+from eventlab.experiments import events as ev
+from eventlab.experiments import streams as st
+from eventlab.measure.probes import ProbeFactory
+
+TOP = 2**128 - 1
+
+
+def _shards(rows: list[tuple[str, str, str, int, int, bool]]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=["shard", "parent", "adjacent_parent", "start_hash", "end_hash", "open"])
+    frame["keyspace_share"] = (frame["end_hash"] - frame["start_hash"] + 1) / st.HASH_SPACE
+    return frame.set_index("shard")
+
+
+def test_hash_key_is_the_md5_of_the_partition_key_as_a_128_bit_integer() -> None:
+    assert st.hash_key("customer-1") == int(hashlib.md5(b"customer-1").hexdigest(), 16)
+    assert 0 <= st.hash_key("") <= TOP
+
+
+def test_shard_for_picks_the_open_shard_whose_range_holds_the_hash() -> None:
+    half = 2**127
+    shards = _shards([
+        ("s0", "", "", 0, TOP, False),  # closed parent covering everything: never chosen
+        ("s1", "s0", "", 0, half - 1, True),
+        ("s2", "s0", "", half, TOP, True),
+    ])
+    for key in ("a", "b", "customer-7", "k0"):
+        expected = "s1" if st.hash_key(key) < half else "s2"
+        assert st.shard_for(shards, key) == expected
+
+
+def test_lineage_order_puts_parents_before_children_also_for_merges() -> None:
+    shards = _shards([
+        ("c", "a", "b", 0, TOP, True),  # a merge of a and b
+        ("b", "p", "", 2**127, TOP, False),
+        ("a", "p", "", 0, 2**127 - 1, False),
+        ("p", "", "", 0, TOP, False),
+    ])
+    order = st.lineage_order(shards)
+    assert order.index("p") < order.index("a") < order.index("c")
+    assert order.index("b") < order.index("c")
+    cyclic = _shards([("x", "y", "", 0, TOP, True), ("y", "x", "", 0, TOP, True)])
+    with pytest.raises(ValueError, match="cycle"):
+        st.lineage_order(cyclic)
+
+
+def test_per_key_order_counts_inversions_and_the_shards_a_key_went_through() -> None:
+    factory = ProbeFactory("run1", keys=["k"])
+    probes = [factory.make(0) for _ in range(4)]
+    records = [
+        st.StreamRecord("parent", "1", "k", probes[0].to_bytes()),
+        st.StreamRecord("parent", "2", "k", probes[1].to_bytes()),
+        st.StreamRecord("child", "3", "k", probes[3].to_bytes()),
+        st.StreamRecord("child", "4", "k", probes[2].to_bytes()),
+        st.StreamRecord("child", "5", "other", b"not a probe"),
+    ]
+    table = st.per_key_order(records)
+    assert table.loc["k"].to_dict() == {"records": 4, "inversions": 1, "shards": "parent -> child"}
+
+
+def test_accepted_rate_leaves_out_the_initial_burst() -> None:
+    second = 1_000_000_000
+    admitted = [(0, 100)] + [(i * second // 10, 10) for i in range(1, 21)]  # burst, then 100/s for 2 s
+    assert st.accepted_rate(admitted, skip=100) == pytest.approx(100.0)
+    assert st.accepted_rate([(0, 5)]) is None
+
+
+def test_replay_name_knows_eventbridge_replays_and_the_stand_in() -> None:
+    original = ev.envelope({"orderId": "o-1"})
+    assert ev.replay_name(original) is None
+    assert ev.replay_name({**original, "replay-name": "nightly"}) == "nightly"
+    stand_in = {**original, "resources": ["arn:aws:s3:::b", "arn:aws:events:us-east-1:1:replay/el-x-replay"]}
+    assert ev.replay_name(stand_in) == "el-x-replay"
+
+
+def test_envelope_has_the_fields_test_event_pattern_requires() -> None:
+    event = ev.envelope({"a": 1}, source="shop", detail_type="Order")
+    assert {"id", "source", "detail-type", "account", "time", "region", "resources", "detail"} <= set(event)
+    assert event["detail"] == {"a": 1} and event["source"] == "shop"
+
+
+def test_import_bindings_imports_generated_source_as_a_module(tmp_path) -> None:
+    source = "from dataclasses import dataclass\n\n@dataclass\nclass Thing:\n    name: str\n"
+    module = ev.import_bindings(source, "eventlab_test_bindings", tmp_path)
+    assert module.Thing("x").name == "x"
+    assert (tmp_path / "eventlab_test_bindings.py").read_text() == source
