@@ -6,6 +6,7 @@ import datetime as dt
 import json
 
 import pytest
+
 from eventlab.experiments import events as ev
 from eventlab.run import Run
 from eventlab.services import events

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from eventlab.experiments import streams as st
 from eventlab.measure import KinesisQuota, LoadSpec, ProbeFactory, RetryPolicy
 from eventlab.run import Run

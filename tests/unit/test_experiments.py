@@ -6,6 +6,7 @@ import hashlib
 
 import pandas as pd
 import pytest
+
 from eventlab.experiments import events as ev
 from eventlab.experiments import streams as st
 from eventlab.measure.probes import ProbeFactory
