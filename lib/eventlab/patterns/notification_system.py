@@ -22,11 +22,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from eventlab import policies
-from eventlab.run import Run, TeardownReport
-from eventlab.services import iam, lambda_, ses, sns, sqs
+from eventlab.leaks import Leak, delete_leaks
+from eventlab.run import Resource, Run, TeardownReport
+from eventlab.services import lambda_, ses, sns, sqs
 
 log = logging.getLogger(__name__)
 
@@ -155,65 +154,17 @@ def deploy(
 
 def destroy(run: Run) -> TeardownReport:
     """Delete the system. With a live run its ledger is used; a run rebuilt from its id alone
-    (``Run(target, run_id=...)``, e.g. by ``eventlab destroy``) finds the resources by name.
+    (``Run(target, run_id=...)``, as ``eventlab destroy`` does) finds the resources by the run's
+    name prefix.
 
     A sender identity that this deployment verified is deleted only through the ledger: by name
     there is no telling it apart from one that existed before.
     """
-    if not run.resources:
-        _track_by_name(run)
-    return run.destroy()
+    if run.resources:
+        return run.destroy()
+    deleted, failed = delete_leaks(run.target, run.prefix)
 
+    def found(leak: Leak) -> Resource:
+        return Resource(kind=leak.kind, name=leak.name, arn=leak.name, delete=lambda: None)
 
-def _track_by_name(run: Run) -> None:
-    """Put the deletions of everything :func:`deploy` creates into the ledger, oldest first."""
-    target = run.target
-    sqs_client, sns_client = target.client("sqs"), target.client("sns")
-    lambda_client, iam_client = target.client("lambda"), target.client("iam")
-    account, region = target.account_id, target.region
-
-    for base in (NAMES["dlq"], NAMES["queue"]):
-        name = run.name(base, max_length=sqs.MAX_NAME)
-        try:
-            url = sqs_client.get_queue_url(QueueName=name)["QueueUrl"]
-        except ClientError:
-            continue
-        run.track("sqs:queue", name, url, lambda url=url: sqs_client.delete_queue(QueueUrl=url))
-
-    topic_name = run.name(NAMES["topic"], max_length=sns.MAX_NAME)
-    topic_arn = f"arn:aws:sns:{region}:{account}:{topic_name}"
-    run.track("sns:topic", topic_name, topic_arn, lambda: sns_client.delete_topic(TopicArn=topic_arn))
-    try:
-        pages = sns_client.get_paginator("list_subscriptions_by_topic").paginate(TopicArn=topic_arn)
-        for page in pages:
-            for sub in page.get("Subscriptions", []):
-                arn = sub["SubscriptionArn"]
-                if arn.startswith("arn:"):
-                    run.track("sns:subscription", arn, arn,
-                              lambda arn=arn: sns_client.unsubscribe(SubscriptionArn=arn))
-    except ClientError:
-        pass
-
-    function_name = run.name(NAMES["function"], max_length=lambda_.MAX_NAME)
-    group = f"/aws/lambda/{function_name}"
-    logs_client = target.client("logs")
-    run.track("logs:log-group", group, group, lambda: logs_client.delete_log_group(logGroupName=group))
-    role_name = run.name(f"{NAMES['function']}-role", max_length=iam.MAX_NAME)
-    run.track("iam:role", role_name, role_name, lambda: _delete_role(iam_client, role_name))
-    run.track("lambda:function", function_name, function_name,
-              lambda: lambda_.delete_function(run, function_name))
-    try:
-        mappings = lambda_client.list_event_source_mappings(FunctionName=function_name)["EventSourceMappings"]
-    except ClientError:
-        mappings = []
-    for mapping in mappings:
-        uuid = mapping["UUID"]
-        run.track("lambda:event-source-mapping", uuid, uuid,
-                  lambda uuid=uuid: lambda_.delete_event_source_mapping(run, uuid))
-
-
-def _delete_role(client: Any, name: str) -> None:
-    for page in client.get_paginator("list_role_policies").paginate(RoleName=name):
-        for policy_name in page["PolicyNames"]:
-            client.delete_role_policy(RoleName=name, PolicyName=policy_name)
-    client.delete_role(RoleName=name)
+    return TeardownReport(deleted=[found(leak) for leak in deleted], failed=[(found(leak), why) for leak, why in failed])
