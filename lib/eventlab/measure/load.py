@@ -108,8 +108,41 @@ def _call(fn: Callable[[], dict[str, Any]], n: int, stats: CallStats) -> dict[st
     return reply
 
 
+class _FifoBatchSender:
+    """What the SQS and SNS senders share: FIFO arguments from the probe (group = key, dedup
+    id = probe id), batches of up to 10, and the per-entry failures of a batch call."""
+
+    batch: bool
+
+    @property
+    def address(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def fifo(self) -> bool:
+        return self.address.endswith(".fifo")
+
+    @property
+    def max_batch(self) -> int:
+        return 10 if self.batch else 1
+
+    def _fifo_args(self, probe: Probe) -> dict[str, str]:
+        return {"MessageGroupId": probe.key, "MessageDeduplicationId": probe.msg_id} if self.fifo else {}
+
+    @staticmethod
+    def _batch_results(reply: dict[str, Any] | list[Result], n: int) -> list[Result]:
+        if isinstance(reply, list):
+            return reply
+        results = [Result("ok") for _ in range(n)]
+        for failed in reply.get("Failed", []):
+            code = failed.get("Code", "")
+            outcome: Outcome = "failed" if failed.get("SenderFault") else ("throttled" if code in THROTTLE_CODES else "retry")
+            results[int(failed["Id"])] = Result(outcome, f"{code}: {failed.get('Message', '')}")
+        return results
+
+
 @dataclass
-class SqsSender:
+class SqsSender(_FifoBatchSender):
     """SendMessage / SendMessageBatch (up to 10). FIFO: group = probe key, dedup id = probe id."""
 
     client: Any
@@ -119,15 +152,8 @@ class SqsSender:
     stats: CallStats = field(default_factory=CallStats)
 
     @property
-    def fifo(self) -> bool:
-        return self.queue_url.endswith(".fifo")
-
-    @property
-    def max_batch(self) -> int:
-        return 10 if self.batch else 1
-
-    def _fifo_args(self, probe: Probe) -> dict[str, str]:
-        return {"MessageGroupId": probe.key, "MessageDeduplicationId": probe.msg_id} if self.fifo else {}
+    def address(self) -> str:
+        return self.queue_url
 
     def send(self, probes: Sequence[Probe]) -> list[Result]:
         if not self.batch:
@@ -135,19 +161,11 @@ class SqsSender:
             reply = _call(lambda: self.client.send_message(QueueUrl=self.queue_url, MessageBody=probe.to_json(), **self._fifo_args(probe)), 1, self.stats)
             return reply if isinstance(reply, list) else [Result("ok")]
         entries = [{"Id": str(i), "MessageBody": p.to_json(), **self._fifo_args(p)} for i, p in enumerate(probes)]
-        reply = _call(lambda: self.client.send_message_batch(QueueUrl=self.queue_url, Entries=entries), len(probes), self.stats)
-        if isinstance(reply, list):
-            return reply
-        results = [Result("ok") for _ in probes]
-        for failed in reply.get("Failed", []):
-            code = failed.get("Code", "")
-            outcome: Outcome = "failed" if failed.get("SenderFault") else ("throttled" if code in THROTTLE_CODES else "retry")
-            results[int(failed["Id"])] = Result(outcome, f"{code}: {failed.get('Message', '')}")
-        return results
+        return self._batch_results(_call(lambda: self.client.send_message_batch(QueueUrl=self.queue_url, Entries=entries), len(probes), self.stats), len(probes))
 
 
 @dataclass
-class SnsSender:
+class SnsSender(_FifoBatchSender):
     """Publish / PublishBatch (up to 10). FIFO topics: group = probe key, dedup id = probe id."""
 
     client: Any
@@ -157,15 +175,8 @@ class SnsSender:
     stats: CallStats = field(default_factory=CallStats)
 
     @property
-    def fifo(self) -> bool:
-        return self.topic_arn.endswith(".fifo")
-
-    @property
-    def max_batch(self) -> int:
-        return 10 if self.batch else 1
-
-    def _fifo_args(self, probe: Probe) -> dict[str, str]:
-        return {"MessageGroupId": probe.key, "MessageDeduplicationId": probe.msg_id} if self.fifo else {}
+    def address(self) -> str:
+        return self.topic_arn
 
     def send(self, probes: Sequence[Probe]) -> list[Result]:
         if not self.batch:
@@ -173,14 +184,7 @@ class SnsSender:
             reply = _call(lambda: self.client.publish(TopicArn=self.topic_arn, Message=probe.to_json(), **self._fifo_args(probe)), 1, self.stats)
             return reply if isinstance(reply, list) else [Result("ok")]
         entries = [{"Id": str(i), "Message": p.to_json(), **self._fifo_args(p)} for i, p in enumerate(probes)]
-        reply = _call(lambda: self.client.publish_batch(TopicArn=self.topic_arn, PublishBatchRequestEntries=entries), len(probes), self.stats)
-        if isinstance(reply, list):
-            return reply
-        results = [Result("ok") for _ in probes]
-        for failed in reply.get("Failed", []):
-            outcome = "failed" if failed.get("SenderFault") else "retry"
-            results[int(failed["Id"])] = Result(outcome, f"{failed.get('Code')}: {failed.get('Message', '')}")
-        return results
+        return self._batch_results(_call(lambda: self.client.publish_batch(TopicArn=self.topic_arn, PublishBatchRequestEntries=entries), len(probes), self.stats), len(probes))
 
 
 @dataclass
