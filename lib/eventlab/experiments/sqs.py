@@ -13,7 +13,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -60,18 +60,20 @@ def latency_standard_vs_fifo(
     return RunResult.build("sqs-standard-vs-fifo", run.target, loads, receipts)
 
 
-def summary_by_path(result: RunResult) -> pd.DataFrame:
-    """The result's summary, one row per path, with each path judged only against its own sends.
+def summary_by_path(result: RunResult, sources: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """The result's summary, one row per receipt path, each judged only against its own sends.
 
     ``RunResult.summary`` counts every probe sent on any path as sent on each path, so with two
     loads on two paths each path shows the other's probes as lost; here sends are split by
-    their ``path`` first.
+    their ``path`` first. ``sources`` maps a receipt path to the send path that feeds it when
+    the names differ (one SNS load, read on ``sns-sqs`` and ``sns-http``: ``{"sns-sqs": "sns"}``).
     """
+    sources = sources or {}
     rows = []
     for path in sorted(result.receipts["path"].unique()):
-        sends = result.sends[result.sends["path"] == path]
+        sends = result.sends[result.sends["path"] == sources.get(path, path)]
         receipts = result.receipts[result.receipts["path"] == path]
-        rows.append(analysis.summarize(sends, receipts, calls=None))
+        rows.append(analysis.summarize(sends, receipts))
     return pd.concat(rows, ignore_index=True).set_index("path")
 
 
