@@ -370,6 +370,16 @@ def _redrive_by_hand(client: Any, dlq: sqs.Queue, source: sqs.Queue, reason: str
     return RedriveResult("receive-send-delete", moved, "COMPLETED", {"reason": reason})
 
 
+def strict_amount(order: Mapping[str, Any]) -> float:
+    """The consumer before the fix: reads the amount as a float ("12,50" raises ValueError)."""
+    return float(order["amount"])
+
+
+def tolerant_amount(order: Mapping[str, Any]) -> float:
+    """The consumer after the fix: also accepts a decimal comma."""
+    return float(str(order["amount"]).replace(",", "."))
+
+
 @dataclass
 class DlqReport:
     """A poison message's path: receives on the source queue, the DLQ, the redrive, the fix."""
@@ -401,8 +411,8 @@ def poison_to_dlq_and_back(
     good: int = 5,
     max_receive_count: int = 3,
     timeout: float = 40.0,
-    process: Callable[[dict[str, Any]], None] | None = None,
-    fixed: Callable[[dict[str, Any]], None] | None = None,
+    process: Callable[[dict[str, Any]], object] | None = None,
+    fixed: Callable[[dict[str, Any]], object] | None = None,
 ) -> DlqReport:
     """``good`` orders and one poison order go through a queue whose DLQ takes a message after
     ``max_receive_count`` receives. The consumer (``process``, by default one that cannot read a
@@ -417,18 +427,12 @@ def poison_to_dlq_and_back(
     for order in orders:
         client.send_message(QueueUrl=queue.url, MessageBody=json.dumps(order))
 
-    def strict(order: dict[str, Any]) -> None:
-        float(order["amount"])  # "12,50" raises ValueError
-
-    def tolerant(order: dict[str, Any]) -> None:
-        float(str(order["amount"]).replace(",", "."))
-
-    process = process or strict
-    fixed = fixed or tolerant
+    process = process or strict_amount
+    fixed = fixed or tolerant_amount
     done: list[str] = []
     poison_receives: list[int] = []
 
-    def consume(handler: Callable[[dict[str, Any]], None], until: Callable[[], bool]) -> None:
+    def consume(handler: Callable[[dict[str, Any]], object], until: Callable[[], bool]) -> None:
         deadline = time.monotonic() + timeout
         while not until() and time.monotonic() < deadline:
             reply = client.receive_message(
