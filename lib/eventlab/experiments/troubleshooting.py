@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
 from eventlab.experiments.sns import drain
 from eventlab.idempotency import AlreadyInProgressError, IdempotencyStore, idempotent
@@ -451,24 +453,60 @@ def partition_key_ordering(run: Run, *, orders: int = 3, steps: int = 10, shards
 
 
 # -- 4. throttling -----------------------------------------------------------------------------
+@dataclass
+class ThrottlingResult:
+    """Both retry policies against the same shard quota: a row each, the error messages seen,
+    and the send records (for the picture)."""
+
+    table: pd.DataFrame
+    errors: list[str]
+    sends: dict[str, pd.DataFrame]
+    quota_records_per_s: float
+
+    def plot(self) -> Figure:
+        """Records accepted over time per retry policy, against the quota's slope."""
+        fig = Figure(figsize=(7, 4), layout="constrained")
+        FigureCanvasAgg(fig)
+        ax = fig.add_subplot()
+        longest = 0.0
+        for label, sends in self.sends.items():
+            ok = sends[sends["ok"].astype(bool)].sort_values("end_ns")
+            if ok.empty:
+                continue
+            t = (ok["end_ns"] - sends["intended_ns"].min()) / 1e9
+            ax.step(t, range(1, len(ok) + 1), where="post", label=f"{label}: {len(ok)} of {len(sends)} accepted")
+            longest = max(longest, float(t.max()))
+        burst = self.quota_records_per_s  # the bucket holds one second of quota
+        ax.plot([0, longest], [burst, burst + self.quota_records_per_s * longest], "k--", linewidth=1,
+                label=f"quota: {self.quota_records_per_s:g} records/s after a 1 s burst")
+        ax.set_xlabel("seconds since the first intended send")
+        ax.set_ylabel("records accepted")
+        ax.grid(True, alpha=0.3)
+        ax.legend()
+        return fig
+
+
 def kinesis_throttling(
     run: Run,
     *,
     records: int = 200,
     rate: float = 300.0,
-    quota_factor: float = 0.1,
+    quota_factor: float = 0.05,
     retry_attempts: int = 30,
-) -> tuple[pd.DataFrame, list[str]]:
+) -> ThrottlingResult:
     """Offer ``records`` at ``rate`` records/s to a one-shard stream whose write quota is
     ``quota_factor`` of AWS's (emulated on LocalStack, real on AWS), without retries and with
-    exponential backoff and full jitter. Returns one row per variant and the distinct error
-    messages seen."""
+    exponential backoff and full jitter."""
     client = run.target.client("kinesis")
     stream = kinesis.create_stream(run, "throttled", shard_count=1)
     quota = KinesisQuota().scaled(quota_factor)
     rows = []
     errors: set[str] = set()
-    policies = {"no retries": RetryPolicy(max_attempts=1), "backoff + jitter": RetryPolicy(max_attempts=retry_attempts, base_s=0.05, cap_s=0.5, seed=3)}
+    frames: dict[str, pd.DataFrame] = {}
+    policies = {
+        "no retries": RetryPolicy(max_attempts=1),
+        "backoff + jitter": RetryPolicy(max_attempts=retry_attempts, base_s=0.05, cap_s=0.5, seed=3),
+    }
     load_log = logging.getLogger("eventlab.measure.load")
     for label, policy in policies.items():
         # without retries every refused record is logged as a warning: expected here, so quiet
@@ -482,6 +520,7 @@ def kinesis_throttling(
         finally:
             load_log.setLevel(level)
         sends = load.frame()
+        frames[label] = sends
         errors.update(e for e in sends["error"] if e)
         figures = analysis.throttling(sends, load.calls)
         rows.append({
@@ -496,7 +535,7 @@ def kinesis_throttling(
             "quota_records_per_s": quota.records_per_s,
             "emulated": run.target.is_emulated,
         })
-    return pd.DataFrame(rows).set_index("retry policy"), sorted(errors)
+    return ThrottlingResult(pd.DataFrame(rows).set_index("retry policy"), sorted(errors), frames, quota.records_per_s)
 
 
 # -- 5. the DLQ --------------------------------------------------------------------------------
