@@ -155,7 +155,7 @@ def queue_policy_scenario(run: Run) -> PolicyScenario:
     sqs.allow_senders(run, queue, service="sns.amazonaws.com", source_arns=[other.arn])
     sns.subscribe(run, topic, "sqs", queue.arn, raw_message_delivery=True)
     sns.publish(run, topic, json.dumps({"alert": "disk full", "try": 1}))
-    before = drain(client, queue.url, quiet_s=2.0, timeout=10)
+    before = drain(client, queue.url, quiet_s=1.5, timeout=10)
     policy = json.loads(sqs.get_queue_attributes(run, queue).get("Policy", "{}"))
     admitted_before, reason_before = queue_policy_admits(policy, queue_arn=queue.arn, source_arn=topic.arn)
     sqs.allow_senders(run, queue, service="sns.amazonaws.com", source_arns=[topic.arn])
@@ -249,7 +249,7 @@ def event_pattern_scenario(run: Run) -> PatternScenario:
     entry_before = {"EventBusName": bus.name, "Source": "shop.orders", "DetailType": "Order Placed",
                     "Detail": json.dumps({"order": "o-1", "total": "150.00"})}
     events.put_events(run, [entry_before])
-    arrived_before = len(drain(client, queue.url, quiet_s=2.0, timeout=10))
+    arrived_before = len(drain(client, queue.url, quiet_s=1.5, timeout=10))
     account, region = run.target.account_id, run.target.region
     ev_client = run.target.client("events")
     diagnosis_before = diagnose_pattern(ev_client, pattern_before, full_event(entry_before, account=account, region=region))
@@ -309,7 +309,7 @@ def filter_scope_scenario(run: Run) -> FilterScenario:
     sub = sns.subscribe_queue(run, topic, queue, raw_message_delivery=True, filter_policy=policy)
     body = json.dumps({"event_type": "order_paid", "order": "o-7"})
     sns.publish(run, topic, body)
-    arrived_before = len(drain(client, queue.url, quiet_s=2.0, timeout=10))
+    arrived_before = len(drain(client, queue.url, quiet_s=1.5, timeout=10))
     attrs = sns_client.get_subscription_attributes(SubscriptionArn=sub.arn)["Attributes"]
     scope_before = attrs.get("FilterPolicyScope", "MessageAttributes")
     diagnosis = diagnose_filter(json.loads(attrs["FilterPolicy"]), scope_before, body, {})
