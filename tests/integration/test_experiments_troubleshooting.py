@@ -45,7 +45,9 @@ def test_duplicates_and_their_two_fixes(run: Run) -> None:
 
 
 def test_partition_key_decides_order(run: Run) -> None:
-    table = trouble.partition_key_ordering(run, orders=2, steps=8, shards=2)
+    result = trouble.partition_key_ordering(run, orders=2, steps=8, shards=2)
+    table = result.table
+    assert len(result.receipts) == 32 and len(result.plot().axes) == 2
     random_keys = table[table["variant"] == "random key"]
     by_id = table[table["variant"] == "order id as key"]
     assert random_keys["inversions"].sum() > 0

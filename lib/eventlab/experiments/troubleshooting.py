@@ -423,14 +423,40 @@ def _read_shards(client: Any, stream_name: str, receipts: ReceiptLog, path: str)
     return read
 
 
-def partition_key_ordering(run: Run, *, orders: int = 3, steps: int = 10, shards: int = 2, seed: int = 11) -> pd.DataFrame:
+@dataclass
+class KeyOrdering:
+    """Per variant and order: messages, inversions, reorder distance, shards used; and the
+    receipts in reading order, for the picture."""
+
+    table: pd.DataFrame
+    receipts: pd.DataFrame
+
+    def plot(self) -> Figure:
+        """One panel per variant: each order's sequence numbers in the order they were read."""
+        variants = list(dict.fromkeys(self.receipts["path"]))
+        fig = Figure(figsize=(9, 3.6), layout="constrained")
+        FigureCanvasAgg(fig)
+        axes = fig.subplots(1, len(variants), sharey=True, squeeze=False)[0]
+        for ax, variant in zip(axes, variants, strict=True):
+            frame = self.receipts[self.receipts["path"] == variant]
+            for key, group in frame.groupby("key", sort=True):
+                ax.plot(range(len(group)), group["seq"].to_numpy(), marker="o", markersize=3, linewidth=1, label=str(key))
+            ax.set_title(variant)
+            ax.set_xlabel("position in which the order's events were read")
+            ax.grid(True, alpha=0.3)
+        axes[0].set_ylabel("event number within the order")
+        axes[-1].legend(title="order")
+        return fig
+
+
+def partition_key_ordering(run: Run, *, orders: int = 3, steps: int = 10, shards: int = 2, seed: int = 11) -> KeyOrdering:
     """Each order's ``steps`` events written to a ``shards``-shard stream twice: once with a
-    random partition key per event, once with the order id as key; read shard by shard. Returns
-    per variant and order: messages, inversions, largest reorder distance, shards used."""
+    random partition key per event, once with the order id as key; read shard by shard."""
     client = run.target.client("kinesis")
     stream = kinesis.create_stream(run, "order-events", shard_count=shards)
     rng = random.Random(seed)
-    rows = []
+    tables = []
+    frames = []
     for variant in ("random key", "order id as key"):
         run_id = f"{run.run_id}-{'rnd' if variant == 'random key' else 'oid'}"
         factory = ProbeFactory(run_id, keys=[f"o-{i}" for i in range(orders)])
@@ -448,8 +474,10 @@ def partition_key_ordering(run: Run, *, orders: int = 3, steps: int = 10, shards
         shards_used = frame.groupby("key")["consumer"].nunique()
         table = analysis.ordering(frame)
         table["shards_used"] = table["key"].map(shards_used)
-        rows.append(table)
-    return pd.concat(rows, ignore_index=True).rename(columns={"path": "variant", "key": "order"})
+        tables.append(table)
+        frames.append(frame)
+    table = pd.concat(tables, ignore_index=True).rename(columns={"path": "variant", "key": "order"})
+    return KeyOrdering(table, pd.concat(frames, ignore_index=True))
 
 
 # -- 4. throttling -----------------------------------------------------------------------------
