@@ -3,6 +3,7 @@
 #   make run     start the embedded LocalStack, execute every notebook into build/workbook, stop
 #   make test    the test suite (unit, integration on the embedded LocalStack, notebooks)
 #   make lab     JupyterLab in notebooks/ with the embedded LocalStack running
+#   make bench   the full set of benchmark workloads, compared with data/baselines (bench-smoke: CI's set)
 #   make setup   only build .venv from the lock (every target above does this first)
 #   make lock    re-resolve the dependencies (as of LOCK_DATE) into uv.lock and requirements.lock
 
@@ -16,10 +17,10 @@ STAMP     := $(VENV)/.installed
 LOCK_DATE := 2026-03-31
 PYTEST_ARGS ?=
 
-.PHONY: help setup test run lab up status down lock lint clean distclean
+.PHONY: help setup test run lab bench bench-smoke up status down lock lint clean distclean
 
 help:
-	@sed -n '3,9p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,8p' Makefile | sed 's/^# \{0,1\}//'
 
 setup: $(STAMP)
 
@@ -42,6 +43,12 @@ run: setup
 
 lab: setup
 	$(VENV)/bin/eventlab lab
+
+bench: setup
+	$(VENV)/bin/eventlab bench --set full
+
+bench-smoke: setup
+	$(VENV)/bin/eventlab bench --set smoke
 
 up: setup
 	$(VENV)/bin/eventlab up

@@ -6,11 +6,13 @@
     eventlab leaks PREFIX [--delete] list (or delete) resources left under a name prefix
     eventlab deploy PATTERN          build a ready-made pattern and print its outputs as JSON
     eventlab destroy PATTERN         delete everything that deploy built
+    eventlab bench [WORKLOAD...]     run benchmark workloads (default: the full set) and compare
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import subprocess
@@ -188,6 +190,47 @@ def cmd_destroy(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Run workloads through the benchmark notebook, repeatedly; compare with the baselines.
+
+    Exit 1 when a figure regressed beyond the noise (or a run failed); with --update-baseline,
+    write the baselines instead of comparing.
+    """
+    from eventlab import bench, workbook
+
+    paths = [bench.find_workload(w) for w in args.workloads] or bench.workload_set(args.set)
+    session = bench.new_session()
+    output = build_dir() / "bench" / session
+    overrides: dict[str, object] = {"target": args.target}
+    if args.target == "aws":
+        overrides |= {"aws_profile": args.profile or "", "aws_region": args.region or ""}
+    regressions = 0
+    with contextlib.ExitStack() as stack:
+        if args.target == "localstack" and not os.environ.get("EVENTLAB_ENDPOINT_URL"):
+            runtime = stack.enter_context(_runtime(args))
+            os.environ["EVENTLAB_ENDPOINT_URL"] = runtime.endpoint_url
+        for path in paths:
+            workload = bench.load_workload(path)
+            results = bench.run_workload(path, repeats=args.repeats, session=session, output_dir=output, overrides=overrides)
+            if args.update_baseline:
+                saved = bench.Baseline.from_results(results).save()
+                print(f"{workload.name}: baseline written to {saved}")
+                continue
+            baseline = bench.Baseline.load(workload.name, args.target)
+            if baseline is None:
+                print(f"{workload.name}: no baseline for {args.target} yet (eventlab bench --update-baseline)")
+                continue
+            changes = bench.compare(baseline, results, threshold=args.threshold)
+            for line in bench.summary_lines(workload.name, changes):
+                print(line)
+            regressions += sum(c.verdict == "regression" for c in changes)
+        if args.report:
+            report = workbook.execute(bench.benchmarks_dir() / "report.ipynb", output, parameters={"session": session})
+            print(f"report: {report.output}" if report.ok else f"report failed: {workbook.describe_failure(report)}")
+    print(f"{regressions} regression(s) beyond the noise" if not args.update_baseline else "baselines updated")
+    return 1 if regressions else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="eventlab", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
@@ -230,6 +273,18 @@ def build_parser() -> argparse.ArgumentParser:
     destroy = sub.add_parser("destroy", help=cmd_destroy.__doc__)
     destroy.add_argument("pattern", choices=PATTERNS)
     destroy.set_defaults(func=cmd_destroy)
+
+    bench_cmd = with_runtime_options(sub.add_parser("bench", help="run benchmark workloads and compare them with the baselines"))
+    bench_cmd.add_argument("workloads", nargs="*", help="workload names or files (default: the --set)")
+    bench_cmd.add_argument("--set", default="full", help="a set from benchmarks/sets.yaml (smoke, full)")
+    bench_cmd.add_argument("--repeats", type=int, default=3, help="runs per workload; the compare needs at least 2")
+    bench_cmd.add_argument("--target", choices=("localstack", "aws"), default="localstack")
+    bench_cmd.add_argument("--profile", help="AWS profile, with --target aws")
+    bench_cmd.add_argument("--region", help="AWS region, with --target aws")
+    bench_cmd.add_argument("--threshold", type=float, default=0.25, help="relative change that counts as news (0.25 = 25%%)")
+    bench_cmd.add_argument("--update-baseline", action="store_true", help="write data/baselines instead of comparing")
+    bench_cmd.add_argument("--no-report", dest="report", action="store_false", help="skip the report notebook")
+    bench_cmd.set_defaults(func=cmd_bench)
     return parser
 
 

@@ -1,5 +1,9 @@
 """An idempotency store on S3 conditional writes: each message's side effect runs once per key.
 
+This module depends on the standard library and botocore only, so that Lambda handlers can
+bundle it as a file of their package (``bundle.txt`` in a handler folder; see
+:func:`eventlab.services.lambda_.package`) and use the same store on the emulator and on AWS.
+
 SQS standard queues, SNS and EventBridge deliver *at least once*, so a consumer sees
 duplicates. The usual cure is a table keyed by message id (Powertools uses DynamoDB); DynamoDB
 Local cannot run here, so this store uses what both LocalStack 2026.3.0 and AWS enforce: S3
@@ -38,13 +42,13 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any, Literal, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar
 
 from botocore.exceptions import ClientError
 
-from eventlab.run import Run
-from eventlab.services import s3
-from eventlab.target import Target
+if TYPE_CHECKING:  # only type names: this module must import without eventlab (see below)
+    from eventlab.run import Run
+    from eventlab.target import Target
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +98,7 @@ class IdempotencyStore:
 
     def __init__(
         self,
-        target: Target,
+        s3: Target | Any,
         bucket: str,
         *,
         namespace: str = "idempotency",
@@ -104,19 +108,21 @@ class IdempotencyStore:
     ) -> None:
         if expires_after <= 0 or in_progress_expiry <= 0:
             raise ValueError("expires_after and in_progress_expiry are seconds and must be positive")
-        self.target = target
         self.bucket = bucket
         self.namespace = namespace.strip("/")
         self.expires_after = expires_after
         self.in_progress_expiry = in_progress_expiry
         self.clock = clock
-        self._s3 = target.client("s3")
+        # A Target (its S3 client), or an S3 client itself (inside a Lambda handler).
+        self.s3 = s3.client("s3") if hasattr(s3, "client") else s3
         self._held: dict[str, tuple[str, str]] = {}  # key -> (ETag, token) of the claims we hold
         self._lock = threading.Lock()
 
     @classmethod
     def create(cls, run: Run, base: str = "idempotency", **options: Any) -> IdempotencyStore:
         """A store in a new bucket of the run (deleted with it)."""
+        from eventlab.services import s3
+
         bucket = s3.create_bucket(run, base)
         return cls(run.target, bucket.name, **options)
 
@@ -127,7 +133,7 @@ class IdempotencyStore:
 
     def _read(self, key: str) -> tuple[IdempotencyRecord, str] | None:
         try:
-            reply = self._s3.get_object(Bucket=self.bucket, Key=self.object_key(key))
+            reply = self.s3.get_object(Bucket=self.bucket, Key=self.object_key(key))
         except ClientError as error:
             if _code(error) in ("NoSuchKey", "404"):
                 return None
@@ -142,7 +148,7 @@ class IdempotencyStore:
         """
         condition = {"IfMatch": if_match} if if_match else {"IfNoneMatch": "*"}
         try:
-            reply = self._s3.put_object(
+            reply = self.s3.put_object(
                 Bucket=self.bucket,
                 Key=self.object_key(record.key),
                 Body=json.dumps(asdict(record)).encode(),

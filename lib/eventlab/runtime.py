@@ -39,6 +39,7 @@ import psutil
 import requests
 
 from eventlab.lambda_ import EXECUTOR_NAME as LAMBDA_EXECUTOR_NAME
+from eventlab.lambda_ import executor_registered
 from eventlab.paths import build_dir
 
 log = logging.getLogger(__name__)
@@ -283,6 +284,13 @@ class EmbeddedLocalStack:
                 "listen there. Choose another with `--port N` or EVENTLAB_PORT=N, leave the port "
                 "unset to take a free one, or stop that process."
             )
+        if not executor_registered():
+            log.warning(
+                "eventlab's Lambda executor is not registered in this environment (entry point "
+                "%r missing): Lambda functions will not run. Reinstall the project (`make setup`, "
+                "or `pip install --no-deps -e .`).",
+                LAMBDA_EXECUTOR_NAME,
+            )
         if shutil.which("node") is None or shutil.which("npm") is None:
             log.warning("node/npm not on PATH: Kinesis (kinesis-mock) will not start without them")
 
@@ -335,7 +343,14 @@ class EmbeddedLocalStack:
             # This host has /.dockerenv; without these LocalStack writes under /var/lib/localstack.
             "OVERRIDE_IN_DOCKER": "0",
             "FILESYSTEM_ROOT": str(self.filesystem_root),
+            # Lambda code is unzipped under the temp folder; keep it in the state folder too.
+            "TMPDIR": str(self.filesystem_root / "tmp"),
             "PYTHONUNBUFFERED": "1",
+            # Event source mappings poll SQS/Kinesis once a second and back off up to 10 s when
+            # idle; AWS long-polls instead. Tighter settings keep the emulator's Lambda paths
+            # from adding seconds of latency that AWS would not.
+            "LAMBDA_EVENT_SOURCE_MAPPING_POLL_INTERVAL_SEC": "0.5",
+            "LAMBDA_EVENT_SOURCE_MAPPING_MAX_BACKOFF_ON_EMPTY_POLL_SEC": "2",
             # Lambda handlers run as host processes (eventlab.lambda_.executor), not in Docker.
             "LAMBDA_RUNTIME_EXECUTOR": LAMBDA_EXECUTOR_NAME,
         }

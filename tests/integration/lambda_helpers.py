@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-
 from eventlab import policies
 from eventlab.run import Run
 from eventlab.services import lambda_, sqs

@@ -41,10 +41,13 @@ def test_orders_flow_through_every_service(run: Run) -> None:
             variables=FAST,
         )
         analytics.wait_confirmed(shop.deployment.topics["order-paid"].arn, timeout=30)
+        _roles_are_least_privilege(run, shop)
 
-        paid = Order("o-1", "c-1", [Item("SKU-A", 2)], total=40.0, email="ann@example.com", phone="+15550001")
-        low = Order("o-2", "c-2", [Item("SKU-B", 4)], total=80.0, email="bob@example.com", phone="+15550002")
-        declined = Order("o-3", "c-3", [Item("SKU-A", 1)], total=20.0, email="cy@example.com", card="4000000000000002")
+        # Order ids unique to the run: SES and SMS records are shared by everything on the emulator.
+        o1, o2, o3 = (f"{run.run_id}-{n}" for n in (1, 2, 3))
+        paid = Order(o1, "c-1", [Item("SKU-A", 2)], total=40.0, email="ann@example.com", phone="+15550001")
+        low = Order(o2, "c-2", [Item("SKU-B", 4)], total=80.0, email="bob@example.com", phone="+15550002")
+        declined = Order(o3, "c-3", [Item("SKU-A", 1)], total=20.0, email="cy@example.com", card="4000000000000002")
         for order in (paid, low, declined, paid):  # o-1 is delivered twice
             shop.place_order(order)
 
@@ -59,7 +62,7 @@ def test_orders_flow_through_every_service(run: Run) -> None:
         assert trace.complete(paid=False) and not trace.shipped and trace.emailed == 0, trace
 
         # Duplicates did no harm: each side effect happened once.
-        first = shop.trace("o-1")
+        first = shop.trace(o1)
         assert (first.emailed, first.texted, first.analytics) == (1, 1, 1), first
         assert shop.stock("SKU-A") == 20 - 2 - 1, "o-1 took its stock once; o-3 took 1 before its payment failed"
         assert shop.stock("SKU-B") == 2
@@ -67,7 +70,7 @@ def test_orders_flow_through_every_service(run: Run) -> None:
         assert [m["sku"] for m in shop.queue_messages("restock")] == ["SKU-B"], "InventoryLow for SKU-B only"
         assert [m["reason"] for m in shop.queue_messages("payment-failed")] == ["card_declined"]
         audited = [r["detail"]["orderId"] for r in shop.audit_records()]
-        assert sorted(audited) == ["o-1", "o-1", "o-2", "o-3"], "the audit stream keeps every event, duplicates included"
+        assert sorted(audited) == [o1, o1, o2, o3], "the audit stream keeps every event, duplicates included"
 
         # The clickstream: trending products, the fraud rule, and the archive in S3.
         assert _wait(lambda: sum(n for _, n in sum(shop.trending().values(), [])) == len(clicks))
@@ -80,3 +83,22 @@ def test_orders_flow_through_every_service(run: Run) -> None:
 
         sent = {json.dumps(c, sort_keys=True) for c in clicks + fraud}
         assert _wait(lambda: archived() >= sent), "Firehose archived every click in S3"
+
+
+def _roles_are_least_privilege(run: Run, shop: ecommerce.Shop) -> None:
+    """Every function's role names exact resources; the one wildcard is SMS (phone numbers have no ARN)."""
+    iam = run.target.client("iam")
+    for name, function in shop.deployment.functions.items():
+        role = function.role.name
+        assert iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"] == [], f"{name}: no managed policies"
+        for policy_name in iam.list_role_policies(RoleName=role)["PolicyNames"]:
+            document = iam.get_role_policy(RoleName=role, PolicyName=policy_name)["PolicyDocument"]
+            for statement in document["Statement"]:
+                resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+                actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                assert all("*" not in a for a in actions), f"{name}: wildcard action in {statement}"
+                if resources == ["*"]:
+                    assert (name, actions) == ("sms-sender", ["sns:Publish"]), f"{name}: wildcard resource in {statement}"
+                else:
+                    assert all(r.startswith("arn:aws:") and r.count("*") <= 1 for r in resources), statement
+                    assert all(run.prefix in r or ":identity/" in r for r in resources), f"{name} reaches beyond its run: {statement}"

@@ -6,6 +6,8 @@ Side effects are counted in the test; nothing asserts on how long anything took.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -118,3 +120,30 @@ def test_in_progress_duplicates_are_told_to_retry_and_completed_keys_expire(run:
     now[0] += 10
     other = IdempotencyStore(run.target, store.bucket, expires_after=60, in_progress_expiry=10, clock=lambda: now[0])
     assert other.claim("k"), "an in-progress claim past its lease is taken over"
+
+
+CLAIMER = """
+import json, sys
+from eventlab.idempotency import IdempotencyStore
+from eventlab.target import Target
+
+store = IdempotencyStore(Target.localstack(sys.argv[1]), sys.argv[2])
+print(json.dumps([key for key in (f"order-{i}" for i in range(25)) if store.claim(key)]))
+"""
+
+
+def test_separate_processes_share_the_claims(run: Run) -> None:
+    """Process-safe by construction: S3, not a lock in this process, decides who wins."""
+    store = IdempotencyStore.create(run)
+    endpoint = run.target.endpoint_url
+    assert endpoint is not None
+    workers = [
+        subprocess.Popen([sys.executable, "-c", CLAIMER, endpoint, store.bucket], stdout=subprocess.PIPE, text=True)
+        for _ in range(4)
+    ]
+    won: list[str] = []
+    for worker in workers:
+        out, _ = worker.communicate(timeout=120)
+        assert worker.returncode == 0
+        won.extend(json.loads(out))
+    assert sorted(won) == sorted(f"order-{i}" for i in range(25)), "every key was won by exactly one process"

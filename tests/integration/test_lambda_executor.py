@@ -15,12 +15,11 @@ import psutil
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from lambda_helpers import PROBE, probe, receive, wait_gone
-
 from eventlab.run import Run
 from eventlab.runtime import EmbeddedLocalStack
 from eventlab.services import lambda_
 from eventlab.target import Target
+from lambda_helpers import probe, receive, wait_gone
 
 pytestmark = pytest.mark.integration
 
@@ -78,13 +77,34 @@ def test_handler_error_comes_back_in_aws_shape(run: Run) -> None:
     assert lambda_.invoke(run, function, {}).ok, "a new process should replace the crashed one"
 
 
-def test_import_error_is_reported_as_the_python_runtime_does(run: Run, tmp_path: Path) -> None:
-    (tmp_path / "main.py").write_text("import not_a_module_anywhere\n\ndef handler(event, context):\n    return 1\n")
-    function = lambda_.create_function(run, "broken", tmp_path)
+def test_init_errors_are_reported_as_the_python_runtime_does(run: Run, tmp_path: Path) -> None:
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "main.py").write_text("import not_a_module_anywhere\n\ndef handler(event, context):\n    return 1\n")
+    function = lambda_.create_function(run, "broken", broken)
     result = lambda_.invoke(run, function, {})
     assert result.function_error == "Unhandled"
     assert result.payload["errorType"] == "Runtime.ImportModuleError"
     assert "Unable to import module 'main'" in result.payload["errorMessage"]
+
+    raising = tmp_path / "raising"
+    raising.mkdir()
+    (raising / "main.py").write_text("SETTINGS = {}\nREGION = SETTINGS['region']\n\ndef handler(e, c):\n    return 1\n")
+    function = lambda_.create_function(run, "raising", raising)
+    result = lambda_.invoke(run, function, {})
+    assert result.function_error == "Unhandled"
+    assert (result.payload["errorType"], result.payload["errorMessage"]) == ("KeyError", "'region'")
+
+
+def test_a_non_python_runtime_fails_with_a_clear_reason(run: Run, tmp_path: Path) -> None:
+    (tmp_path / "index.js").write_text("exports.handler = async () => 1;\n")
+    function = lambda_.create_function(run, "node", tmp_path, handler="index.handler", runtime="nodejs20.x")
+    once = run.target.session.client(
+        "lambda", region_name=run.target.region, endpoint_url=run.target.endpoint_url,
+        config=Config(retries={"mode": "standard", "max_attempts": 1}),
+    )  # LocalStack answers with a 500, which boto3 would retry
+    with pytest.raises(ClientError, match=r"runs Python handlers only, not nodejs20\.x"):
+        once.invoke(FunctionName=function.name, Payload=b"{}")
 
 
 def test_timeout_is_reported_and_the_next_invoke_is_a_cold_start(run: Run) -> None:
@@ -142,19 +162,42 @@ def test_reserved_concurrency_caps_the_processes(run: Run) -> None:
 
 
 def test_handler_processes_end_when_localstack_stops(tmp_path: Path) -> None:
-    """A LocalStack of its own (own state folder), so the session's instance is left alone."""
-    runtime = EmbeddedLocalStack(state_dir=tmp_path / "localstack", reuse=False)
+    """A LocalStack of its own (own state folder), so the session's instance is left alone.
+
+    Its shutdown stops the execution environments. (When LocalStack is killed instead, each
+    handler process notices its parent is gone: tests/unit/test_lambda_bootstrap.py.)
+    """
+    # LocalStack unzips code under the system temp folder and, when it stops with live
+    # functions, leaves it there: give this instance a temp folder of its own.
+    (tmp_path / "tmp").mkdir()
+    runtime = EmbeddedLocalStack(
+        state_dir=tmp_path / "localstack", reuse=False, extra_env={"TMPDIR": str(tmp_path / "tmp")}
+    )
     runtime.start()
     try:
         with Run(Target.localstack(runtime.endpoint_url)) as run:
-            function = lambda_.create_function(run, "lifecycle", PROBE, environment={"SINK_QUEUE_URL": "unused"})
+            function, _ = probe(run, "lifecycle")  # its sink queue also loads SQS before the stop
             with ThreadPoolExecutor(2) as pool:
                 results = list(pool.map(lambda _: lambda_.invoke(run, function, {"sleep": 1}), range(2)))
             pids = {r.payload["pid"] for r in results}
             assert len(pids) == 2
             assert all(psutil.pid_exists(pid) for pid in pids)
+            # LocalStack loads services lazily; one loaded during its shutdown (CloudWatch, for
+            # the metrics of the first invocation, or SQS, for the async event queue, when
+            # nothing had used them before) starts threads that keep the process alive until
+            # it is killed (EmbeddedLocalStack kills it after 15 s). Let the load finish first.
+            wait_for_service(runtime, "cloudwatch")
             runtime.stop()
             assert wait_gone(pids) == set(), "handler processes outlived LocalStack"
             run.resources.clear()  # LocalStack and its state are gone: nothing left to delete
     finally:
-        runtime.stop()
+        runtime.stop(force=True)
+
+
+def wait_for_service(runtime: EmbeddedLocalStack, service: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        health = runtime.health() or {}
+        if health.get("services", {}).get(service) == "running":
+            return
+        time.sleep(0.2)

@@ -6,10 +6,9 @@ import json
 import time
 
 import pytest
-
+from eventlab.patterns import notification_system
 from eventlab.run import Run
 from eventlab.services import lambda_, ses, sqs
-from eventlab.patterns import notification_system
 
 pytestmark = pytest.mark.integration
 

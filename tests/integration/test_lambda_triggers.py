@@ -4,14 +4,14 @@ source mappings, SNS and EventBridge targets, async invocation failures to a des
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
-from lambda_helpers import PROBE, receive
-
 from eventlab import policies
 from eventlab.run import Run
 from eventlab.services import events, lambda_, sns, sqs
+from lambda_helpers import PROBE, receive
 
 pytestmark = pytest.mark.integration
 
@@ -40,7 +40,7 @@ def test_sqs_mapping_batches_reports_item_failures_and_redrives_to_the_dlq(run: 
 
     client = run.target.client("sqs")
     bodies = [f"good-{i}" for i in range(7)]
-    for body in bodies + ["poison-1"]:
+    for body in [*bodies, "poison-1"]:
         client.send_message(QueueUrl=queue.url, MessageBody=body)
 
     got = receive(run, sink, len(bodies))
@@ -79,6 +79,10 @@ def test_sns_topic_invokes_the_function(run: Run) -> None:
     topic = sns.create_topic(run, "alerts")
     lambda_.add_permission(run, function, principal="sns.amazonaws.com", source_arn=topic.arn)
     sns.subscribe(run, topic, "lambda", function.arn)
+    policy = json.loads(run.target.client("lambda").get_policy(FunctionName=function.name)["Policy"])
+    (statement,) = policy["Statement"]
+    assert statement["Principal"] == {"Service": "sns.amazonaws.com"}
+    assert statement["Condition"]["ArnLike"]["AWS:SourceArn"] == topic.arn
 
     sns.publish(run, topic, "disk almost full")
     got = receive(run, sink, 1)

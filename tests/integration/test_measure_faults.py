@@ -27,7 +27,9 @@ def test_handler_exceptions_with_and_without_partial_batch_response(run: Run) ->
     whole = faults.handler_exceptions(run, count=20, fail_every=5, partial_batch=False)
     assert partial.lost == whole.lost == 0
     assert partial.duplicates == partial.expected_duplicates == 4
-    assert whole.duplicates > partial.duplicates  # the whole batch came back, not just the failures
+    # without a partial batch response the whole batch comes back, not just the failures
+    assert whole.duplicates == whole.expected_duplicates > partial.duplicates
+    assert partial.detail["first_attempt_failures"] == 4
     table = faults.fault_table([partial, whole])
     assert list(table["lost"]) == [0, 0]
 

@@ -94,7 +94,7 @@ def test_kinesis_polling_and_enhanced_fan_out(run: Run) -> None:
     efo = KinesisEfoReader(run, stream.arn, stream.name, receipts)
     with KinesisPoller(client, stream.name, receipts, interval_s=0.2), efo:
         load = run_load(KinesisSender(client, stream.name, batch_size=10), run.run_id, LoadSpec(rate=100, count=40, batch=10, keys=4))
-        # kinesis-mock pushes to EFO subscribers about every 3 s
+        # LocalStack's SubscribeToShard sleeps 3 s after every empty read (kinesis/provider.py)
         assert receipts.wait_for(40, timeout=30, path="kinesis")
         assert receipts.wait_for(40, timeout=30, path="kinesis-efo")
     summary = analysis.summarize(load.frame(), receipts.to_frame()).set_index("path")

@@ -64,8 +64,6 @@ def test_kinesis_shard_quota_caps_accepted_records_and_costs_retries(run: Run) -
     steady_rate = (300 - quota.records_per_s) / span_s
     assert steady_rate <= 1.05 * quota.records_per_s
     assert _max_in_window(admitted, 1_000_000_000) <= 2 * quota.records_per_s
-    # offered at three times the quota: a large share of record attempts was refused
-    assert refused / (refused + 300) > 0.25
 
 
 def test_sqs_fifo_quota_throttles_calls_and_nothing_is_lost(run: Run) -> None:

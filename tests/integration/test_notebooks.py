@@ -6,6 +6,7 @@ with the notebook's name, the cell and the error.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -29,3 +30,15 @@ def test_notebook_runs_and_its_checks_hold(
     assert Path(result.output).exists() and Path(result.output) != notebook
     assert result.figures, f"{notebook.name} recorded no figures"
     assert os.environ["EVENTLAB_ENDPOINT_URL"] == localstack.endpoint_url
+
+
+def test_run_all_writes_the_index_figures_and_html(localstack: EmbeddedLocalStack, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("EVENTLAB_ENDPOINT_URL", localstack.endpoint_url)
+    first = workbook.discover()[:1]
+    results = workbook.run_all(first, tmp_path)
+    assert [r.ok for r in results] == [True]
+    index = (tmp_path / "index.html").read_text()
+    assert f"href='{first[0].stem}.html'" in index and "round_trip_ms" in index
+    assert (tmp_path / f"{first[0].stem}.html").exists()
+    figures = json.loads((tmp_path / "figures.json").read_text())
+    assert figures[0]["notebook"] == first[0].stem and figures[0]["figures"]["messages"] > 0

@@ -20,6 +20,7 @@ from eventlab.schemas import (
     OPENAPI3,
     S3SchemaRegistry,
     SchemaNotFoundError,
+    SchemaRegistryError,
     SchemaValidationError,
     create_registry,
     discover,
@@ -91,12 +92,15 @@ def test_discovery_from_a_bus_registers_versions_only_on_change(run: Run) -> Non
     assert {(c.path, c.kind) for c in registry.compatibility(SCHEMA, "1", "2")} == {("detail.coupon", "added-optional")}
 
     # The registry lives in S3, not in this object: a fresh one (another process) sees it all.
-    reopened = S3SchemaRegistry(run.target, registry.name, registry.bucket)
+    reopened = S3SchemaRegistry.open(run.target, registry.bucket)
+    assert reopened.name == registry.name
     assert reopened.list_schema_versions(SCHEMA) == ["1", "2", "3"]
     with pytest.raises(SchemaNotFoundError, match="no version 7"):
         reopened.describe_schema(SCHEMA, "7")
     with pytest.raises(SchemaNotFoundError, match="not in registry"):
         reopened.describe_schema("shop.orders@Nothing")
+    with pytest.raises(SchemaRegistryError, match="pass registry other that exists"):
+        S3SchemaRegistry.open(run.target, registry.bucket, "other")
 
 
 def test_concurrent_writers_never_share_a_version_number(run: Run) -> None:

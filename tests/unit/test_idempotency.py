@@ -117,7 +117,7 @@ def test_completed_keys_expire_after_the_ttl(store: IdempotencyStore, clock: Clo
 
 
 def test_a_crashed_claim_lapses_after_the_in_progress_expiry(store: IdempotencyStore, clock: Clock) -> None:
-    other = IdempotencyStore(store.target, "bucket", expires_after=60, in_progress_expiry=10, clock=clock)
+    other = IdempotencyStore(store.s3, "bucket", expires_after=60, in_progress_expiry=10, clock=clock)
     assert store.claim("k")  # ... and its owner dies without completing
     clock.now += 9
     assert not other.claim("k")

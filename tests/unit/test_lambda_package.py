@@ -8,8 +8,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
-from eventlab.lambda_ import EXECUTOR_NAME
+from eventlab.lambda_ import EXECUTOR_NAME, executor_registered
 from eventlab.runtime import EmbeddedLocalStack
 from eventlab.services.lambda_ import package
 
@@ -39,4 +38,23 @@ def test_executor_is_registered_and_selected() -> None:
         if ep.name == EXECUTOR_NAME
     ]
     assert entry.value == "eventlab.lambda_.executor:EventlabRuntimeExecutorPlugin"
+    assert executor_registered()
     assert EmbeddedLocalStack()._settings(4566)["LAMBDA_RUNTIME_EXECUTOR"] == EXECUTOR_NAME
+
+
+def test_bundle_txt_adds_standalone_eventlab_modules(tmp_path: Path) -> None:
+    (tmp_path / "main.py").write_text("from idempotency import IdempotencyStore\n")
+    (tmp_path / "bundle.txt").write_text("# shared with the host\neventlab.idempotency\n")
+    archive = zipfile.ZipFile(io.BytesIO(package(tmp_path)))
+    assert archive.namelist() == ["idempotency.py", "main.py"], "the manifest itself is not packaged"
+    assert b"class IdempotencyStore" in archive.read("idempotency.py")
+
+
+def test_a_module_that_needs_eventlab_cannot_be_bundled(tmp_path: Path) -> None:
+    (tmp_path / "main.py").write_text("")
+    (tmp_path / "bundle.txt").write_text("eventlab.topology.apply\n")
+    with pytest.raises(ValueError, match="imports eventlab at its top level"):
+        package(tmp_path)
+    (tmp_path / "bundle.txt").write_text("json\n")
+    with pytest.raises(ValueError, match="not an eventlab module"):
+        package(tmp_path)

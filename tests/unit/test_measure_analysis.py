@@ -116,3 +116,59 @@ def test_factory_numbers_each_key_in_order() -> None:
     probes = [factory.make(i) for i in range(5)]
     assert [(p.key, p.seq) for p in probes] == [("a", 0), ("b", 0), ("a", 1), ("b", 1), ("a", 2)]
     assert len({p.msg_id for p in probes}) == 5
+
+
+class _NullSender:
+    """Accepts every probe at once and remembers which thread sent which key."""
+
+    path = "null"
+    max_batch = 10
+
+    def __init__(self) -> None:
+        import threading
+
+        self.by_key: dict[str, set[str]] = {}
+        self.lock = threading.Lock()
+
+    def send(self, probes):
+        import threading
+
+        from eventlab.measure.load import Result
+
+        with self.lock:
+            for p in probes:
+                self.by_key.setdefault(p.key, set()).add(threading.current_thread().name)
+        return [Result("ok") for _ in probes]
+
+
+@pytest.mark.parametrize("mode", ["open", "closed"])
+def test_generator_threads_own_their_keys_and_count_exactly(mode: str) -> None:
+    from eventlab.measure.load import LoadGenerator, LoadSpec
+
+    sender = _NullSender()
+    spec = LoadSpec(rate=5000, count=203, mode=mode, threads=3, keys=6, batch=4, warmup_count=10, progress=False)
+    generator = LoadGenerator(sender, ProbeFactory("r", keys=[f"k{i}" for i in range(6)]), spec)
+    assert generator.key_affinity
+    sends = generator.run().frame()
+    assert len(sends) == 203 and sends["msg_id"].is_unique and sends["ok"].all()
+    assert int(sends["warmup"].sum()) == 10
+    assert all(len(threads) == 1 for threads in sender.by_key.values())  # one thread per key
+    for _, group in sends.groupby("key"):  # sequence numbers follow intended time per key
+        ordered = group.sort_values("intended_ns")
+        assert ordered["seq"].tolist() == list(range(len(group)))
+    if mode == "open":  # the schedule is the shared fixed-rate one: 5000/s = 200 us apart
+        gaps = sends.sort_values("intended_ns")["intended_ns"].diff().dropna()
+        assert gaps.between(199_000, 201_000).all()
+
+
+def test_load_spec_from_a_workload_mapping() -> None:
+    import yaml
+
+    from eventlab.measure.load import LoadSpec
+
+    spec = LoadSpec.from_dict(yaml.safe_load("rate: 200\nduration_s: 10\nbatch: 10\nwarmup_s: 2\n"))
+    assert (spec.rate, spec.batch, spec.total()) == (200, 10, 2000)
+    with pytest.raises(ValueError, match="unknown field"):
+        LoadSpec.from_dict({"rate": 1, "count": 1, "rte": 2})
+    with pytest.raises(ValueError, match="duration_s or count"):
+        LoadSpec.from_dict({"rate": 1})

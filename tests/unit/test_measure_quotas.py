@@ -114,8 +114,8 @@ def test_sqs_fifo_quota_limits_each_action_separately_and_skips_standard_queues(
         sqs.send_message(QueueUrl=fifo, MessageBody="b", MessageGroupId="g", MessageDeduplicationId=str(i))
     with pytest.raises(ClientError) as caught:
         sqs.send_message(QueueUrl=fifo, MessageBody="b", MessageGroupId="g", MessageDeduplicationId="3")
-    assert caught.value.response["Error"]["Code"] == "RequestThrottled"
-    assert isinstance(caught.value, sqs.exceptions.RequestThrottled)
+    assert caught.value.response["Error"]["Code"] == "ThrottlingException"
+    assert EMULATED in caught.value.response["Error"]["Message"]
     service.add({"Messages": []})  # another action has its own quota
     sqs.receive_message(QueueUrl=fifo)
     for _ in range(5):
@@ -166,3 +166,26 @@ def test_full_jitter_stays_under_the_exponential_cap() -> None:
         values = [policy.backoff(retry) for _ in range(200)]
         assert max(values) <= min(1.0, 0.1 * 2 ** (retry - 1))
         assert min(values) >= 0
+
+
+def test_get_records_limited_per_shard_by_calls_and_bytes() -> None:
+    clock = FakeClock()
+    kinesis = client("kinesis")
+    quota = QuotaEmulator(kinesis=KinesisQuota(reads_per_s=2, read_bytes_per_s=100), clock=clock).install(kinesis)
+    service = FakeService(kinesis)
+    service.add({"ShardIterator": "it-0"})
+    iterator = kinesis.get_shard_iterator(StreamName=STREAM, ShardId="shardId-0", ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+    for i in range(2):
+        service.add({"Records": [], "NextShardIterator": f"it-{i + 1}"})
+        iterator = kinesis.get_records(ShardIterator=iterator)["NextShardIterator"]
+    with pytest.raises(kinesis.exceptions.ProvisionedThroughputExceededException) as caught:
+        kinesis.get_records(ShardIterator=iterator)
+    assert "GetRecords" in str(caught.value) and EMULATED in str(caught.value)
+    clock.now += 1.0  # calls refill; the same iterator is still good
+    big = [{"SequenceNumber": "1", "Data": "eA==", "PartitionKey": "k" * 150}]  # 151 bytes read
+    service.add({"Records": big, "NextShardIterator": "it-3"})
+    iterator = kinesis.get_records(ShardIterator=iterator)["NextShardIterator"]
+    with pytest.raises(ClientError):  # the byte budget is now negative: throttled until it refills
+        kinesis.get_records(ShardIterator=iterator)
+    assert quota.throttled("kinesis", "GetRecords") == 2
+    quota.remove()

@@ -9,7 +9,6 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-
 from eventlab.services.lambda_ import handler_dir
 
 

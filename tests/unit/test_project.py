@@ -14,6 +14,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+ALL_NOTEBOOKS = NOTEBOOKS + sorted((ROOT / "benchmarks").glob("*.ipynb"))
 
 
 def _name(requirement: str) -> str:
@@ -59,14 +60,14 @@ def test_the_lock_agrees_with_uv_lock() -> None:
     assert not disagree, f"run `make lock`: {disagree}"
 
 
-@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[n.stem for n in NOTEBOOKS])
+@pytest.mark.parametrize("notebook", ALL_NOTEBOOKS, ids=[n.stem for n in ALL_NOTEBOOKS])
 def test_notebooks_are_committed_without_outputs(notebook: Path) -> None:
     nb = nbformat.read(notebook, as_version=4)
     dirty = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and (c.outputs or c.execution_count)]
     assert not dirty, f"{notebook.name}: strip the outputs of cells {dirty}"
 
 
-@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[n.stem for n in NOTEBOOKS])
+@pytest.mark.parametrize("notebook", ALL_NOTEBOOKS, ids=[n.stem for n in ALL_NOTEBOOKS])
 def test_notebooks_start_with_one_commented_parameters_cell(notebook: Path) -> None:
     nb = nbformat.read(notebook, as_version=4)
     tagged = [i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", [])]
@@ -76,6 +77,11 @@ def test_notebooks_start_with_one_commented_parameters_cell(notebook: Path) -> N
         assert isinstance(node, ast.AnnAssign), f"{notebook.name}: parameters are typed assignments"
         line = source.splitlines()[node.lineno - 1]
         assert "#" in line, f"{notebook.name}: parameter on line {node.lineno} needs a comment"
+    import papermill
+
+    shown = papermill.inspect_notebook(str(notebook))
+    names = [n.target.id for n in ast.parse(source).body]  # type: ignore[attr-defined]
+    assert list(shown) == names, f"{notebook.name}: papermill --help-notebook cannot read every parameter line"
 
 
 def test_notebooks_are_numbered() -> None:

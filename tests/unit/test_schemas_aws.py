@@ -123,6 +123,14 @@ def test_registry_is_created_tagged_versioned_and_deleted_through_the_api(aws: T
     assert report.ok and [r.kind for r in report.deleted] == ["schemas:registry"]
 
 
+def test_a_schema_created_meanwhile_by_another_writer_gets_a_new_version(aws: Target, stub: Stubber) -> None:
+    registry = EventBridgeSchemaRegistry(aws, "reg")
+    stub.add_client_error("describe_schema", "NotFoundException", http_status_code=404)
+    stub.add_client_error("create_schema", "ConflictException", http_status_code=409)
+    stub.add_response("update_schema", schema_reply("s@X", "2"))
+    assert registry.put_schema("s@X", order_schema({"a": 1})).version.version == "2"
+
+
 def test_aws_code_binding_waits_and_unpacks_the_source(aws: Target, stub: Stubber) -> None:
     registry = EventBridgeSchemaRegistry(aws, "reg")
     archive = io.BytesIO()

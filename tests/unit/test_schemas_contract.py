@@ -44,7 +44,7 @@ def envelope(detail: dict[str, Any]) -> dict[str, Any]:
 
 def registered(schema_type: str = DRAFT4, *events: dict[str, Any]) -> dict[str, Any]:
     seen = list(events) or [envelope(ORDER)]
-    return infer_schemas(seen)["shop.orders@OrderPlaced"].render(schema_type)  # type: ignore[arg-type]
+    return infer_schemas(seen)["shop.orders@OrderPlaced"].render(schema_type)
 
 
 def import_source(source: str, path: Path, name: str) -> ModuleType:

@@ -102,7 +102,7 @@ def test_one_schema_per_source_and_detail_type() -> None:
 @pytest.mark.parametrize("schema_type", [DRAFT4, OPENAPI3])
 def test_rendered_like_eventbridge_discovered_schemas(schema_type: str) -> None:
     inferred = infer_schemas([envelope(ORDER)])["shop.orders@OrderPlaced"]
-    doc = inferred.render(schema_type)  # type: ignore[arg-type]
+    doc = inferred.render(schema_type)
     if schema_type == OPENAPI3:
         assert doc["openapi"] == "3.0.0"
         schemas = doc["components"]["schemas"]
@@ -125,7 +125,7 @@ def test_rendered_like_eventbridge_discovered_schemas(schema_type: str) -> None:
 def test_nullable_fields_survive_both_types() -> None:
     inferred = infer_schemas([envelope({"note": None, "customer": None}), envelope({"note": "x", "customer": {"id": "c"}})])
     for schema_type in (DRAFT4, OPENAPI3):
-        shape = detail_shape(to_draft4(inferred["shop.orders@OrderPlaced"].render(schema_type)))  # type: ignore[arg-type]
+        shape = detail_shape(to_draft4(inferred["shop.orders@OrderPlaced"].render(schema_type)))
         assert shape["properties"]["note"]["type"] == ["null", "string"]
         assert shape["properties"]["customer"]["type"] == ["null", "object"]
 

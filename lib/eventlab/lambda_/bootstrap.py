@@ -170,15 +170,22 @@ class Runtime:
     def load_handler(self) -> None:
         """Import ``module.function`` from _HANDLER (``folder/module.function`` also works)."""
         if "." not in HANDLER:
-            raise ValueError(f"Bad handler '{HANDLER}': expected module.function")
+            raise _InitError(
+                "Runtime.MalformedHandlerName", f"Bad handler '{HANDLER}': expected module.function"
+            )
         module_name, function_name = HANDLER.rsplit(".", 1)
         module_name = module_name.replace("/", ".")
         try:
             module = importlib.import_module(module_name)
-        except Exception as error:
+        except ImportError as error:
             raise _InitError(
                 "Runtime.ImportModuleError", f"Unable to import module '{module_name}': {error}"
             ) from error
+        except SyntaxError as error:
+            raise _InitError(
+                "Runtime.UserCodeSyntaxError", f"Syntax error in module '{module_name}': {error}"
+            ) from error
+        # Any other exception raised by the module's own init code is reported as itself.
         handler = getattr(module, function_name, None)
         if handler is None:
             raise _InitError(
@@ -193,7 +200,7 @@ class Runtime:
         runtime = self
 
         class InvokeHandler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
                 if self.path.rstrip("/") != "/invoke":
@@ -204,7 +211,7 @@ class Runtime:
                 self.send_response(202)
                 self.end_headers()
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 pass
 
         server = ThreadingHTTPServer(("127.0.0.1", 0), InvokeHandler)

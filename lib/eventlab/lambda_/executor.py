@@ -10,6 +10,15 @@ interpreter LocalStack itself runs on (``sys.executable``): a declared runtime s
 ``python3.9`` runs on that interpreter (3.13 here), with that interpreter's packages (boto3
 among them, as on AWS). Only ``python*`` runtimes with zip packages are supported.
 
+What differs from AWS (and from LocalStack's Docker executor), by design or for now:
+
+- no sandbox: the handler runs as the user running LocalStack, sees the host's files, and
+  memory size and architecture are not enforced (the REPORT line shows the real peak);
+- no layers, extensions or container images; only ``python*`` runtimes;
+- what the handler's own child processes write straight to file descriptors 1 and 2 goes to
+  the process's log file (:meth:`HostProcessRuntimeExecutor.get_logs`), not to CloudWatch;
+  ``print`` and ``logging`` in the handler go to CloudWatch and the Invoke log tail.
+
 This module is imported inside the LocalStack process only; it uses LocalStack's own API.
 """
 
@@ -49,11 +58,11 @@ from localstack.services.lambda_.invocation.runtime_executor import (
 )
 from werkzeug import Request
 
-from eventlab.lambda_ import EXECUTOR_NAME
+from eventlab.lambda_ import EXECUTOR_NAME, executor_bootstrap_path
 
 LOG = logging.getLogger(__name__)
 
-BOOTSTRAP = Path(__file__).with_name("bootstrap.py")
+BOOTSTRAP = executor_bootstrap_path()
 # Past the function's own timeout (enforced inside the process) the executor kills the process.
 TIMEOUT_GRACE_SECONDS = 10.0
 STOP_GRACE_SECONDS = 3.0
@@ -62,10 +71,6 @@ PASSED_THROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SSL_CERT_FILE", "
 
 _live: dict[str, subprocess.Popen[bytes]] = {}
 _live_lock = threading.Lock()
-
-# Counters for tests and notebooks (read them through the LocalStack process's log, or
-# in-process): how many handler processes were started (cold starts) and invocations served.
-STATS = {"cold_starts": 0, "invocations": 0, "timeouts": 0, "crashes": 0}
 
 
 def _loopback_host() -> str:
@@ -123,7 +128,7 @@ class HostProcessRuntimeExecutor(RuntimeExecutor):
     cold start (an ``Init Duration`` in its REPORT line), as on AWS after a sandbox reset.
     """
 
-    def __init__(self, id: str, function_version: FunctionVersion) -> None:  # noqa: A002
+    def __init__(self, id: str, function_version: FunctionVersion) -> None:
         super().__init__(id=id, function_version=function_version)
         self.env_vars: dict[str, str] = {}
         self.process: subprocess.Popen[bytes] | None = None
@@ -135,6 +140,8 @@ class HostProcessRuntimeExecutor(RuntimeExecutor):
 
     # -- lifecycle --------------------------------------------------------------------------
     def start(self, env_vars: dict[str, str]) -> None:
+        if not str(self.function_version.config.runtime or "").startswith("python"):
+            raise LambdaRuntimeException(_unsupported(self.function_version))
         executor_router().register_endpoint(self.id, self.endpoint)
         self.env_vars = dict(env_vars)
         self._spawn()
@@ -174,7 +181,6 @@ class HostProcessRuntimeExecutor(RuntimeExecutor):
             )
         with _live_lock:
             _live[self.id] = self.process
-        STATS["cold_starts"] += 1
         LOG.info(
             "eventlab executor %s: started pid %d for %s (declared runtime %s runs on %s, Python %s)",
             self.id,
@@ -248,7 +254,6 @@ class HostProcessRuntimeExecutor(RuntimeExecutor):
         if self.process is None or self.process.poll() is not None:
             self._spawn()  # the previous one timed out or crashed: a cold start, as on AWS
         assert self.process is not None and self.port is not None
-        STATS["invocations"] += 1
         self.endpoint.logs = None
         self.endpoint.result = Future()
         reply = requests.post(
@@ -274,7 +279,6 @@ class HostProcessRuntimeExecutor(RuntimeExecutor):
                 time.sleep(0.2)  # a result posted just before exit may still be in flight
                 if self.endpoint.result.done():
                     continue
-                STATS["crashes"] += 1
                 return self._failure(
                     request_id,
                     "Runtime.ExitError",
@@ -282,7 +286,6 @@ class HostProcessRuntimeExecutor(RuntimeExecutor):
                 )
             if time.monotonic() > deadline:
                 # The process did not enforce its own timeout (e.g. stuck in C code): kill it.
-                STATS["timeouts"] += 1
                 self._kill()
                 return self._failure(
                     request_id,
@@ -307,12 +310,11 @@ class HostProcessRuntimeExecutor(RuntimeExecutor):
     # -- versions ---------------------------------------------------------------------------
     @classmethod
     def prepare_version(cls, function_version: FunctionVersion) -> None:
+        """Unzip the code. An unsupported runtime is refused later, at the first invocation:
+        LocalStack 2026.3.0 cannot delete a function whose preparation failed."""
         runtime = str(function_version.config.runtime or "")
         if not runtime.startswith("python"):
-            raise LambdaRuntimeException(
-                f"eventlab's host-process executor runs Python handlers only, not "
-                f"{runtime or 'container images'}: use a python3.x runtime with a zip package"
-            )
+            LOG.warning("eventlab executor: %s", _unsupported(function_version))
         if function_version.config.code:
             function_version.config.code.prepare_for_execution()
         LOG.info(
@@ -330,6 +332,14 @@ class HostProcessRuntimeExecutor(RuntimeExecutor):
     @classmethod
     def validate_environment(cls) -> bool:
         return True
+
+
+def _unsupported(function_version: FunctionVersion) -> str:
+    runtime = function_version.config.runtime or "a container image"
+    return (
+        f"{function_version.qualified_arn}: eventlab's host-process executor runs Python "
+        f"handlers only, not {runtime}; use a python3.x runtime with a zip package"
+    )
 
 
 def _terminate(process: subprocess.Popen[bytes]) -> None:

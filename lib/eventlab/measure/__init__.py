@@ -1,6 +1,8 @@
-"""The measurement toolkit: probes, load, consumers, analysis, emulated quotas, faults, results, plots.
+"""The measurement toolkit: probes, load, consumers, analysis, emulated quotas, faults, results,
+plots, and ready-made workloads.
 
-A measurement in a few lines::
+In one call: ``measure_sqs(run, LoadSpec(rate=200, duration_s=10, warmup_s=2)).summary``.
+By hand::
 
     receipts = ReceiptLog(run.run_id)
     with SqsReceiver(target.client("sqs"), queue.url, receipts, threads=2):
@@ -24,7 +26,8 @@ from eventlab.measure.load import (
 )
 from eventlab.measure.probes import Probe, ProbeFactory, ReceiptLog
 from eventlab.measure.quotas import KinesisQuota, QuotaEmulator, SqsFifoQuota, emulate_quotas
-from eventlab.measure.results import RunResult
+from eventlab.measure.results import RunResult, published_figures
+from eventlab.measure.workloads import measure_eventbridge, measure_kinesis, measure_sns, measure_sqs
 
 __all__ = [
     "EventBridgeSender",
@@ -47,6 +50,11 @@ __all__ = [
     "SqsReceiver",
     "SqsSender",
     "emulate_quotas",
+    "measure_eventbridge",
+    "measure_kinesis",
+    "measure_sns",
+    "measure_sqs",
+    "published_figures",
     "run_load",
     "summarize",
 ]

@@ -93,7 +93,7 @@ def displacements(seq: Sequence[int]) -> list[int]:
 def ordering(receipts: pd.DataFrame) -> pd.DataFrame:
     """Per path and key: messages, inversions, messages out of place, largest reorder distance."""
     rows = []
-    first = _first_receipts(receipts)
+    first = first_receipts(receipts)
     for (path, key), group in first.groupby(["path", "key"], sort=True):
         seq = group["seq"].tolist()
         disp = displacements(seq)
@@ -118,7 +118,8 @@ def _arrival_order(receipts: pd.DataFrame) -> pd.DataFrame:
     return df.sort_values(["received_ns", "_order"], kind="stable")
 
 
-def _first_receipts(receipts: pd.DataFrame) -> pd.DataFrame:
+def first_receipts(receipts: pd.DataFrame) -> pd.DataFrame:
+    """The first receipt of each message on each path, in arrival order."""
     return _arrival_order(receipts).drop_duplicates(["path", "msg_id"], keep="first")
 
 
@@ -160,7 +161,7 @@ def latency_table(sends: pd.DataFrame, receipts: pd.DataFrame) -> pd.DataFrame:
 
     Messages that were sent but never arrived on a path have no row here (see :func:`loss`).
     """
-    first = _first_receipts(receipts)
+    first = first_receipts(receipts)
     counts = receipts.groupby(["path", "msg_id"]).size().rename("receipts")
     table = first.drop(columns=["_order"]).merge(counts, left_on=["path", "msg_id"], right_index=True)
     cols = ["msg_id", "start_ns", "end_ns", "warmup", "attempts", "throttles", "backoff_ns"]
@@ -179,6 +180,13 @@ def send_delays(sends: pd.DataFrame, *, include_warmup: bool = False) -> dict[st
     """Percentiles (ms) of actual send start minus intended time."""
     df = sends if include_warmup else sends[~sends["warmup"].astype(bool)]
     return percentiles_ms((df["start_ns"] - df["intended_ns"]).tolist())
+
+
+def send_call_times(sends: pd.DataFrame, *, include_warmup: bool = False) -> dict[str, float]:
+    """Percentiles (ms) of how long sending took, first attempt to accepting reply (retries in)."""
+    df = sends if include_warmup else sends[~sends["warmup"].astype(bool)]
+    df = df[df["ok"].astype(bool)]
+    return percentiles_ms((df["end_ns"] - df["start_ns"]).tolist())
 
 
 def throttling(sends: pd.DataFrame, calls: dict[str, int] | None = None) -> dict[str, Any]:
@@ -212,6 +220,7 @@ def summarize(
     sent_ids = sends.loc[sends["ok"].astype(bool), "msg_id"] if len(sends) else []
     warm_ids = set(sends.loc[sends["warmup"].astype(bool), "msg_id"]) if len(sends) else set()
     delay = send_delays(sends) if len(sends) else {}
+    calls = send_call_times(sends) if len(sends) else {}
     thr = throttling(sends, calls)
     rows = []
     for path in sorted(receipts["path"].unique()) if len(receipts) else []:
@@ -240,6 +249,7 @@ def summarize(
             }
         )
         row.update({f"send_delay_{k}_ms": v for k, v in delay.items() if k != "count"})
+        row.update({f"send_call_{k}_ms": v for k, v in calls.items() if k in ("p50", "p99", "max")})
         row.update(thr)
         rows.append(row)
     return pd.DataFrame(rows)

@@ -35,6 +35,7 @@ from eventlab.run import Run
 log = logging.getLogger(__name__)
 
 SINK_PATH = "/receipts"
+SQS_THROTTLE_CODES = frozenset({"ThrottlingException", "RequestThrottled"})
 SINK_ENV = "EVENTLAB_SINK_URL"
 
 
@@ -161,8 +162,9 @@ class SqsReceiver(Consumer):
             try:
                 reply = self.client.receive_message(**kwargs)
             except ClientError as error:
-                if error.response.get("Error", {}).get("Code") == "RequestThrottled":
-                    self.throttled += 1
+                if error.response.get("Error", {}).get("Code") in SQS_THROTTLE_CODES:
+                    with self._count_lock:
+                        self.throttled += 1
                     time.sleep(0.05)
                     continue
                 raise
@@ -220,8 +222,9 @@ class SqsReceiver(Consumer):
                 break
             except ClientError as error:
                 code = error.response.get("Error", {}).get("Code")
-                if code == "RequestThrottled" and attempt < 10:
-                    self.throttled += 1
+                if code in SQS_THROTTLE_CODES and attempt < 10:
+                    with self._count_lock:
+                        self.throttled += 1
                     time.sleep(random.uniform(0, min(1.0, 0.02 * 2**attempt)))
                     continue
                 # a stale receipt handle (the message was received again meanwhile) is a

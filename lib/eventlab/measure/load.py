@@ -18,16 +18,17 @@ from __future__ import annotations
 import json
 import logging
 import random
+import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 import pandas as pd
 from botocore.exceptions import ClientError, ConnectionError as BotoConnectionError, HTTPClientError
-from tqdm.auto import tqdm
+from tqdm import tqdm  # not tqdm.auto: ipywidgets is not in the lock, plain bars work in Jupyter too
 
 from eventlab.measure.probes import Probe, ProbeFactory, SendLog, SendRecord
 
@@ -52,6 +53,18 @@ Outcome = Literal["ok", "throttled", "retry", "failed"]
 
 
 # -- senders -----------------------------------------------------------------------------------
+class CallStats(Counter[str]):
+    """Per-sender call counters that sender threads update safely (``+=`` on a dict is not atomic)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._lock = threading.Lock()
+
+    def add(self, key: str, n: int = 1) -> None:
+        with self._lock:
+            self[key] += n
+
+
 @dataclass
 class Result:
     """What one call did to one probe."""
@@ -75,20 +88,20 @@ def _classify(code: str) -> Outcome:
     return "retry" if code in RETRYABLE_CODES else "failed"
 
 
-def _call(fn: Callable[[], dict[str, Any]], n: int, stats: Counter[str]) -> dict[str, Any] | list[Result]:
+def _call(fn: Callable[[], dict[str, Any]], n: int, stats: CallStats) -> dict[str, Any] | list[Result]:
     """Make one call; a raised error becomes the same Result for all ``n`` probes."""
-    stats["calls"] += 1
+    stats.add("calls")
     try:
         reply = fn()
     except ClientError as error:
         code = error.response.get("Error", {}).get("Code", "ClientError")
         outcome = _classify(code)
-        stats[f"call_{outcome}"] += 1
+        stats.add(f"call_{outcome}")
         return [Result(outcome, f"{code}: {error.response.get('Error', {}).get('Message', '')}")] * n
     except (BotoConnectionError, HTTPClientError) as error:
-        stats["call_retry"] += 1
+        stats.add("call_retry")
         return [Result("retry", f"{type(error).__name__}: {error}")] * n
-    stats["sdk_retries"] += int(reply.get("ResponseMetadata", {}).get("RetryAttempts", 0))
+    stats.add("sdk_retries", int(reply.get("ResponseMetadata", {}).get("RetryAttempts", 0)))
     return reply
 
 
@@ -100,7 +113,7 @@ class SqsSender:
     queue_url: str
     batch: bool = False
     path: str = "sqs"
-    stats: Counter[str] = field(default_factory=Counter)
+    stats: CallStats = field(default_factory=CallStats)
 
     @property
     def fifo(self) -> bool:
@@ -138,7 +151,7 @@ class SnsSender:
     topic_arn: str
     batch: bool = False
     path: str = "sns"
-    stats: Counter[str] = field(default_factory=Counter)
+    stats: CallStats = field(default_factory=CallStats)
 
     @property
     def fifo(self) -> bool:
@@ -177,7 +190,7 @@ class EventBridgeSender:
     detail_type: str = "Probe"
     batch: bool = False
     path: str = "events"
-    stats: Counter[str] = field(default_factory=Counter)
+    stats: CallStats = field(default_factory=CallStats)
 
     @property
     def max_batch(self) -> int:
@@ -212,7 +225,7 @@ class KinesisSender:
     stream_name: str
     batch_size: int = 1
     path: str = "kinesis"
-    stats: Counter[str] = field(default_factory=Counter)
+    stats: CallStats = field(default_factory=CallStats)
 
     @property
     def max_batch(self) -> int:
@@ -228,7 +241,7 @@ class KinesisSender:
         if isinstance(reply, list):
             return reply
         if reply.get("FailedRecordCount"):
-            self.stats["call_partial"] += 1
+            self.stats.add("call_partial")
         results = []
         for record in reply["Records"]:
             if record.get("ErrorCode"):
@@ -301,7 +314,11 @@ class LoadSpec:
     """What load to offer. Give ``duration_s`` or ``count`` (or both: whichever ends first).
 
     ``rate`` is messages per second (open loop; ignored when ``mode="closed"``). ``batch`` is
-    probes per call (capped by the sender). ``warmup_s`` / ``warmup_count``: the first probes,
+    probes per call (capped by the sender). ``switch_interval_s``: while an open-loop run lasts,
+    the interpreter's GIL switch interval is lowered to this (default 5 ms is restored after),
+    so a thread that is due to send is not kept waiting by another thread signing a request.
+    ``key_affinity`` (with ``keys >= threads``): each key is sent by one thread only, so the
+    producer itself keeps per-key order and any reordering measured is the service's. ``warmup_s`` / ``warmup_count``: the first probes,
     by intended time, are sent and received but marked ``warmup`` and left out of the figures.
     """
 
@@ -316,6 +333,8 @@ class LoadSpec:
     keys: int = 1
     size: int = 0
     progress: bool | None = None
+    switch_interval_s: float | None = 0.0005
+    key_affinity: bool = True
 
     def total(self) -> int | None:
         if self.mode == "open":
@@ -335,6 +354,17 @@ class LoadSpec:
 
     def as_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if k != "progress"}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> LoadSpec:
+        """A spec from a workload file's mapping (e.g. YAML), checked; unknown fields are errors."""
+        known = set(cls.__dataclass_fields__)
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"LoadSpec: unknown field(s) {sorted(unknown)}; the fields are {sorted(known)}.")
+        spec = cls(**dict(data))
+        spec.check()
+        return spec
 
 
 @dataclass
@@ -397,7 +427,50 @@ class LoadGenerator:
         self._stop.set()
 
     def _is_warmup(self, index: int, intended_ns: int, t0: int) -> bool:
-        return index < self.spec.warmup_count or intended_ns - t0 < self.spec.warmup_s * 1e9
+        by_time = self.spec.warmup_s > 0 and intended_ns - t0 < self.spec.warmup_s * 1e9
+        return index < self.spec.warmup_count or by_time
+
+    @property
+    def key_affinity(self) -> bool:
+        """True when each key is sent by one thread only (so the producer keeps per-key order)."""
+        return self.spec.key_affinity and self.spec.threads > 1 and len(self.factory.keys) >= self.spec.threads
+
+    def _claim_owned(self, worker: int, cursor: list[int], t0: int, deadline_ns: int | None, total: int | None) -> list[tuple[Probe, SendRecord]] | None:
+        """The next batch of worker ``worker``'s own slots (its keys only); None when done.
+
+        Slot ``j`` of the shared schedule has key ``keys[j % K]`` and belongs to the worker
+        ``(j % K) % threads``; ``cursor[0]`` is the first slot this worker has not looked at.
+        """
+        spec = self.spec
+        keys = self.factory.keys
+        k, threads = len(keys), spec.threads
+        slots: list[int] = []
+        j = cursor[0]
+        while len(slots) < self.batch and not self._stop.is_set():
+            if total is not None and j >= total:
+                break
+            intended = t0 + int(j * 1e9 / spec.rate) if spec.mode == "open" else time.time_ns()
+            if deadline_ns is not None and intended >= deadline_ns:
+                break
+            if (j % k) % threads == worker:
+                slots.append(j)
+            j += 1
+        cursor[0] = j
+        if not slots:
+            return None
+        batch = []
+        for j in slots:
+            intended = t0 + int(j * 1e9 / spec.rate) if spec.mode == "open" else time.time_ns()
+            probe = self.factory.make(intended, key=keys[j % k])
+            batch.append((probe, self._record(probe, j, t0, len(slots))))
+        return batch
+
+    def _record(self, probe: Probe, index: int, t0: int, n: int) -> SendRecord:
+        return SendRecord(
+            path=self.sender.path, msg_id=probe.msg_id, key=probe.key, seq=probe.seq,
+            intended_ns=probe.intended_ns, warmup=self._is_warmup(index, probe.intended_ns, t0), batch=n,
+            sender=threading.current_thread().name,
+        )
 
     def _claim(self, t0: int, deadline_ns: int | None, total: int | None) -> list[tuple[Probe, SendRecord]] | None:
         """The next batch: probes with their intended times; None when the run is over."""
@@ -423,16 +496,7 @@ class LoadGenerator:
             batch = []
             for i, t in enumerate(intended):
                 probe = self.factory.make(t)
-                batch.append(
-                    (
-                        probe,
-                        SendRecord(
-                            path=self.sender.path, msg_id=probe.msg_id, key=probe.key, seq=probe.seq,
-                            intended_ns=t, warmup=self._is_warmup(first + i, t, t0), batch=n,
-                            sender=threading.current_thread().name,
-                        ),
-                    )
-                )
+                batch.append((probe, self._record(probe, first + i, t0, n)))
             return batch
 
     def run(self) -> LoadResult:
@@ -447,10 +511,18 @@ class LoadGenerator:
         bar = tqdm(total=total, unit="msg", desc=f"{self.sender.path} {spec.mode}-loop", disable=not show, leave=False)
         errors: list[BaseException] = []
 
-        def worker() -> None:
+        affinity = self.key_affinity
+        if spec.threads > 1 and not affinity:
+            log.info("%d sender threads share %d key(s): the producer may reorder probes of a key", spec.threads, len(self.factory.keys))
+
+        def worker(index: int) -> None:
+            cursor = [0]
             try:
                 while True:
-                    batch = self._claim(t0, deadline, total)
+                    if affinity:
+                        batch = self._claim_owned(index, cursor, t0, deadline, total)
+                    else:
+                        batch = self._claim(t0, deadline, total)
                     if batch is None:
                         return
                     due = batch[-1][1].intended_ns
@@ -464,7 +536,10 @@ class LoadGenerator:
                 errors.append(error)
                 self._stop.set()
 
-        threads = [threading.Thread(target=worker, name=f"load-{i}", daemon=True) for i in range(spec.threads)]
+        threads = [threading.Thread(target=worker, args=(i,), name=f"load-{i}", daemon=True) for i in range(spec.threads)]
+        old_interval = sys.getswitchinterval()
+        if spec.mode == "open" and spec.switch_interval_s:
+            sys.setswitchinterval(min(old_interval, spec.switch_interval_s))
         started = time.time_ns()
         for thread in threads:
             thread.start()
@@ -478,6 +553,7 @@ class LoadGenerator:
             raise
         finally:
             bar.close()
+            sys.setswitchinterval(old_interval)
         ended = time.time_ns()
         if errors:
             raise RuntimeError(f"load generator thread failed: {errors[0]!r}") from errors[0]

@@ -1,7 +1,8 @@
 """Plots from result tables: latency CDF per path, histograms, throughput, reorder scatter.
 
 Figures are built with :class:`matplotlib.figure.Figure` on the Agg canvas (no pyplot, no
-display needed): they render inline in Jupyter and ``fig.savefig(...)`` writes files in CI.
+display needed), so ``fig.savefig(...)`` works anywhere. In a notebook, run
+``%matplotlib inline`` once and a figure returned as a cell's last value is shown.
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ def reorder_scatter(receipts: pd.DataFrame, *, path: str | None = None) -> Figur
     """Sequence number against arrival position, per key: a diagonal line means in order."""
     fig, ax = _figure()
     df = receipts if path is None else receipts[receipts["path"] == path]
-    first = analysis._first_receipts(df)
+    first = analysis.first_receipts(df)
     for key, group in first.groupby("key"):
         ax.scatter(np.arange(len(group)), group["seq"], s=6, label=str(key))
     ax.set_xlabel("arrival position within key")

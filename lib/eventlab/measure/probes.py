@@ -292,6 +292,15 @@ class SendLog:
         with self._lock:
             self.records.extend(records)
 
+    # Picklable (without its lock), so producer processes can hand their sends back.
+    def __getstate__(self) -> dict[str, Any]:
+        with self._lock:
+            return {"records": list(self.records)}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.records = state["records"]
+        self._lock = threading.Lock()
+
     def __len__(self) -> int:
         return len(self.records)
 

@@ -9,7 +9,8 @@ way AWS would, with the error codes AWS uses:
   ``ProvisionedThroughputExceededException``; ``PutRecords`` returns per-record failures with
   ``FailedRecordCount`` and an ``ErrorCode`` per record, as AWS does); reads of 5
   ``GetRecords`` calls/s and 2 MiB/s.
-- SQS FIFO queues, per queue and per action: 300 calls/s (``RequestThrottled``).
+- SQS FIFO queues, per queue and per action: 300 calls/s (``ThrottlingException``, as AWS's
+  FIFO throttling guide says).
 
 Every message says ``(emulated by eventlab)``. Quotas are token buckets holding one second
 of capacity; :meth:`KinesisQuota.scaled` / :meth:`SqsFifoQuota.scaled` shrink them for demos
@@ -41,7 +42,9 @@ log = logging.getLogger(__name__)
 MIB = 1024 * 1024
 EMULATED = "(emulated by eventlab)"
 KINESIS_THROTTLE = "ProvisionedThroughputExceededException"
-SQS_THROTTLE = "RequestThrottled"
+# AWS's "Troubleshoot FIFO throttling issues" page: requests over 300 TPS per action get
+# ThrottlingException (the SQS API model also lists RequestThrottled; consumers accept both).
+SQS_THROTTLE = "ThrottlingException"
 SQS_FIFO_ACTIONS = (
     "SendMessage",
     "SendMessageBatch",
@@ -56,7 +59,8 @@ Clock = Callable[[], float]
 
 
 class TokenBucket:
-    """``rate`` tokens per second, holding at most ``capacity`` (default: one second's worth).
+    """``rate`` tokens per second, holding at most ``capacity`` (default: one second's worth,
+    and at least one token).
 
     ``take`` is all-or-nothing; ``debit`` may drive the balance negative (read bytes are only
     known after the call), which then refuses takes until it refills.
@@ -66,7 +70,8 @@ class TokenBucket:
         if rate <= 0:
             raise ValueError(f"token bucket rate {rate}: must be positive.")
         self.rate = float(rate)
-        self.capacity = float(capacity if capacity is not None else rate)
+        # at least one whole token, or a rate below 1/s could never admit anything
+        self.capacity = float(capacity if capacity is not None else max(rate, 1.0))
         self.clock = clock
         self.tokens = self.capacity
         self.updated = clock()
@@ -294,7 +299,8 @@ class QuotaEmulator:
         shard = self.shard_for(stream, params["PartitionKey"], params.get("ExplicitHashKey"), client)
         size = len(params["Data"]) + len(params["PartitionKey"].encode())
         if self._admit_write(stream, shard, size):
-            self.accepted["kinesis.PutRecord"] += 1
+            with self._lock:
+                self.accepted["kinesis.PutRecord"] += 1
             self.admitted.append(QuotaEvent(time.time_ns(), "kinesis", "PutRecord", f"{stream}/{shard}"))
             return
         self._refuse("kinesis", "PutRecord", f"{stream}/{shard}")
@@ -310,7 +316,8 @@ class QuotaEmulator:
             size = len(record["Data"]) + len(record["PartitionKey"].encode())
             verdicts.append((self._admit_write(stream, shard, size), shard))
         refused = [i for i, (ok, _) in enumerate(verdicts) if not ok]
-        self.accepted["kinesis.PutRecords"] += len(records) - len(refused)
+        with self._lock:
+            self.accepted["kinesis.PutRecords"] += len(records) - len(refused)
         if len(records) > len(refused):
             self.admitted.append(QuotaEvent(time.time_ns(), "kinesis", "PutRecords", stream, len(records) - len(refused)))
         if not refused:
@@ -398,8 +405,9 @@ class QuotaEmulator:
         action = model.name
         with self._lock:
             ok = self._bucket(("sqs-fifo", url, action), q.calls_per_s).take(1)
+            if ok:
+                self.accepted[f"sqs.{action}"] += 1
         if ok:
-            self.accepted[f"sqs.{action}"] += 1
             self.admitted.append(QuotaEvent(time.time_ns(), "sqs", action, url.rsplit("/", 1)[-1]))
             return
         queue = url.rsplit("/", 1)[-1]

@@ -49,6 +49,8 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "processor": platform.processor() or platform.machine(),
         "cores": os.cpu_count(),
+        # other processes on a shared machine change every timing: keep the load with the result
+        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
     }
 
 
@@ -148,3 +150,22 @@ class RunResult:
         sends = pd.read_csv(f"{stem}-sends.csv", keep_default_na=False, dtype={"msg_id": str, "key": str, "error": str})
         receipts = pd.read_csv(f"{stem}-receipts.csv", keep_default_na=False, dtype={"msg_id": str, "key": str, "source": str})
         return cls(doc["workload"], sends, receipts, doc["provenance"], set(), doc.get("calls", {}))
+
+
+# Published AWS figures to put beside local ones (the emulator is for semantics and
+# regression baselines; its latencies are not AWS's). From DESIGN.md, "Measuring".
+PUBLISHED_AWS: list[dict[str, Any]] = [
+    {"path": "sqs", "p50_ms": 16.2, "p99_ms": 105, "what": "Lambda -> SQS -> Lambda, eu-west-1, 2022", "source": "bitesizedserverless.com, 'Serverless messaging latency compared'"},
+    {"path": "sqs-fifo", "p50_ms": 28.1, "p99_ms": 645, "what": "Lambda -> SQS FIFO -> Lambda, eu-west-1, 2022", "source": "bitesizedserverless.com, 'Serverless messaging latency compared'"},
+    {"path": "sns", "p50_ms": 73, "p99_ms": 225, "what": "Lambda -> SNS -> Lambda, eu-west-1, 2022", "source": "bitesizedserverless.com, 'Serverless messaging latency compared'"},
+    {"path": "events", "p50_ms": 148, "p99_ms": 387, "what": "Lambda -> EventBridge -> Lambda, eu-west-1 (after Feb 2023)", "source": "bitesizedserverless.com, 'Serverless messaging latency compared'"},
+    {"path": "kinesis", "p50_ms": 627, "p99_ms": 1580, "what": "Lambda -> Kinesis (polling) -> Lambda, eu-west-1, 2022", "source": "bitesizedserverless.com, 'Serverless messaging latency compared'"},
+    {"path": "kinesis-efo", "p50_ms": 49.4, "p99_ms": 109, "what": "Lambda -> Kinesis (EFO) -> Lambda, eu-west-1, 2022", "source": "bitesizedserverless.com, 'Serverless messaging latency compared'"},
+    {"path": "kinesis", "p50_ms": 200, "p99_ms": None, "what": "propagation delay, one shared-throughput consumer (~1 s with five)", "source": "Kinesis Data Streams developer guide, consumer comparison"},
+    {"path": "kinesis-efo", "p50_ms": 70, "p99_ms": None, "what": "propagation delay with enhanced fan-out", "source": "Kinesis Data Streams developer guide, consumer comparison"},
+]
+
+
+def published_figures() -> pd.DataFrame:
+    """Published AWS latency figures with their sources, to show beside a local summary."""
+    return pd.DataFrame(PUBLISHED_AWS)

@@ -23,6 +23,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from eventlab.idempotency import IdempotencyStore
 from eventlab.paths import project_root
 from eventlab.run import Run
 from eventlab.services import events, ses
@@ -91,11 +92,22 @@ class Shop:
     deployment: Deployment
     sender: str
     analytics_bodies: Callable[[], list[dict[str, Any]]]
+    orders: dict[str, Order] = field(default_factory=dict)
     _drained: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    @property
+    def claims(self) -> IdempotencyStore:
+        """The store the handlers claim their side effects in (read here to trace orders)."""
+        return IdempotencyStore(self.run.target, self.deployment.buckets["state"].name, namespace="claims")
+
+    def _done(self, key: str) -> bool:
+        record = self.claims.get(key)
+        return record is not None and record.status == "COMPLETED"
 
     # -- producers ---------------------------------------------------------------------------
     def place_order(self, order: Order) -> str:
         """OrderService: put OrderPlaced on the bus; returns the event id."""
+        self.orders[order.orderId] = order
         (event_id,) = events.put_events(
             self.run,
             [{
@@ -161,8 +173,9 @@ class Shop:
         """Look in every service for what happened to one order."""
         trace = OrderTrace(order_id)
         trace.audited = any(r.get("detail", {}).get("orderId") == order_id for r in self.audit_records())
-        trace.stock_taken = [k.rsplit("/", 1)[-1] for k in self._keys(f"claims/inventory/{order_id}/")]
-        if self._keys(f"claims/payment/{order_id}"):
+        items = self.orders[order_id].items if order_id in self.orders else []
+        trace.stock_taken = [i.sku for i in items if self._done(f"inventory/{order_id}/{i.sku}")]
+        if self._done(f"payment/{order_id}"):
             paid = any(b.get("orderId") == order_id for b in self.analytics_bodies())
             failed = any(m.get("orderId") == order_id for m in self.queue_messages("payment-failed"))
             trace.payment = "paid" if paid or self._get(f"shipments/{order_id}.json") else ("failed" if failed else "pending")

@@ -14,11 +14,10 @@ import copy
 import json
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any
 
 Shape = dict[str, Any]
-SchemaType = Literal["JSONSchemaDraft4", "OpenApi3"]
 DRAFT4 = "JSONSchemaDraft4"
 OPENAPI3 = "OpenApi3"
 SCHEMA_TYPES: tuple[str, ...] = (DRAFT4, OPENAPI3)
@@ -152,7 +151,6 @@ class InferredSchema:
     detail_type: str
     detail: Shape
     events: int = 1
-    examples: list[dict[str, Any]] = field(default_factory=list, repr=False)
 
     @property
     def name(self) -> str:
@@ -162,9 +160,9 @@ class InferredSchema:
         if (self.source, self.detail_type) != (other.source, other.detail_type):
             raise ValueError(f"cannot merge schemas of {self.name} and {other.name}")
         return InferredSchema(self.source, self.detail_type, merge_shapes(self.detail, other.detail),
-                              self.events + other.events, (self.examples + other.examples)[:3])
+                              self.events + other.events)
 
-    def render(self, schema_type: SchemaType = DRAFT4) -> dict[str, Any]:
+    def render(self, schema_type: str = DRAFT4) -> dict[str, Any]:
         """The schema document, as EventBridge writes a discovered schema of this type."""
         return render(self.source, self.detail_type, self.detail, schema_type)
 
@@ -176,8 +174,7 @@ def infer_schemas(events: Iterable[Mapping[str, Any]]) -> dict[str, InferredSche
         missing = [k for k in ("source", "detail-type", "detail") if k not in event]
         if missing:
             raise ValueError(f"not an EventBridge event envelope (no {', '.join(missing)}): {event!r:.200}")
-        one = InferredSchema(event["source"], event["detail-type"], infer_shape(event["detail"]),
-                             examples=[dict(event)])
+        one = InferredSchema(event["source"], event["detail-type"], infer_shape(event["detail"]))
         found[one.name] = found[one.name].merge(one) if one.name in found else one
     return found
 
@@ -205,7 +202,7 @@ class _Definitions:
     def flatten_object(self, shape: Shape, *, openapi: bool) -> Shape:
         out = _plain(shape, openapi=openapi)
         out["properties"] = {
-            key: self.flatten(prop, pascal_case(key), openapi=openapi)
+            key: self.flatten(prop, _type_name(key), openapi=openapi)
             for key, prop in shape.get("properties", {}).items()
         }
         if shape.get("required"):
@@ -225,6 +222,14 @@ class _Definitions:
         return out
 
 
+def _type_name(key: str) -> str:
+    """The definition name for a nested object under ``key`` (``shipping_address`` -> ``ShippingAddress``)."""
+    try:
+        return pascal_case(key)
+    except ValueError:  # a key without letters or digits, such as "" or "--"
+        return "Object"
+
+
 def _plain(shape: Shape, *, openapi: bool) -> Shape:
     """A shape's own keywords (type, format), without its children; OpenAPI's ``nullable``."""
     out = {k: v for k, v in shape.items() if k in ("type", "format")}
@@ -240,7 +245,7 @@ def _plain(shape: Shape, *, openapi: bool) -> Shape:
     return out
 
 
-def render(source: str, detail_type: str, detail: Shape, schema_type: SchemaType = DRAFT4) -> dict[str, Any]:
+def render(source: str, detail_type: str, detail: Shape, schema_type: str = DRAFT4) -> dict[str, Any]:
     """An EventBridge-style discovered schema document for one source + detail type."""
     if schema_type not in SCHEMA_TYPES:
         raise ValueError(f"schema type {schema_type!r}: use one of {', '.join(SCHEMA_TYPES)}")

@@ -19,6 +19,7 @@ version, every new version is compared with the previous one, validation and cod
 from __future__ import annotations
 
 import abc
+import functools
 import io
 import json
 import logging
@@ -134,8 +135,13 @@ class SchemaRegistry(abc.ABC):
         """The names of the schemas in the registry."""
 
     # -- shared behaviour --------------------------------------------------------------------
+    @functools.cached_property
+    def account_id(self) -> str:
+        """The account of the target, asked once (on AWS it is an STS call)."""
+        return self.target.account_id
+
     def schema_arn(self, schema: str) -> str:
-        return f"arn:aws:schemas:{self.target.region}:{self.target.account_id}:schema/{self.name}/{schema}"
+        return f"arn:aws:schemas:{self.target.region}:{self.account_id}:schema/{self.name}/{schema}"
 
     def put_schema(self, schema: str, content: str | Mapping[str, Any], *, schema_type: str | None = None,
                    description: str = "") -> PutResult:
@@ -191,7 +197,7 @@ class SchemaRegistry(abc.ABC):
             if latest is not None:
                 previous = document.detail_shape(latest.json_schema)
                 detail = merge_shapes(previous, detail)
-        content = render(inferred.source, inferred.detail_type, detail, schema_type)  # type: ignore[arg-type]
+        content = render(inferred.source, inferred.detail_type, detail, schema_type)
         return self.put_schema(inferred.name, content, schema_type=schema_type,
                                description=f"Discovered from {inferred.events} event(s) by eventlab")
 
@@ -251,13 +257,28 @@ class S3SchemaRegistry(SchemaRegistry):
 
     @property
     def arn(self) -> str:
-        return f"arn:aws:schemas:{self.target.region}:{self.target.account_id}:registry/{self.name}"
+        return f"arn:aws:schemas:{self.target.region}:{self.account_id}:registry/{self.name}"
 
     def _key(self, *parts: str) -> str:
         return "/".join(["registries", quote(self.name, safe=""), *parts])
 
     def _versions_prefix(self, schema: str) -> str:
         return self._key("schemas", quote(schema, safe="@.-_"), "versions") + "/"
+
+    @classmethod
+    def open(cls, target: Target, bucket: str, name: str | None = None) -> S3SchemaRegistry:
+        """An existing registry in ``bucket`` (e.g. from another kernel); ``name`` may be left
+        out when the bucket holds only one registry."""
+        client = target.client("s3")
+        reply = client.list_objects_v2(Bucket=bucket, Prefix="registries/", Delimiter="/")
+        names = sorted(unquote(p["Prefix"].rstrip("/").rsplit("/", 1)[-1]) for p in reply.get("CommonPrefixes", []))
+        if name is None and len(names) == 1:
+            name = names[0]
+        if name is None or name not in names:
+            wanted = f"registry {name}" if name else "a registry name"
+            raise SchemaRegistryError(f"bucket {bucket} has registries {names or 'none'}: pass {wanted} that exists, "
+                                      "or create one with create_registry(run, ...)")
+        return cls(target, name, bucket)
 
     def create(self, description: str = "", tags: Mapping[str, str] | None = None) -> None:
         """Write the registry's own record (CreateRegistry)."""
@@ -398,7 +419,13 @@ class EventBridgeSchemaRegistry(SchemaRegistry):
         if exists:
             reply = self._client.update_schema(**kwargs)
         else:
-            reply = self._client.create_schema(**kwargs)
+            try:
+                reply = self._client.create_schema(**kwargs)
+            except ClientError as error:
+                if _error_code(error) != "ConflictException":
+                    raise
+                log.info("schema %s was created by another writer meanwhile; adding a version", schema)
+                reply = self._client.update_schema(**kwargs)
         return SchemaVersion(registry=self.name, name=schema, version=str(reply["SchemaVersion"]),
                              type=reply.get("Type", schema_type), content=content,
                              arn=reply.get("SchemaArn", ""), created=reply.get("VersionCreatedDate"),

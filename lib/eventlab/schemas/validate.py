@@ -73,7 +73,7 @@ def problems(event: Mapping[str, Any], content: str | Mapping[str, Any], *,
         if "detail" in event and "detail-type" in event:
             target, base = event["detail"], "detail"
     validator = Draft4Validator(document, format_checker=FormatChecker())
-    errors = sorted(validator.iter_errors(target), key=lambda e: (list(e.absolute_path), e.validator))
+    errors = sorted(validator.iter_errors(target), key=lambda e: ([str(p) for p in e.absolute_path], str(e.validator)))
     found: list[Problem] = []
     for error in errors:
         leaves = _leaves(error)

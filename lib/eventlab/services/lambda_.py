@@ -7,17 +7,20 @@ new role takes seconds to be usable by Lambda; the create calls retry for that.
 
 from __future__ import annotations
 
+import ast
 import base64
 import hashlib
+import importlib.util
 import io
 import json
 import logging
+import re
 import time
 import zipfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -34,9 +37,6 @@ LOG_RETENTION_DAYS = 7
 SKIPPED = frozenset({"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".DS_Store"})
 # How long to retry while IAM propagates a new role or policy (AWS only; immediate locally).
 IAM_PROPAGATION_SECONDS = 60.0
-
-T = TypeVar("T")
-
 
 @dataclass(frozen=True)
 class Function:
@@ -56,29 +56,64 @@ class EventSourceMapping:
     settings: dict[str, Any] = field(default_factory=dict)
 
 
+BUNDLE_FILE = "bundle.txt"
+
+
+def bundled_modules(code_dir: str | Path) -> dict[str, bytes]:
+    """eventlab modules a handler folder asks for in ``bundle.txt`` (one module per line), as
+    ``{file name at the zip's root: source}``. A bundled module must import without eventlab
+    (at its top level), since on AWS the package holds nothing else of it."""
+    manifest = Path(code_dir) / BUNDLE_FILE
+    if not manifest.exists():
+        return {}
+    files = {}
+    for line in manifest.read_text().splitlines():
+        module = line.split("#", 1)[0].strip()
+        if not module:
+            continue
+        spec = importlib.util.find_spec(module)
+        if spec is None or spec.origin is None or not module.startswith("eventlab."):
+            raise ValueError(f"{manifest}: {module!r} is not an eventlab module")
+        source = Path(spec.origin).read_bytes()
+        for node in ast.parse(source).body:
+            if isinstance(node, ast.Import | ast.ImportFrom):
+                names = [node.module or ""] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]
+                if any(name == "eventlab" or name.startswith("eventlab.") for name in names):
+                    raise ValueError(f"{module} imports eventlab at its top level and cannot be bundled into a handler")
+        files[f"{module.rsplit('.', 1)[-1]}.py"] = source
+    return files
+
+
 def package(code_dir: str | Path) -> bytes:
     """Zip a folder of handler code (files at the zip's root), reproducibly: fixed timestamps,
-    sorted entries, no caches."""
+    sorted entries, no caches; plus the eventlab modules its ``bundle.txt`` names."""
     root = Path(code_dir)
     if not root.is_dir():
         raise FileNotFoundError(f"handler folder {root} does not exist: pass the folder that holds the handler module")
+    entries: dict[str, bytes] = {}
+    for path in sorted(root.rglob("*")):
+        relative = path.relative_to(root)
+        if any(part in SKIPPED or part.endswith(".pyc") for part in relative.parts) or not path.is_file():
+            continue
+        if relative.as_posix() != BUNDLE_FILE:
+            entries[relative.as_posix()] = path.read_bytes()
+    for name, source in bundled_modules(root).items():
+        if name in entries:
+            raise ValueError(f"{root}: {name} is both a handler file and a bundled module")
+        entries[name] = source
+    if not entries:
+        raise ValueError(f"handler folder {root} has no files to package")
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path in sorted(root.rglob("*")):
-            relative = path.relative_to(root)
-            if any(part in SKIPPED or part.endswith(".pyc") for part in relative.parts) or not path.is_file():
-                continue
-            info = zipfile.ZipInfo(relative.as_posix(), date_time=(1980, 1, 1, 0, 0, 0))
+        for name in sorted(entries):
+            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
             info.external_attr = 0o644 << 16
             info.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(info, path.read_bytes())
-    data = buffer.getvalue()
-    if len(data) <= 22:  # an empty zip is only its end record
-        raise ValueError(f"handler folder {root} has no files to package")
-    return data
+            archive.writestr(info, entries[name])
+    return buffer.getvalue()
 
 
-def _retry_while_iam_propagates(call: Callable[[], T], what: str) -> T:
+def _retry_while_iam_propagates[T](call: Callable[[], T], what: str) -> T:
     """Retry a call that AWS rejects until a just-created role or policy is visible to Lambda."""
     deadline = time.monotonic() + IAM_PROPAGATION_SECONDS
     while True:
@@ -433,6 +468,29 @@ def filter_log_events(run: Run, function: Function, pattern: str = "") -> list[s
     for page in client.get_paginator("filter_log_events").paginate(**kwargs):
         lines.extend(e["message"].rstrip("\n") for e in page.get("events", []))
     return lines
+
+
+_REPORT = re.compile(
+    r"REPORT RequestId: (?P<request_id>\S+)\tDuration: (?P<duration_ms>[\d.]+) ms"
+    r"(?:.*?Init Duration: (?P<init_ms>[\d.]+) ms)?"
+)
+
+
+def invocation_reports(run: Run, function: Function) -> list[dict[str, Any]]:
+    """One row per invocation from the function's REPORT log lines: duration, and the init
+    duration that marks a cold start (a new execution environment)."""
+    rows = []
+    for line in filter_log_events(run, function, "REPORT"):
+        match = _REPORT.search(line)
+        if match:
+            init = match["init_ms"]
+            rows.append({
+                "request_id": match["request_id"],
+                "duration_ms": float(match["duration_ms"]),
+                "init_ms": float(init) if init else None,
+                "cold": init is not None,
+            })
+    return rows
 
 
 def handler_dir(name: str) -> Path:

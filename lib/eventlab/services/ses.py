@@ -74,3 +74,15 @@ def list_sent_emails(target: Target, *, to: str | None = None) -> list[dict[str,
             if to in (m.get("Destination") or {}).get("ToAddresses", [])
         ]
     return messages
+
+
+def wait_for_emails(target: Target, *, to: str, count: int, timeout: float = 60, settle: float = 1.0) -> list[dict[str, Any]]:
+    """Wait until LocalStack recorded ``count`` emails to ``to`` (emulator only), then ``settle``
+    seconds more so that an unexpected extra email would show up too; returns them all."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while len(list_sent_emails(target, to=to)) < count and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(settle)
+    return list_sent_emails(target, to=to)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from eventlab import policies
 from eventlab.run import Run
@@ -99,3 +101,29 @@ def get_queue_attributes(run: Run, queue: Queue) -> dict[str, str]:
         QueueUrl=queue.url, AttributeNames=["All"]
     )
     return dict(reply["Attributes"])
+
+
+def receive_all(
+    run: Run, queue: Queue, *, expected: int, timeout: float = 30, delete: bool = False
+) -> list[dict[str, Any]]:
+    """Receive until ``expected`` messages arrived or ``timeout`` passed (long polling), with all
+    their attributes (``ApproximateReceiveCount`` among them). Messages stay in the queue unless
+    ``delete``: they are hidden for the visibility timeout of the receive, long enough to read
+    them once."""
+    client = run.target.client("sqs")
+    deadline = time.monotonic() + timeout
+    messages: list[dict[str, Any]] = []
+    while len(messages) < expected and time.monotonic() < deadline:
+        reply = client.receive_message(
+            QueueUrl=queue.url,
+            MaxNumberOfMessages=min(10, expected - len(messages)),
+            WaitTimeSeconds=1,
+            VisibilityTimeout=max(30, int(timeout)),
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        )
+        for message in reply.get("Messages", []):
+            messages.append(message)
+            if delete:
+                client.delete_message(QueueUrl=queue.url, ReceiptHandle=message["ReceiptHandle"])
+    return messages

@@ -1,10 +1,12 @@
 """What every e-commerce handler shares: clients, events on the bus, and idempotent side effects.
 
 Handlers receive at-least-once deliveries (SQS, SNS, EventBridge and Kinesis all redeliver),
-so every side effect is guarded by a claim: an S3 object written with ``IfNoneMatch="*"``,
-which S3 (and LocalStack) lets exactly one writer create. The first delivery claims and acts;
-a duplicate finds the claim and skips. If the side effect fails, the claim is released so the
-retry can do the work: a failure never makes a message count as done.
+so every side effect runs through eventlab's idempotency store (``idempotency.py``, bundled
+into this package by ``bundle.txt``): an S3 object written with ``IfNoneMatch="*"``, which S3
+(and LocalStack) lets exactly one writer create. The first delivery claims and acts; a
+duplicate finds the claim done and skips. If the side effect fails, the claim is released so
+the retry does the work: a failure never makes a message count as done. A duplicate that
+arrives while the first is still running raises, so its delivery is retried later.
 
 Configuration (environment, set by the topology): BUS_SHOP_NAME, BUCKET_STATE_NAME.
 """
@@ -18,7 +20,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import boto3
-from botocore.exceptions import ClientError
+from idempotency import IdempotencyStore, idempotent
 
 logger = logging.getLogger()
 logger.setLevel(os.environ.get("LOG_LEVEL", "INFO"))
@@ -49,32 +51,16 @@ def put_event(detail_type: str, detail: dict[str, Any]) -> None:
     logger.info("put %s %s", detail_type, detail.get("orderId", ""))
 
 
-def claim(key: str) -> bool:
-    """True for the first caller with this key; False for every duplicate."""
-    try:
-        client("s3").put_object(Bucket=state_bucket(), Key=f"claims/{key}", Body=b"", IfNoneMatch="*")
-        return True
-    except ClientError as error:
-        if error.response.get("Error", {}).get("Code") in ("PreconditionFailed", "ConditionalRequestConflict"):
-            logger.info("duplicate delivery, already done: %s", key)
-            return False
-        raise
+def store() -> IdempotencyStore:
+    """The idempotency store in the state bucket (claims kept a day: longer than any retry)."""
+    if "store" not in _clients:
+        _clients["store"] = IdempotencyStore(client("s3"), state_bucket(), namespace="claims", expires_after=86_400)
+    return _clients["store"]  # type: ignore[no-any-return]
 
 
-def release(key: str) -> None:
-    client("s3").delete_object(Bucket=state_bucket(), Key=f"claims/{key}")
-
-
-def once(key: str, effect: Callable[[], None]) -> bool:
-    """Run ``effect`` once per key across duplicates; release the claim if it fails."""
-    if not claim(key):
-        return False
-    try:
-        effect()
-    except BaseException:
-        release(key)
-        raise
-    return True
+def once(key: str, effect: Callable[[], None]) -> None:
+    """Run ``effect`` once per key across duplicates (and again only if it failed)."""
+    idempotent(store(), key_fn=lambda: key)(effect)()
 
 
 def put_json(key: str, value: Any) -> None:

@@ -115,7 +115,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             continue
         try:
             ses_id = send(notification, admin=admin, sender=sender)
-        except Exception:  # noqa: BLE001 - SES refused or was unreachable: retry this record
+        except Exception:  # SES refused or was unreachable: retry this record
             logger.exception("record %s: sending the email failed; it will be retried", message_id)
             failures.append({"itemIdentifier": message_id})
             continue

@@ -1,0 +1,282 @@
+"""Regression benchmarks: workloads (YAML), repeated papermill runs, and a noise-aware compare.
+
+What load to run (a workload, ``benchmarks/workloads/*.yaml``, named after its parameters)
+is kept apart from where it runs (the target, one switch) and from the code (the benchmark
+notebook ``benchmarks/benchmark.ipynb``, whose parameters are the workload's keys). Each run
+writes ``data/results/<workload>-<target>-<timestamp>.json``.
+
+A figure has moved only if it moved beyond the noise: each workload runs ``repeats`` times,
+and :func:`compare` bootstraps a confidence interval for the ratio of the current mean to the
+baseline mean. A regression is a change that is confidently worse than the threshold; a
+change inside the interval is reported as noise, not as news.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import yaml
+
+from eventlab.paths import project_root
+
+log = logging.getLogger(__name__)
+
+WORKLOAD_KEYS = ("path", "rate", "size", "batch", "keys", "producers", "duration", "target")
+# figure -> which direction is better
+FIGURES: dict[str, Literal["lower", "higher"]] = {
+    "latency_p50_ms": "lower",
+    "latency_p99_ms": "lower",
+    "send_delay_p99_ms": "lower",
+    "throughput_msg_s": "higher",
+    "duplicate_rate": "lower",
+    "inversions": "lower",
+    "lost": "lower",
+}
+DEFAULT_THRESHOLD = 0.25  # the emulator on a shared machine is noisy: 25% before anything is news
+CONFIDENCE = 0.95
+
+
+def benchmarks_dir() -> Path:
+    return project_root() / "benchmarks"
+
+
+def results_dir() -> Path:
+    path = Path(os.environ.get("EVENTLAB_RESULTS_DIR") or project_root() / "data" / "results")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def baselines_dir() -> Path:
+    return project_root() / "data" / "baselines"
+
+
+# -- workloads -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Workload:
+    """One load to run: the benchmark notebook's parameters."""
+
+    path: str
+    rate: int
+    size: int = 256
+    batch: int = 1
+    keys: int = 1
+    producers: int = 1
+    duration: int = 5
+    target: str = "localstack"
+
+    @property
+    def name(self) -> str:
+        """The name a workload file must have: its parameters, target aside (that is a switch)."""
+        return f"{self.path}-r{self.rate}-s{self.size}-b{self.batch}-k{self.keys}-p{self.producers}-d{self.duration}s"
+
+    def parameters(self, **overrides: Any) -> dict[str, Any]:
+        return {**asdict(self), **overrides}
+
+
+def load_workload(path: str | Path) -> Workload:
+    """Read a workload file; its keys must be the notebook's parameters and its name must match."""
+    from eventlab.measure.paths import PATHS
+
+    path = Path(path)
+    data = yaml.safe_load(path.read_text()) or {}
+    unknown = sorted(set(data) - set(WORKLOAD_KEYS))
+    if unknown:
+        raise ValueError(f"{path.name}: unknown key(s) {unknown}; a workload has {list(WORKLOAD_KEYS)}")
+    workload = Workload(**data)
+    if workload.path not in PATHS:
+        raise ValueError(f"{path.name}: path {workload.path!r} is not one of {PATHS}")
+    if path.stem != workload.name:
+        raise ValueError(f"{path.name}: a workload is named after its parameters; call it {workload.name}.yaml")
+    return workload
+
+
+def find_workload(name: str) -> Path:
+    """A workload by name or path."""
+    candidate = Path(name)
+    if candidate.suffix == ".yaml" and candidate.exists():
+        return candidate
+    path = benchmarks_dir() / "workloads" / f"{name.removesuffix('.yaml')}.yaml"
+    if not path.exists():
+        known = sorted(p.stem for p in (benchmarks_dir() / "workloads").glob("*.yaml"))
+        raise FileNotFoundError(f"no workload {name!r}; known: {known}")
+    return path
+
+
+def workload_set(name: str) -> list[Path]:
+    """The workloads of a named set in ``benchmarks/sets.yaml`` (``smoke``: CI; ``full``: on demand)."""
+    sets = yaml.safe_load((benchmarks_dir() / "sets.yaml").read_text())
+    if name not in sets:
+        raise KeyError(f"no workload set {name!r}; known: {sorted(sets)}")
+    return [find_workload(w) for w in sets[name]]
+
+
+# -- figures ---------------------------------------------------------------------------------
+def figures_of(result_json: Mapping[str, Any]) -> dict[str, float]:
+    """The compared figures of one saved result (its first receipt path)."""
+    (row,) = result_json["summary"][:1] or [{}]
+    load = result_json["provenance"]["parameters"]["load"]
+    duration = float(result_json["provenance"]["parameters"].get("duration") or load[0].get("duration_s") or 0)
+    figures = {name: float(row[name]) for name in FIGURES if name in row and row[name] is not None}
+    if duration > 0 and "delivered" in row:
+        figures["throughput_msg_s"] = float(row["delivered"]) / duration
+    return figures
+
+
+def read_results(
+    workload: str | None = None, target: str | None = None, session: str | None = None, folder: Path | None = None
+) -> list[dict[str, Any]]:
+    """Saved results (newest last), filtered by workload, target and bench session."""
+    found = []
+    for path in sorted((folder or results_dir()).glob("*.json")):
+        doc = json.loads(path.read_text())
+        params = doc.get("provenance", {}).get("parameters", {})
+        if workload and doc.get("workload") != workload:
+            continue
+        if target and doc["provenance"]["target"]["kind"] != target:
+            continue
+        if session and params.get("session") != session:
+            continue
+        doc["file"] = str(path)
+        found.append(doc)
+    return sorted(found, key=lambda d: d["provenance"]["time"])
+
+
+# -- baselines and compare -------------------------------------------------------------------
+@dataclass
+class Baseline:
+    workload: str
+    target: str
+    figures: dict[str, list[float]]
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_results(cls, results: Sequence[Mapping[str, Any]]) -> Baseline:
+        if not results:
+            raise ValueError("a baseline needs at least one result")
+        figures: dict[str, list[float]] = {}
+        for doc in results:
+            for name, value in figures_of(doc).items():
+                figures.setdefault(name, []).append(value)
+        first = results[0]
+        return cls(first["workload"], first["provenance"]["target"]["kind"], figures, first["provenance"])
+
+    @staticmethod
+    def path_for(workload: str, target: str) -> Path:
+        return baselines_dir() / f"{workload}-{target}.json"
+
+    def save(self) -> Path:
+        path = self.path_for(self.workload, self.target)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(asdict(self), indent=2, default=str) + "\n")
+        return path
+
+    @classmethod
+    def load(cls, workload: str, target: str) -> Baseline | None:
+        path = cls.path_for(workload, target)
+        return cls(**json.loads(path.read_text())) if path.exists() else None
+
+
+@dataclass(frozen=True)
+class Change:
+    """One figure against its baseline."""
+
+    figure: str
+    baseline_mean: float
+    current_mean: float
+    ratio: float | None
+    low: float | None
+    high: float | None
+    verdict: Literal["regression", "improvement", "unchanged"]
+
+    def describe(self) -> str:
+        if self.ratio is None:
+            return f"{self.figure}: {self.baseline_mean:g} -> {self.current_mean:g} ({self.verdict})"
+        return (
+            f"{self.figure}: {self.baseline_mean:.3g} -> {self.current_mean:.3g} "
+            f"(x{self.ratio:.2f}, {CONFIDENCE:.0%} CI x{self.low:.2f}..x{self.high:.2f}): {self.verdict}"
+        )
+
+
+def bootstrap_ratio(baseline: Sequence[float], current: Sequence[float], *, samples: int = 4000, seed: int = 0) -> tuple[float, float, float]:
+    """Ratio of means, current / baseline, with a percentile bootstrap confidence interval."""
+    rng = np.random.default_rng(seed)
+    b, c = np.asarray(baseline, dtype=float), np.asarray(current, dtype=float)
+    b_means = rng.choice(b, size=(samples, len(b)), replace=True).mean(axis=1)
+    c_means = rng.choice(c, size=(samples, len(c)), replace=True).mean(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = c_means / b_means
+    ratios = ratios[np.isfinite(ratios)]
+    alpha = (1 - CONFIDENCE) / 2
+    return float(c.mean() / b.mean()), float(np.quantile(ratios, alpha)), float(np.quantile(ratios, 1 - alpha))
+
+
+def compare_figure(name: str, baseline: Sequence[float], current: Sequence[float], *, threshold: float = DEFAULT_THRESHOLD) -> Change:
+    """Judge one figure: a regression only when the whole confidence interval is worse than the
+    threshold in the figure's bad direction."""
+    better = FIGURES.get(name, "lower")
+    b_mean, c_mean = float(np.mean(baseline)), float(np.mean(current))
+    if name == "lost" and c_mean > 0:
+        return Change(name, b_mean, c_mean, None, None, None, "regression")  # losing messages is never noise
+    if b_mean == 0:  # e.g. no inversions in the baseline: any now is a change of kind, not degree
+        verdict = "unchanged" if c_mean == 0 else "regression" if better == "lower" else "improvement"
+        return Change(name, b_mean, c_mean, None, None, None, verdict)
+    ratio, low, high = bootstrap_ratio(baseline, current)
+    if better == "lower":
+        verdict = "regression" if low > 1 + threshold else "improvement" if high < 1 - threshold else "unchanged"
+    else:
+        verdict = "regression" if high < 1 - threshold else "improvement" if low > 1 + threshold else "unchanged"
+    return Change(name, b_mean, c_mean, ratio, low, high, verdict)
+
+
+def compare(baseline: Baseline, results: Sequence[Mapping[str, Any]], *, threshold: float = DEFAULT_THRESHOLD) -> list[Change]:
+    """Every figure of ``results`` (the repeats of one workload) against its baseline."""
+    current = Baseline.from_results(results).figures
+    changes = []
+    for name in FIGURES:
+        if name in current and name in baseline.figures:
+            changes.append(compare_figure(name, baseline.figures[name], current[name], threshold=threshold))
+    return changes
+
+
+# -- running -----------------------------------------------------------------------------------
+def new_session() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def run_workload(
+    workload_path: Path,
+    *,
+    repeats: int,
+    session: str,
+    output_dir: Path,
+    overrides: Mapping[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """Execute the benchmark notebook ``repeats`` times with the workload's parameters; returns the
+    saved results. The target (and LocalStack's endpoint) come from ``overrides``/the environment."""
+    from eventlab import workbook
+
+    workload = load_workload(workload_path)
+    notebook = benchmarks_dir() / "benchmark.ipynb"
+    params = workload.parameters(**(overrides or {}))
+    for repeat in range(repeats):
+        folder = output_dir / f"{workload.name}-{params['target']}-{session}-r{repeat}"
+        result = workbook.execute(
+            notebook, folder, parameters={**params, "workload": workload.name, "session": session, "repeat": repeat}
+        )
+        if not result.ok:
+            raise RuntimeError(f"benchmark {workload.name} repeat {repeat} failed: {workbook.describe_failure(result)}")
+        log.info("%s repeat %d: %s", workload.name, repeat, result.figures)
+    return read_results(workload.name, params["target"], session)
+
+
+def summary_lines(workload: str, changes: Iterable[Change]) -> list[str]:
+    return [f"{workload}: {change.describe()}" for change in changes]
+

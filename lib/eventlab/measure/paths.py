@@ -1,0 +1,284 @@
+"""Every message path as a ready rig, and one :func:`measure` for all of them.
+
+A *path* is a producer API, the services in between and a consumer:
+
+==============  ===================================================================
+``sqs``         SendMessage -> standard queue -> long-polling receiver
+``sqs-fifo``    SendMessage (group = key) -> FIFO queue -> long-polling receiver
+``sns-sqs``     Publish -> topic -> queue (raw delivery) -> long-polling receiver
+``events-sqs``  PutEvents -> custom bus -> rule -> queue -> long-polling receiver
+``kinesis``     PutRecord(s) (partition key = key) -> stream -> GetRecords every 200 ms
+``kinesis-efo`` the same stream, read by enhanced fan-out (SubscribeToShard)
+``sqs-lambda``  SendMessage -> standard queue -> event source mapping -> Lambda
+==============  ===================================================================
+
+:func:`build_path` creates a path's resources under a run (so they are cleaned up with it)
+and returns its sender and consumers; the two Kinesis readers can share one stream and one
+load. :func:`measure` offers a :class:`~eventlab.measure.load.LoadSpec` through one path,
+optionally from several producer processes, and returns a
+:class:`~eventlab.measure.results.RunResult`::
+
+    with Run(target) as run:
+        measure(run, "sqs-fifo", LoadSpec(rate=100, duration_s=5, keys=4)).summary
+
+The ``sqs-lambda`` path needs the function to reach a receipt sink on 127.0.0.1: it runs on
+the embedded LocalStack only (:func:`build_path` returns None on AWS, with a log line).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from eventlab.measure.consumers import (
+    HttpReceiver,
+    KinesisEfoReader,
+    KinesisPoller,
+    LambdaSink,
+    SqsReceiver,
+)
+from eventlab.measure.load import (
+    EventBridgeSender,
+    KinesisSender,
+    LoadGenerator,
+    LoadResult,
+    LoadSpec,
+    Sender,
+    SnsSender,
+    SqsSender,
+)
+from eventlab.measure.probes import ProbeFactory, ReceiptLog
+from eventlab.measure.results import RunResult
+from eventlab.run import Run
+from eventlab.services import events, kinesis, lambda_, sns, sqs
+from eventlab.target import Target
+
+log = logging.getLogger(__name__)
+
+PATHS: tuple[str, ...] = ("sqs", "sqs-fifo", "sns-sqs", "events-sqs", "kinesis", "kinesis-efo", "sqs-lambda")
+"""Every path, in the order tables show them."""
+
+ORDERED_PATHS: frozenset[str] = frozenset({"sqs-fifo", "kinesis", "kinesis-efo"})
+"""Paths that promise order per key (FIFO message group, Kinesis partition key)."""
+
+SERVICE = {
+    "sqs": "SQS standard",
+    "sqs-fifo": "SQS FIFO",
+    "sns-sqs": "SNS -> SQS",
+    "events-sqs": "EventBridge -> SQS",
+    "kinesis": "Kinesis, polling",
+    "kinesis-efo": "Kinesis, enhanced fan-out",
+    "sqs-lambda": "SQS -> Lambda",
+}
+
+SINK_HANDLER = Path(__file__).resolve().parent.parent / "experiments" / "handlers" / "receipt_sink"
+
+
+@dataclass
+class PathSetup:
+    """One load's worth of a path: the sender and the consumers that record its receipts."""
+
+    name: str
+    sender: Sender
+    receipt_paths: list[str]
+    consumers: list[Any] = field(default_factory=list)
+
+
+# -- building each path ------------------------------------------------------------------------
+def _sqs_path(run: Run, receipts: ReceiptLog, *, fifo: bool, batch: bool, receivers: int) -> PathSetup:
+    name = "sqs-fifo" if fifo else "sqs"
+    queue = sqs.create_queue(run, f"path-{name}", fifo=fifo)
+    client = run.target.client("sqs")
+    receiver = SqsReceiver(client, queue.url, receipts, path=name, threads=receivers)
+    return PathSetup(name, SqsSender(client, queue.url, batch=batch, path=name), [name], [receiver])
+
+
+def _sns_path(run: Run, receipts: ReceiptLog, *, batch: bool, receivers: int) -> PathSetup:
+    topic = sns.create_topic(run, "path-topic")
+    queue = sqs.create_queue(run, "path-sns-q")
+    sns.subscribe_queue(run, topic, queue, raw_message_delivery=True)
+    receiver = SqsReceiver(run.target.client("sqs"), queue.url, receipts, path="sns-sqs", threads=receivers)
+    return PathSetup("sns-sqs", SnsSender(run.target.client("sns"), topic.arn, batch=batch, path="sns-sqs"), ["sns-sqs"], [receiver])
+
+
+def _events_path(run: Run, receipts: ReceiptLog, *, batch: bool, receivers: int) -> PathSetup:
+    bus = events.create_event_bus(run, "path-bus")
+    queue = sqs.create_queue(run, "path-events-q")
+    rule = events.put_rule(run, bus, "path-probes", event_pattern={"source": ["eventlab.probe"]})
+    sqs.allow_senders(run, queue, service="events.amazonaws.com", source_arns=[rule.arn])
+    events.put_targets(run, rule, [{"Id": "queue", "Arn": queue.arn}])
+    receiver = SqsReceiver(run.target.client("sqs"), queue.url, receipts, path="events-sqs", threads=receivers)
+    sender = EventBridgeSender(run.target.client("events"), bus.name, batch=batch, path="events-sqs")
+    return PathSetup("events-sqs", sender, ["events-sqs"], [receiver])
+
+
+def _kinesis_path(run: Run, receipts: ReceiptLog, *, polling: bool, efo: bool, shards: int, batch: bool) -> PathSetup:
+    stream = kinesis.create_stream(run, "path-stream", shard_count=shards)
+    client = run.target.client("kinesis")
+    consumers: list[Any] = []
+    paths: list[str] = []
+    if polling:
+        consumers.append(KinesisPoller(client, stream.name, receipts, path="kinesis", interval_s=0.2))
+        paths.append("kinesis")
+    if efo:
+        consumers.append(KinesisEfoReader(run, stream.arn, stream.name, receipts, base="path-efo", path="kinesis-efo"))
+        paths.append("kinesis-efo")
+    sender = KinesisSender(client, stream.name, batch_size=500 if batch else 1, path=paths[0] if len(paths) == 1 else "kinesis")
+    return PathSetup(paths[0] if len(paths) == 1 else "kinesis", sender, paths, consumers)
+
+
+def _lambda_path(run: Run, receipts: ReceiptLog, *, batch_size: int, batch: bool) -> PathSetup:
+    queue = sqs.create_queue(run, "path-lambda-q", attributes={"VisibilityTimeout": 30})
+    receiver = HttpReceiver(receipts, sink_path="sqs-lambda")
+    sink = LambdaSink(receiver)
+    function = lambda_.create_function(run, "path-sink", SINK_HANDLER, timeout=10, environment=sink.environment())
+    lambda_.create_event_source_mapping(run, function, queue.arn, batch_size=batch_size)
+    sender = SqsSender(run.target.client("sqs"), queue.url, batch=batch, path="sqs-lambda")
+    return PathSetup("sqs-lambda", sender, ["sqs-lambda"], [receiver])
+
+
+def path_groups(paths: Sequence[str]) -> list[tuple[str, ...]]:
+    """The loads that measuring ``paths`` takes: one per path, except that both Kinesis readers
+    share one stream and one load."""
+    unknown = [p for p in paths if p not in PATHS]
+    if unknown:
+        raise ValueError(f"unknown path(s) {unknown}: choose from {', '.join(PATHS)}")
+    groups: list[tuple[str, ...]] = []
+    for name in PATHS:
+        if name not in paths:
+            continue
+        if name in ("kinesis", "kinesis-efo"):
+            readers = tuple(p for p in ("kinesis", "kinesis-efo") if p in paths)
+            if readers not in groups:
+                groups.append(readers)
+        else:
+            groups.append((name,))
+    return groups
+
+
+def build_path(
+    run: Run,
+    group: Sequence[str],
+    receipts: ReceiptLog,
+    *,
+    shards: int = 2,
+    batch: bool = False,
+    receivers: int = 1,
+    lambda_batch_size: int = 10,
+) -> PathSetup | None:
+    """The resources, sender and consumers of one group from :func:`path_groups`; None when the
+    path cannot run on this target (``sqs-lambda`` on AWS). ``batch`` lets the sender use the
+    batch APIs (SendMessageBatch, PublishBatch, PutEvents of 10, PutRecords)."""
+    (name, *_) = path_groups(group)[0]
+    if name in ("sqs", "sqs-fifo"):
+        return _sqs_path(run, receipts, fifo=name == "sqs-fifo", batch=batch, receivers=receivers)
+    if name == "sns-sqs":
+        return _sns_path(run, receipts, batch=batch, receivers=receivers)
+    if name == "events-sqs":
+        return _events_path(run, receipts, batch=batch, receivers=receivers)
+    if name == "sqs-lambda":
+        if not run.target.is_emulated:
+            log.warning("sqs-lambda skipped: on AWS the function cannot reach the receipt sink on 127.0.0.1")
+            return None
+        return _lambda_path(run, receipts, batch_size=lambda_batch_size, batch=batch)
+    return _kinesis_path(run, receipts, polling="kinesis" in group, efo="kinesis-efo" in group, shards=shards, batch=batch)
+
+
+@contextlib.contextmanager
+def consuming(consumers: Sequence[Any]) -> Iterator[None]:
+    """Run consumers (context managers) for the duration of the block."""
+    with contextlib.ExitStack() as stack:
+        for consumer in consumers:
+            stack.enter_context(consumer)
+        yield
+
+
+# -- producers in other processes --------------------------------------------------------------
+def _sender_address(sender: Sender) -> dict[str, Any]:
+    """How a producer process rebuilds the same sender with clients of its own."""
+    if isinstance(sender, SqsSender):
+        return {"kind": "sqs", "address": sender.queue_url, "batch": sender.batch, "path": sender.path}
+    if isinstance(sender, SnsSender):
+        return {"kind": "sns", "address": sender.topic_arn, "batch": sender.batch, "path": sender.path}
+    if isinstance(sender, EventBridgeSender):
+        return {"kind": "events", "address": sender.bus_name, "batch": sender.batch, "path": sender.path}
+    if isinstance(sender, KinesisSender):
+        return {"kind": "kinesis", "address": sender.stream_name, "batch": sender.batch_size > 1, "path": sender.path}
+    raise TypeError(f"cannot hand {type(sender).__name__} to another process")
+
+
+def _rebuild_sender(target: Target, *, kind: str, address: str, batch: bool, path: str) -> Sender:
+    if kind == "sqs":
+        return SqsSender(target.client("sqs"), address, batch=batch, path=path)
+    if kind == "sns":
+        return SnsSender(target.client("sns"), address, batch=batch, path=path)
+    if kind == "events":
+        return EventBridgeSender(target.client("events"), address, batch=batch, path=path)
+    return KinesisSender(target.client("kinesis"), address, batch_size=500 if batch else 1, path=path)
+
+
+def _producer(target_doc: dict[str, Any], run_id: str, address: dict[str, Any], spec: LoadSpec, producer: int) -> LoadResult:
+    """One producer process: its own clients, its own keys (``p<n>-k<i>``), its share of the load."""
+    if target_doc["kind"] == "aws":
+        target = Target.aws(profile=target_doc.get("profile"), region=target_doc["region"], announce=False)
+    else:
+        target = Target.localstack(target_doc["endpoint_url"], region=target_doc["region"])
+    factory = ProbeFactory(run_id, keys=[f"p{producer}-k{i}" for i in range(spec.keys)], size=spec.size)
+    return LoadGenerator(_rebuild_sender(target, **address), factory, spec).run()
+
+
+def _offer(run: Run, sender: Sender, spec: LoadSpec, producers: int) -> list[LoadResult]:
+    if producers == 1:
+        factory = ProbeFactory(run.run_id, keys=[f"k{i}" for i in range(spec.keys)], size=spec.size)
+        return [LoadGenerator(sender, factory, spec).run()]
+    share = replace(spec, rate=spec.rate / producers, count=None if spec.count is None else spec.count // producers, progress=False)
+    address = _sender_address(sender)
+    context = multiprocessing.get_context("spawn")  # no fork: the consumers' threads are running
+    with ProcessPoolExecutor(max_workers=producers, mp_context=context) as pool:
+        futures = [pool.submit(_producer, run.target.describe(), run.run_id, address, share, n) for n in range(producers)]
+        return [future.result() for future in futures]
+
+
+# -- measuring ---------------------------------------------------------------------------------
+def measure(
+    run: Run,
+    path: str | Sequence[str],
+    spec: LoadSpec,
+    *,
+    producers: int = 1,
+    shards: int = 2,
+    receivers: int = 1,
+    lambda_batch_size: int = 10,
+    timeout: float = 60,
+    quiet_s: float = 0.5,
+    workload: str | None = None,
+    parameters: dict[str, Any] | None = None,
+) -> RunResult | None:
+    """Offer ``spec`` through a path (or a group of paths sharing one load, such as both Kinesis
+    readers), wait until every message sent arrived on each receipt path (up to ``timeout`` s)
+    and ``quiet_s`` more for late duplicates. Missing messages are not an error here: they show
+    as ``lost``. None when the path cannot run on this target."""
+    if producers < 1:
+        raise ValueError("producers must be at least 1")
+    group = (path,) if isinstance(path, str) else tuple(path)
+    receipts = ReceiptLog(run.run_id)
+    setup = build_path(
+        run, group, receipts, shards=shards, batch=spec.batch > 1, receivers=receivers, lambda_batch_size=lambda_batch_size
+    )
+    if setup is None:
+        return None
+    with consuming(setup.consumers):
+        loads = _offer(run, setup.sender, spec, producers)
+        sent = sum(int(lr.frame()["ok"].sum()) for lr in loads)
+        for receipt_path in setup.receipt_paths:
+            if not receipts.wait_for(sent, timeout=timeout, path=receipt_path):
+                log.warning("%s: %d of %d messages after %.0f s", receipt_path, receipts.unique_count(receipt_path), sent, timeout)
+        receipts.wait_quiet(quiet_s, timeout=quiet_s * 4)
+    params = {"path": setup.name, "producers": producers, **(parameters or {})}
+    return RunResult.build(workload or setup.name, run.target, loads, receipts, parameters=params)

@@ -1,0 +1,89 @@
+"""Benchmark workloads and the noise-aware compare, on constructed figures with known answers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from eventlab import bench
+from eventlab.bench import Baseline, Workload, compare_figure
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKLOADS = sorted((ROOT / "benchmarks" / "workloads").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", WORKLOADS, ids=lambda p: p.stem)
+def test_workloads_are_named_after_their_parameters(path: Path) -> None:
+    workload = bench.load_workload(path)
+    assert path.stem == workload.name
+    assert set(yaml.safe_load(path.read_text())) == set(bench.WORKLOAD_KEYS)
+
+
+def test_a_misnamed_workload_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "fast-sqs.yaml"
+    path.write_text("path: sqs\nrate: 10\n")
+    with pytest.raises(ValueError, match="call it sqs-r10-s256-b1-k1-p1-d5s.yaml"):
+        bench.load_workload(path)
+    path.write_text("path: sqs\nrate: 10\nspeed: 3\n")
+    with pytest.raises(ValueError, match="unknown key"):
+        bench.load_workload(path)
+
+
+def test_sets_name_existing_workloads() -> None:
+    sets = yaml.safe_load((ROOT / "benchmarks" / "sets.yaml").read_text())
+    assert {"smoke", "full"} <= set(sets)
+    for name in sets:
+        assert bench.workload_set(name)
+
+
+def test_workload_keys_are_the_benchmark_notebooks_parameters() -> None:
+    import papermill
+
+    parameters = papermill.inspect_notebook(str(ROOT / "benchmarks" / "benchmark.ipynb"))
+    assert set(bench.WORKLOAD_KEYS) <= set(parameters)
+
+
+def test_noise_is_not_news() -> None:
+    baseline = [100.0, 130.0, 90.0, 115.0]
+    current = [120.0, 95.0, 125.0, 105.0]
+    assert compare_figure("latency_p99_ms", baseline, current).verdict == "unchanged"
+
+
+def test_a_clear_slowdown_is_a_regression_and_a_speedup_an_improvement() -> None:
+    baseline = [100.0, 102.0, 98.0, 101.0]
+    assert compare_figure("latency_p50_ms", baseline, [200.0, 205.0, 198.0, 202.0]).verdict == "regression"
+    assert compare_figure("latency_p50_ms", baseline, [50.0, 52.0, 49.0, 51.0]).verdict == "improvement"
+    assert compare_figure("throughput_msg_s", baseline, [50.0, 52.0, 49.0, 51.0]).verdict == "regression"
+
+
+def test_a_small_but_certain_change_under_the_threshold_is_not_news() -> None:
+    change = compare_figure("latency_p50_ms", [100.0, 100.5, 99.5], [110.0, 110.5, 109.5])
+    assert change.low is not None and change.low > 1.05 and change.verdict == "unchanged"
+
+
+def test_loss_and_new_disorder_are_always_regressions() -> None:
+    assert compare_figure("lost", [0.0, 0.0], [0.0, 1.0]).verdict == "regression"
+    assert compare_figure("inversions", [0.0, 0.0], [3.0, 0.0]).verdict == "regression"
+    assert compare_figure("inversions", [0.0, 0.0], [0.0, 0.0]).verdict == "unchanged"
+
+
+def test_baseline_from_results_and_compare() -> None:
+    def result(p50: float) -> dict:
+        return {
+            "workload": "w",
+            "provenance": {"target": {"kind": "localstack"}, "parameters": {"duration": 10, "load": [{}]}},
+            "summary": [{"latency_p50_ms": p50, "latency_p99_ms": 2 * p50, "delivered": 1000, "lost": 0, "inversions": 0, "duplicate_rate": 0.0}],
+        }
+
+    baseline = Baseline.from_results([result(10), result(11), result(10.5)])
+    assert baseline.figures["throughput_msg_s"] == [100.0, 100.0, 100.0]
+    verdicts = {c.figure: c.verdict for c in bench.compare(baseline, [result(30), result(31), result(29)])}
+    assert verdicts["latency_p50_ms"] == "regression" and verdicts["lost"] == "unchanged"
+
+
+def test_workload_parameters_override() -> None:
+    workload = Workload("kinesis", rate=50)
+    assert workload.parameters(target="aws")["target"] == "aws"
+    assert workload.name == "kinesis-r50-s256-b1-k1-p1-d5s"
