@@ -35,10 +35,11 @@ def test_attribute_scoped_filter_misses_a_body_field_until_rescoped(run: Run) ->
 
 
 def test_duplicates_and_their_two_fixes(run: Run) -> None:
-    short = trouble.duplicate_side_effects(run, label="short", visibility_s=1, processing_s=1.5, messages=4)
+    # processing 3 s: LocalStack re-queues expired in-flight messages only once a second
+    short = trouble.duplicate_side_effects(run, label="short", visibility_s=1, processing_s=3.0, messages=4)
     store = IdempotencyStore.create(run, "charges")
-    idem = trouble.duplicate_side_effects(run, label="idem", visibility_s=1, processing_s=1.5, messages=4, store=store)
-    long = trouble.duplicate_side_effects(run, label="long", visibility_s=4, processing_s=1.5, messages=4)
+    idem = trouble.duplicate_side_effects(run, label="idem", visibility_s=1, processing_s=3.0, messages=4, store=store)
+    long = trouble.duplicate_side_effects(run, label="long", visibility_s=6, processing_s=3.0, messages=4)
     assert short.duplicates >= 4 and short.side_effects > 4
     assert idem.duplicates > 0 and idem.side_effects == 4
     assert long.duplicates == 0 and long.side_effects == 4

@@ -343,7 +343,7 @@ def duplicate_side_effects(
     *,
     label: str,
     visibility_s: int,
-    processing_s: float = 2.0,
+    processing_s: float = 3.0,
     messages: int = 6,
     consumers: int = 2,
     store: IdempotencyStore | None = None,
@@ -352,7 +352,12 @@ def duplicate_side_effects(
     """``messages`` orders, ``consumers`` consumers; the first attempt at a batch takes
     ``processing_s`` and charges the customer (the side effect). With ``store``, the charge is
     made idempotent on the order id: a duplicate that arrives while the first attempt runs is
-    left for redelivery, one that arrives after gets the stored result."""
+    left for redelivery, one that arrives after gets the stored result.
+
+    Keep ``processing_s`` at least two seconds above ``visibility_s`` for a sure duplicate on
+    LocalStack: it puts expired in-flight messages back once a second, so a visibility timeout
+    there lasts up to a second longer than set.
+    """
     client = run.target.client("sqs")
     queue = sqs.create_queue(run, f"dup-{label}", attributes={"VisibilityTimeout": visibility_s})
     factory = ProbeFactory(run.run_id)
