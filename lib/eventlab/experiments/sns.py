@@ -1,0 +1,337 @@
+"""SNS experiments for notebook 02: fan-out, filter policies, raw vs enveloped delivery, FIFO
+topics, an HTTP subscriber, and the latency SNS adds in front of SQS.
+
+Filter policies are checked against a plain-Python reading of each policy: for every
+subscriber, the set of messages SNS delivered must equal the set the predicate selects.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from eventlab.measure.consumers import HttpReceiver, SqsReceiver
+from eventlab.measure.load import LoadResult, LoadSpec, SnsSender, SqsSender, run_load
+from eventlab.measure.probes import ReceiptLog
+from eventlab.measure.results import RunResult
+from eventlab.run import Run
+from eventlab.services import sns, sqs
+
+log = logging.getLogger(__name__)
+
+EVENT_TYPES = ("order_placed", "order_paid", "order_cancelled", "order_refunded")
+STORES = ("eu-west-berlin", "eu-south-milan", "us-east-boston", "ap-tokyo")
+AMOUNTS = (5, 99.99, 100, 250, 499.5, 500, 1200)
+PRIORITIES = ("high", "low", None)
+COUNTRIES = ("DE", "FR", "US", "JP", "IT")
+
+
+# -- receiving everything in a queue -----------------------------------------------------------
+def drain(client: Any, queue_url: str, *, expect: int | None = None, quiet_s: float = 1.0, timeout: float = 20.0) -> list[dict[str, Any]]:
+    """Receive and delete until ``expect`` messages arrived and then ``quiet_s`` passed without
+    more (so extra deliveries are seen too), or until ``timeout``. Returns the raw messages."""
+    got: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout
+    quiet_since: float | None = None
+    while time.monotonic() < deadline:
+        batch = client.receive_message(
+            QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
+            MessageAttributeNames=["All"], MessageSystemAttributeNames=["All"],
+        ).get("Messages", [])
+        if batch:
+            got.extend(batch)
+            client.delete_message_batch(
+                QueueUrl=queue_url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)]
+            )
+            quiet_since = None
+            continue
+        if expect is None or len(got) >= expect:
+            quiet_since = quiet_since or time.monotonic()
+            if time.monotonic() - quiet_since >= quiet_s:
+                break
+    return got
+
+
+def drain_all(client: Any, queues: Mapping[str, tuple[str, int]], *, quiet_s: float = 1.0, timeout: float = 20.0) -> dict[str, list[dict[str, Any]]]:
+    """:func:`drain` several queues at once: ``{name: (queue_url, expected)}`` to messages."""
+    with ThreadPoolExecutor(max_workers=max(1, min(8, len(queues)))) as pool:
+        futures = {
+            name: pool.submit(drain, client, url, expect=expect, quiet_s=quiet_s, timeout=timeout)
+            for name, (url, expect) in queues.items()
+        }
+        return {name: future.result() for name, future in futures.items()}
+
+
+# -- fan-out -----------------------------------------------------------------------------------
+def fan_out(run: Run, *, subscribers: tuple[str, ...] = ("billing", "shipping", "analytics"), messages: int = 10) -> pd.DataFrame:
+    """One topic, one queue per subscriber; ``messages`` publishes. Returns, per subscriber,
+    how many messages it received and how many distinct ones."""
+    client = run.target.client("sqs")
+    topic = sns.create_topic(run, "fanout")
+    queues = {name: sqs.create_queue(run, f"fan-{name}") for name in subscribers}
+    for queue in queues.values():
+        sns.subscribe_queue(run, topic, queue, raw_message_delivery=True)
+    for i in range(messages):
+        sns.publish(run, topic, json.dumps({"order": f"o-{i}"}))
+    rows = []
+    received = drain_all(client, {name: (q.url, messages) for name, q in queues.items()})
+    for name, got in received.items():
+        ids = [json.loads(m["Body"])["order"] for m in got]
+        rows.append({"subscriber": name, "received": len(ids), "distinct": len(set(ids))})
+    return pd.DataFrame(rows).set_index("subscriber")
+
+
+# -- filter policies ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Order:
+    """One published message: attributes and body carry the same facts."""
+
+    id: str
+    event_type: str
+    store: str
+    amount: float
+    priority: str | None
+    country: str
+
+    def body(self) -> dict[str, Any]:
+        return {"order": {"id": self.id, "type": self.event_type, "store": self.store, "amount": self.amount, "country": self.country}}
+
+    def attributes(self) -> dict[str, dict[str, str]]:
+        attrs = {
+            "event_type": {"DataType": "String", "StringValue": self.event_type},
+            "store": {"DataType": "String", "StringValue": self.store},
+            "amount": {"DataType": "Number", "StringValue": f"{self.amount:g}"},
+        }
+        if self.priority is not None:
+            attrs["priority"] = {"DataType": "String", "StringValue": self.priority}
+        return attrs
+
+
+def orders(n: int = 28) -> list[Order]:
+    """A deterministic catalogue that gives every filter case members and non-members."""
+    return [
+        Order(
+            id=f"o-{i:02d}",
+            event_type=EVENT_TYPES[i % 4],
+            store=STORES[(i // 4) % 4],
+            amount=AMOUNTS[i % 7],
+            priority=PRIORITIES[i % 3],
+            country=COUNTRIES[i % 5],
+        )
+        for i in range(n)
+    ]
+
+
+@dataclass(frozen=True)
+class FilterCase:
+    """A subscriber's filter policy, where it applies, and what it means in plain Python."""
+
+    name: str
+    operator: str
+    policy: Mapping[str, Any] | None
+    matches: Callable[[Order], bool]
+    scope: Literal["MessageAttributes", "MessageBody"] = "MessageAttributes"
+
+
+FILTER_CASES: tuple[FilterCase, ...] = (
+    FilterCase("everything", "no policy", None, lambda o: True),
+    FilterCase("placed-or-paid", "exact (OR within a key)", {"event_type": ["order_placed", "order_paid"]},
+               lambda o: o.event_type in {"order_placed", "order_paid"}),
+    FilterCase("eu-stores", "prefix", {"store": [{"prefix": "eu-"}]}, lambda o: o.store.startswith("eu-")),
+    FilterCase("not-reversed", "anything-but", {"event_type": [{"anything-but": ["order_cancelled", "order_refunded"]}]},
+               lambda o: o.event_type not in {"order_cancelled", "order_refunded"}),
+    FilterCase("not-low-priority", "anything-but (absent key)", {"priority": [{"anything-but": ["low"]}]},
+               lambda o: o.priority is not None and o.priority != "low"),
+    FilterCase("mid-amount", "numeric range", {"amount": [{"numeric": [">=", 100, "<", 500]}]},
+               lambda o: 100 <= o.amount < 500),
+    FilterCase("has-priority", "exists", {"priority": [{"exists": True}]}, lambda o: o.priority is not None),
+    FilterCase("no-priority", "exists: false", {"priority": [{"exists": False}]}, lambda o: o.priority is None),
+    FilterCase("big-payments", "AND across keys", {"event_type": ["order_paid"], "amount": [{"numeric": [">", 200]}]},
+               lambda o: o.event_type == "order_paid" and o.amount > 200),
+    FilterCase("body-de-fr-250", "body: nested exact + numeric",
+               {"order": {"country": ["DE", "FR"], "amount": [{"numeric": [">=", 250]}]}},
+               lambda o: o.country in {"DE", "FR"} and o.amount >= 250, scope="MessageBody"),
+)
+
+
+@dataclass
+class FilterReport:
+    """Per subscriber: the policy, the expected and the delivered sets of order ids."""
+
+    table: pd.DataFrame
+    delivered: dict[str, list[str]] = field(default_factory=dict)
+    expected: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def all_exact(self) -> bool:
+        return bool(self.table["exact"].all())
+
+    def matrix(self) -> pd.DataFrame:
+        """Orders (rows) by subscribers (columns): 1 where SNS delivered the order."""
+        ids = sorted({i for ids in self.expected.values() for i in ids} | {i for ids in self.delivered.values() for i in ids})
+        return pd.DataFrame(
+            {name: [int(i in set(got)) for i in ids] for name, got in self.delivered.items()}, index=ids
+        )
+
+    def plot(self) -> Figure:
+        """The delivery matrix as a picture: a filled cell is an order a subscriber received."""
+        matrix = self.matrix()
+        fig = Figure(figsize=(7, 6), layout="constrained")
+        FigureCanvasAgg(fig)
+        ax = fig.add_subplot()
+        ax.imshow(matrix.to_numpy(), aspect="auto", cmap="Blues", vmin=0, vmax=1.2, interpolation="nearest")
+        ax.set_xticks(range(len(matrix.columns)), matrix.columns, rotation=45, ha="right")
+        ax.set_yticks(range(len(matrix.index)), matrix.index, fontsize=7)
+        ax.set_xlabel("subscriber (filter policy)")
+        ax.set_ylabel("order")
+        ax.set_title("which orders each subscriber received")
+        return fig
+
+
+def filter_policies(run: Run, *, cases: tuple[FilterCase, ...] = FILTER_CASES, catalogue: list[Order] | None = None) -> FilterReport:
+    """Subscribe one queue per case (raw delivery), publish the catalogue with attributes, and
+    compare each queue's delivered set with the set its predicate selects."""
+    client = run.target.client("sqs")
+    catalogue = catalogue if catalogue is not None else orders()
+    topic = sns.create_topic(run, "filters")
+    queues: dict[str, sqs.Queue] = {}
+    for case in cases:
+        queue = sqs.create_queue(run, f"flt-{case.name}")
+        sns.subscribe_queue(
+            run, topic, queue, raw_message_delivery=True, filter_policy=case.policy, filter_policy_scope=case.scope,
+        )
+        queues[case.name] = queue
+    for order in catalogue:
+        sns.publish(run, topic, json.dumps(order.body()), MessageAttributes=order.attributes())
+    report = FilterReport(table=pd.DataFrame())
+    rows = []
+    wanted = {case.name: sorted(o.id for o in catalogue if case.matches(o)) for case in cases}
+    received = drain_all(client, {name: (queues[name].url, len(ids)) for name, ids in wanted.items()})
+    for case in cases:
+        expected = wanted[case.name]
+        got = received[case.name]
+        delivered = [json.loads(m["Body"])["order"]["id"] for m in got]
+        report.expected[case.name] = expected
+        report.delivered[case.name] = sorted(delivered)
+        rows.append({
+            "subscriber": case.name,
+            "operator": case.operator,
+            "scope": case.scope,
+            "policy": json.dumps(case.policy) if case.policy else "",
+            "expected": len(expected),
+            "delivered": len(delivered),
+            "missing": len(set(expected) - set(delivered)),
+            "unexpected": len(set(delivered) - set(expected)),
+            "exact": sorted(delivered) == expected,
+        })
+    report.table = pd.DataFrame(rows).set_index("subscriber")
+    return report
+
+
+# -- raw vs enveloped --------------------------------------------------------------------------
+def raw_vs_enveloped(run: Run) -> dict[str, dict[str, Any]]:
+    """One message with an attribute, to a raw and to an enveloped subscriber: what each queue
+    receives as body and as SQS message attributes."""
+    client = run.target.client("sqs")
+    topic = sns.create_topic(run, "envelope")
+    raw_q = sqs.create_queue(run, "env-raw")
+    wrapped_q = sqs.create_queue(run, "env-wrapped")
+    sns.subscribe_queue(run, topic, raw_q, raw_message_delivery=True)
+    sns.subscribe_queue(run, topic, wrapped_q)
+    message = json.dumps({"order": "o-1", "amount": 42})
+    sns.publish(run, topic, message, Subject="order update",
+                MessageAttributes={"event_type": {"DataType": "String", "StringValue": "order_paid"}})
+    out: dict[str, dict[str, Any]] = {"published": {"body": message}}
+    for label, queue in (("raw", raw_q), ("enveloped", wrapped_q)):
+        (m,) = drain(client, queue.url, expect=1)
+        out[label] = {
+            "body": m["Body"],
+            "sqs_message_attributes": {k: v.get("StringValue") for k, v in m.get("MessageAttributes", {}).items()},
+        }
+    return out
+
+
+# -- FIFO topic to FIFO queues -----------------------------------------------------------------
+def fifo_topic(run: Run, *, messages: int = 60, keys: int = 3, queues: int = 2, consumers: int = 2, timeout: float = 40.0) -> RunResult:
+    """Probes published to a FIFO topic (group = key, dedup id = probe id), delivered to FIFO
+    queues each read by ``consumers`` threads; receipt path per queue."""
+    client = run.target.client("sqs")
+    topic = sns.create_topic(run, "ordered", fifo=True)
+    targets = [sqs.create_queue(run, f"ordered-{i}", fifo=True) for i in range(queues)]
+    for queue in targets:
+        sns.subscribe_queue(run, topic, queue, raw_message_delivery=True)
+    receipts = ReceiptLog(run.run_id)
+    receivers = [SqsReceiver(client, q.url, receipts, path=f"queue-{i}", threads=consumers) for i, q in enumerate(targets)]
+    for rx in receivers:
+        rx.start()
+    try:
+        load = run_load(SnsSender(run.target.client("sns"), topic.arn, path="sns-fifo"), run.run_id,
+                        LoadSpec(mode="closed", count=messages, keys=keys))
+        for i in range(queues):
+            receipts.wait_for(messages, timeout, path=f"queue-{i}")
+    finally:
+        for rx in receivers:
+            rx.stop()
+    return RunResult.build("sns-fifo", run.target, load, receipts)
+
+
+# -- latency: SNS in front of SQS (and HTTP) vs SQS alone -------------------------------------
+def latency_sns_vs_sqs(
+    run: Run,
+    *,
+    messages: int = 100,
+    rate: float = 50.0,
+    warmup: int = 10,
+    threads: int = 4,
+    http: bool = True,
+    timeout: float = 40.0,
+) -> tuple[RunResult, dict[str, str], list[str]]:
+    """Open-loop probes sent straight to a queue (path ``sqs``), then published to a topic whose
+    subscribers are a raw queue (``sns-sqs``) and, with ``http``, a local HTTP endpoint
+    (``sns-http``, which confirms its subscription first). ``threads`` senders share the
+    schedule, so one slow call does not hold up the next probe.
+
+    Returns the result, the receipt-path → send-path map for
+    :func:`eventlab.experiments.sqs.summary_by_path`, and the topics the HTTP endpoint confirmed.
+    """
+    client = run.target.client("sqs")
+    receipts = ReceiptLog(run.run_id)
+    spec = LoadSpec(rate=rate, count=messages, warmup_count=warmup, threads=threads)
+    loads: list[LoadResult] = []
+
+    direct = sqs.create_queue(run, "lat-direct")
+    with SqsReceiver(client, direct.url, receipts, path="sqs"):
+        loads.append(run_load(SqsSender(client, direct.url, path="sqs"), run.run_id, spec))
+        receipts.wait_for(messages, timeout, path="sqs")
+
+    topic = sns.create_topic(run, "lat")
+    behind = sqs.create_queue(run, "lat-behind")
+    sns.subscribe_queue(run, topic, behind, raw_message_delivery=True)
+    confirmed: list[str] = []
+    paths = ["sns-sqs"]
+    receiver = HttpReceiver(receipts, path="sns-http") if http else None
+    try:
+        if receiver is not None:
+            receiver.start()
+            sns.subscribe(run, topic, "http", receiver.url)
+            receiver.wait_confirmed(topic.arn)
+            confirmed = list(receiver.confirmed)
+            paths.append("sns-http")
+        with SqsReceiver(client, behind.url, receipts, path="sns-sqs"):
+            loads.append(run_load(SnsSender(run.target.client("sns"), topic.arn, path="sns"), run.run_id, spec))
+            for path in paths:
+                receipts.wait_for(messages, timeout, path=path)
+    finally:
+        if receiver is not None:
+            receiver.stop()
+    result = RunResult.build("sns-vs-sqs", run.target, loads, receipts)
+    return result, {p: "sns" for p in paths}, confirmed

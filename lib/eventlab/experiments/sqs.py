@@ -1,0 +1,494 @@
+"""SQS experiments for notebook 01: latency, ordering under concurrent consumers, polling cost,
+DLQ and redrive, batching.
+
+Each function builds its own queues under the run, measures one behaviour and returns a small
+result (a :class:`~eventlab.measure.results.RunResult`, a DataFrame or a dataclass) whose
+counts the notebook asserts. Nothing here asserts on wall-clock time.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import pandas as pd
+from botocore.exceptions import ClientError
+
+from eventlab.measure import analysis
+from eventlab.measure.consumers import SqsMessage, SqsReceiver
+from eventlab.measure.load import LoadResult, LoadSpec, SqsSender, run_load
+from eventlab.measure.probes import ProbeFactory, ReceiptLog
+from eventlab.measure.results import RunResult
+from eventlab.run import Run
+from eventlab.services import sqs
+
+log = logging.getLogger(__name__)
+
+
+# -- latency -----------------------------------------------------------------------------------
+def latency_standard_vs_fifo(
+    run: Run,
+    *,
+    messages: int = 200,
+    rate: float = 100.0,
+    keys: int = 4,
+    warmup: int = 20,
+    timeout: float = 60.0,
+) -> RunResult:
+    """Open-loop probes through a standard and a FIFO queue, one after the other.
+
+    Each path gets ``messages`` probes at ``rate`` per second over ``keys`` keys (FIFO message
+    groups), read by one long-polling consumer; the first ``warmup`` are discarded. Receipt
+    paths are ``standard`` and ``fifo``.
+    """
+    client = run.target.client("sqs")
+    receipts = ReceiptLog(run.run_id)
+    loads: list[LoadResult] = []
+    spec = LoadSpec(rate=rate, count=messages, keys=keys, warmup_count=warmup)
+    for path, fifo in (("standard", False), ("fifo", True)):
+        queue = sqs.create_queue(run, f"lat-{path}", fifo=fifo)
+        with SqsReceiver(client, queue.url, receipts, path=path):
+            loads.append(run_load(SqsSender(client, queue.url, path=path), run.run_id, spec))
+            if not receipts.wait_for(messages, timeout, path=path):
+                log.warning("%s: only %d of %d probes arrived", path, receipts.unique_count(path), messages)
+    return RunResult.build("sqs-standard-vs-fifo", run.target, loads, receipts)
+
+
+def summary_by_path(result: RunResult, sources: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """The result's summary, one row per receipt path, each judged only against its own sends.
+
+    ``RunResult.summary`` counts every probe sent on any path as sent on each path, so with two
+    loads on two paths each path shows the other's probes as lost; here sends are split by
+    their ``path`` first. ``sources`` maps a receipt path to the send path that feeds it when
+    the names differ (one SNS load, read on ``sns-sqs`` and ``sns-http``: ``{"sns-sqs": "sns"}``).
+    """
+    sources = sources or {}
+    rows = []
+    for path in sorted(result.receipts["path"].unique()):
+        sends = result.sends[result.sends["path"] == sources.get(path, path)]
+        receipts = result.receipts[result.receipts["path"] == path]
+        rows.append(analysis.summarize(sends, receipts))
+    return pd.concat(rows, ignore_index=True).set_index("path")
+
+
+# -- ordering: the order in which concurrent consumers finish their work -----------------------
+@dataclass
+class OrderingReport:
+    """Per key: messages, inversions and largest reorder distance, in receipt order and in
+    the order consumers finished processing."""
+
+    queue: str
+    consumers: int
+    received: pd.DataFrame
+    processed: pd.DataFrame
+    duplicates: int
+    processed_receipts: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
+
+    @property
+    def processed_inversions(self) -> int:
+        return int(self.processed["inversions"].sum())
+
+    @property
+    def received_inversions(self) -> int:
+        return int(self.received["inversions"].sum())
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "queue": self.queue,
+            "consumers": self.consumers,
+            "messages": int(self.processed["messages"].sum()),
+            "inversions_received": self.received_inversions,
+            "inversions_processed": self.processed_inversions,
+            "max_reorder_distance_processed": int(self.processed["max_reorder_distance"].max()),
+            "duplicates": self.duplicates,
+        }
+
+
+def _send_backlog(run: Run, queue: sqs.Queue, factory: ProbeFactory, messages: int) -> list[str]:
+    """Send ``messages`` probes in batches of 10 (in key rotation); returns their ids in order."""
+    client = run.target.client("sqs")
+    ids: list[str] = []
+    for start in range(0, messages, 10):
+        probes = [factory.make(time.time_ns()) for _ in range(min(10, messages - start))]
+        entries = []
+        for i, probe in enumerate(probes):
+            entry: dict[str, Any] = {"Id": str(i), "MessageBody": probe.to_json()}
+            if queue.fifo:
+                entry |= {"MessageGroupId": probe.key, "MessageDeduplicationId": probe.msg_id}
+            entries.append(entry)
+        reply = client.send_message_batch(QueueUrl=queue.url, Entries=entries)
+        if reply.get("Failed"):
+            raise RuntimeError(f"{queue.name}: send_message_batch failed: {reply['Failed']}")
+        ids.extend(p.msg_id for p in probes)
+    return ids
+
+
+def processing_order(
+    run: Run,
+    *,
+    fifo: bool,
+    messages: int = 120,
+    keys: int = 4,
+    consumers: int = 4,
+    work_ms: float = 4.0,
+    seed: int = 7,
+    timeout: float = 60.0,
+) -> OrderingReport:
+    """A backlog of ``messages`` probes, worked off by ``consumers`` threads at once.
+
+    Each consumer processes its batch message by message, taking a random 0 to 2 * ``work_ms`` ms
+    per message (seeded), and notes when each message is done. On a standard queue several
+    consumers hold messages of the same key at once, so they finish out of order; a FIFO queue
+    hands a message group to one consumer at a time, so each group is processed in order.
+    """
+    kind = "fifo" if fifo else "standard"
+    queue = sqs.create_queue(run, f"order-{kind}", fifo=fifo)
+    factory = ProbeFactory(run.run_id, keys=[f"k{i}" for i in range(keys)])
+    _send_backlog(run, queue, factory, messages)
+
+    received = ReceiptLog(run.run_id)
+    processed = ReceiptLog(run.run_id)
+    rng = random.Random(seed)
+    rng_lock = threading.Lock()
+
+    def work(batch: list[SqsMessage]) -> None:
+        for message in batch:
+            with rng_lock:
+                pause = rng.uniform(0, 2 * work_ms) / 1000
+            time.sleep(pause)
+            if message.probe is not None:
+                processed.record(message.probe, path=kind, consumer=threading.current_thread().name)
+
+    client = run.target.client("sqs")
+    with SqsReceiver(client, queue.url, received, path=kind, threads=consumers, handler=work):
+        if not processed.wait_for(messages, timeout):
+            log.warning("%s: processed %d of %d", kind, processed.unique_count(), messages)
+    frame = received.to_frame()
+    return OrderingReport(
+        queue=kind,
+        consumers=consumers,
+        received=analysis.ordering(frame),
+        processed=analysis.ordering(processed.to_frame()),
+        duplicates=len(frame) - frame["msg_id"].nunique(),
+        processed_receipts=processed.to_frame(),
+    )
+
+
+# -- short vs long polling ---------------------------------------------------------------------
+@dataclass
+class PollStats:
+    """What one polling consumer did."""
+
+    mode: str
+    wait_s: int
+    calls: int = 0
+    empty: int = 0
+    messages: int = 0
+
+    @property
+    def calls_per_message(self) -> float:
+        return self.calls / self.messages if self.messages else float("inf")
+
+    def row(self) -> dict[str, Any]:
+        return {**asdict(self), "empty_share": self.empty / self.calls if self.calls else 0.0,
+                "calls_per_message": self.calls_per_message}
+
+
+def _poll(client: Any, url: str, stats: PollStats, stop: threading.Event, idle_s: float) -> None:
+    while not stop.is_set():
+        reply = client.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=stats.wait_s)
+        stats.calls += 1
+        batch = reply.get("Messages", [])
+        if not batch:
+            stats.empty += 1
+            if idle_s:
+                stop.wait(idle_s)
+            continue
+        stats.messages += len(batch)
+        client.delete_message_batch(
+            QueueUrl=url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)]
+        )
+
+
+def polling_cost(
+    run: Run,
+    *,
+    messages: int = 20,
+    duration_s: float = 4.0,
+    long_wait_s: int = 2,
+    short_idle_s: float = 0.05,
+    price_per_million: float = 0.40,
+) -> pd.DataFrame:
+    """The same trickle of messages into two queues, one read by short polling (``WaitTimeSeconds=0``,
+    a pause of ``short_idle_s`` after an empty answer), one by long polling (``long_wait_s``).
+
+    Returns one row per mode: calls, empty receives, messages, calls per message and the request
+    cost per million messages at ``price_per_million`` USD per million requests (delete calls
+    not included).
+    """
+    client = run.target.client("sqs")
+    short_q = sqs.create_queue(run, "poll-short")
+    long_q = sqs.create_queue(run, "poll-long")
+    stats = {"short": PollStats("short", 0), "long": PollStats("long", long_wait_s)}
+    stop = threading.Event()
+    threads = [
+        threading.Thread(target=_poll, args=(client, short_q.url, stats["short"], stop, short_idle_s), daemon=True),
+        threading.Thread(target=_poll, args=(client, long_q.url, stats["long"], stop, 0.0), daemon=True),
+    ]
+    for t in threads:
+        t.start()
+    interval = duration_s / messages
+    for i in range(messages):
+        for queue in (short_q, long_q):
+            client.send_message(QueueUrl=queue.url, MessageBody=json.dumps({"n": i}))
+        time.sleep(interval)
+    deadline = time.monotonic() + long_wait_s + 5
+    while time.monotonic() < deadline and any(s.messages < messages for s in stats.values()):
+        time.sleep(0.05)
+    stop.set()
+    for t in threads:
+        t.join(long_wait_s + 5)
+    frame = pd.DataFrame([s.row() for s in stats.values()]).set_index("mode")
+    frame["usd_per_million_messages"] = frame["calls_per_message"] * price_per_million
+    return frame
+
+
+# -- DLQ and redrive ---------------------------------------------------------------------------
+def peek(client: Any, queue_url: str, *, max_messages: int = 10) -> pd.DataFrame:
+    """Look at up to ``max_messages`` messages without consuming them (each is made visible again
+    at once): body, receive count, first send time and, in a DLQ, the queue it came from."""
+    rows: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for _ in range(3):
+        reply = client.receive_message(
+            QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1, VisibilityTimeout=5,
+            MessageSystemAttributeNames=["All"], MessageAttributeNames=["All"],
+        )
+        batch = reply.get("Messages", [])
+        if batch:  # hand every message back at once, seen before or not
+            client.change_message_visibility_batch(
+                QueueUrl=queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0} for i, m in enumerate(batch)],
+            )
+        new = [m for m in batch if m["MessageId"] not in seen]
+        for m in new:
+            seen.add(m["MessageId"])
+            attrs = m.get("Attributes", {})
+            rows.append({
+                "message_id": m["MessageId"],
+                "body": m["Body"],
+                "receive_count": int(attrs.get("ApproximateReceiveCount", 0)),
+                "sent": pd.to_datetime(int(attrs.get("SentTimestamp", 0)), unit="ms", utc=True),
+                "source_queue": attrs.get("DeadLetterQueueSourceArn", "").rsplit(":", 1)[-1],
+            })
+        if len(rows) >= max_messages or not new:
+            break
+    return pd.DataFrame(rows, columns=["message_id", "body", "receive_count", "sent", "source_queue"])
+
+
+def approximate_count(client: Any, queue_url: str) -> int:
+    """Visible plus in-flight messages (SQS's approximate counters)."""
+    attrs = client.get_queue_attributes(
+        QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    )["Attributes"]
+    return int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"])
+
+
+def wait_for_count(client: Any, queue_url: str, count: int, timeout: float = 30.0) -> int:
+    """Wait until a queue holds at least ``count`` messages; returns what it holds."""
+    deadline = time.monotonic() + timeout
+    held = approximate_count(client, queue_url)
+    while held < count and time.monotonic() < deadline:
+        time.sleep(0.2)
+        held = approximate_count(client, queue_url)
+    return held
+
+
+@dataclass
+class RedriveResult:
+    """How messages were moved back from a DLQ."""
+
+    method: str
+    moved: int
+    status: str
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+def redrive(run: Run, dlq: sqs.Queue, source: sqs.Queue, *, timeout: float = 30.0) -> RedriveResult:
+    """Move every message of ``dlq`` back to ``source``.
+
+    Uses ``StartMessageMoveTask`` (the DLQ redrive API; LocalStack 2026.3.0 implements it) and
+    waits for the task to finish. Where the API is missing it falls back to receive, send to
+    the source, delete, and says so in ``method``.
+    """
+    client = run.target.client("sqs")
+    # a move task takes only visible messages: let any in-flight one (someone looking) come back
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and int(
+        client.get_queue_attributes(QueueUrl=dlq.url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"])[
+            "Attributes"]["ApproximateNumberOfMessagesNotVisible"]
+    ):
+        time.sleep(0.2)
+    try:
+        client.start_message_move_task(SourceArn=dlq.arn, DestinationArn=source.arn)
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code", "")
+        log.warning("StartMessageMoveTask unavailable (%s): moving messages by hand", code)
+        return _redrive_by_hand(client, dlq, source, code)
+    deadline = time.monotonic() + timeout
+    while True:
+        tasks = client.list_message_move_tasks(SourceArn=dlq.arn, MaxResults=1).get("Results", [])
+        task = tasks[0] if tasks else {}
+        status = task.get("Status", "UNKNOWN")
+        if status in {"COMPLETED", "FAILED", "CANCELLED"} or time.monotonic() > deadline:
+            return RedriveResult(
+                "StartMessageMoveTask", int(task.get("ApproximateNumberOfMessagesMoved", 0)), status,
+                {k: v for k, v in task.items() if k not in {"SourceArn", "DestinationArn"}},
+            )
+        time.sleep(0.2)
+
+
+def _redrive_by_hand(client: Any, dlq: sqs.Queue, source: sqs.Queue, reason: str) -> RedriveResult:
+    moved = 0
+    while True:
+        batch = client.receive_message(QueueUrl=dlq.url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
+        if not batch:
+            break
+        for m in batch:
+            kwargs: dict[str, Any] = {"QueueUrl": source.url, "MessageBody": m["Body"]}
+            if source.fifo:
+                kwargs |= {"MessageGroupId": "redrive", "MessageDeduplicationId": m["MessageId"]}
+            client.send_message(**kwargs)
+            client.delete_message(QueueUrl=dlq.url, ReceiptHandle=m["ReceiptHandle"])
+            moved += 1
+    return RedriveResult("receive-send-delete", moved, "COMPLETED", {"reason": reason})
+
+
+def strict_amount(order: Mapping[str, Any]) -> float:
+    """The consumer before the fix: reads the amount as a float ("12,50" raises ValueError)."""
+    return float(order["amount"])
+
+
+def tolerant_amount(order: Mapping[str, Any]) -> float:
+    """The consumer after the fix: also accepts a decimal comma."""
+    return float(str(order["amount"]).replace(",", "."))
+
+
+@dataclass
+class DlqReport:
+    """A poison message's path: receives on the source queue, the DLQ, the redrive, the fix."""
+
+    max_receive_count: int
+    receive_counts: list[int]
+    in_dlq: int
+    dlq_view: pd.DataFrame
+    redrive: RedriveResult
+    processed_after_fix: list[str]
+    dlq_left: int
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "max_receive_count": self.max_receive_count,
+            "receives_before_dlq": len(self.receive_counts),
+            "in_dlq": self.in_dlq,
+            "redrive_method": self.redrive.method,
+            "redrive_status": self.redrive.status,
+            "moved": self.redrive.moved,
+            "processed_after_fix": len(self.processed_after_fix),
+            "dlq_left": self.dlq_left,
+        }
+
+
+def poison_to_dlq_and_back(
+    run: Run,
+    *,
+    good: int = 5,
+    max_receive_count: int = 3,
+    timeout: float = 40.0,
+    process: Callable[[dict[str, Any]], object] | None = None,
+    fixed: Callable[[dict[str, Any]], object] | None = None,
+) -> DlqReport:
+    """``good`` orders and one poison order go through a queue whose DLQ takes a message after
+    ``max_receive_count`` receives. The consumer (``process``, by default one that cannot read a
+    decimal comma) fails on the poison order until SQS moves it to the DLQ; then the consumer is
+    fixed (``fixed``), the DLQ is redriven, and the order is processed."""
+    client = run.target.client("sqs")
+    dlq = sqs.create_queue(run, "orders-dlq")
+    queue = sqs.create_queue(
+        run, "orders", attributes={"VisibilityTimeout": 1}, dead_letter_queue=dlq, max_receive_count=max_receive_count
+    )
+    orders = [{"order": f"o-{i}", "amount": f"{10 + i}.50"} for i in range(good)] + [{"order": "o-poison", "amount": "12,50"}]
+    for order in orders:
+        client.send_message(QueueUrl=queue.url, MessageBody=json.dumps(order))
+
+    process = process or strict_amount
+    fixed = fixed or tolerant_amount
+    done: list[str] = []
+    poison_receives: list[int] = []
+
+    def consume(handler: Callable[[dict[str, Any]], object], until: Callable[[], bool]) -> None:
+        deadline = time.monotonic() + timeout
+        while not until() and time.monotonic() < deadline:
+            reply = client.receive_message(
+                QueueUrl=queue.url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
+                MessageSystemAttributeNames=["ApproximateReceiveCount"],
+            )
+            for m in reply.get("Messages", []):
+                order = json.loads(m["Body"])
+                try:
+                    handler(order)
+                except ValueError as error:
+                    poison_receives.append(int(m["Attributes"]["ApproximateReceiveCount"]))
+                    log.info("order %s failed (receive %s): %s", order["order"], poison_receives[-1], error)
+                    continue  # not deleted: it comes back after the visibility timeout
+                done.append(order["order"])
+                client.delete_message(QueueUrl=queue.url, ReceiptHandle=m["ReceiptHandle"])
+
+    consume(process, lambda: approximate_count(client, dlq.url) >= 1)
+    in_dlq = wait_for_count(client, dlq.url, 1, timeout=5)
+    view = peek(client, dlq.url)
+    before_fix = set(done)
+    result = redrive(run, dlq, queue, timeout=timeout)
+    consume(fixed, lambda: "o-poison" in done)
+    return DlqReport(
+        max_receive_count=max_receive_count,
+        receive_counts=poison_receives,
+        in_dlq=in_dlq,
+        dlq_view=view,
+        redrive=result,
+        processed_after_fix=[o for o in done if o not in before_fix],
+        dlq_left=approximate_count(client, dlq.url),
+    )
+
+
+# -- batching ----------------------------------------------------------------------------------
+def batching_calls(run: Run, *, messages: int = 100, timeout: float = 30.0) -> pd.DataFrame:
+    """The same messages sent and received one at a time and ten at a time: API calls per
+    message on each side (SendMessage vs SendMessageBatch, ReceiveMessage of 1 vs 10)."""
+    client = run.target.client("sqs")
+    rows = []
+    for batch in (False, True):
+        label = "batches of 10" if batch else "one at a time"
+        queue = sqs.create_queue(run, f"batch-{'10' if batch else '1'}")
+        load = run_load(
+            SqsSender(client, queue.url, batch=batch, path=label), run.run_id,
+            LoadSpec(mode="closed", count=messages, batch=10 if batch else 1),
+        )
+        receipts = ReceiptLog(run.run_id)
+        with SqsReceiver(client, queue.url, receipts, path=label, max_messages=10 if batch else 1, wait_s=1) as rx:
+            receipts.wait_for(messages, timeout)
+        rows.append({
+            "mode": label,
+            "messages": receipts.unique_count(),
+            "send_calls": int(load.calls.get("calls", 0)),
+            "receive_batches": rx.batches,
+            "send_calls_per_message": load.calls.get("calls", 0) / messages,
+            "receives_per_message": rx.batches / max(1, receipts.unique_count()),
+        })
+    return pd.DataFrame(rows).set_index("mode")

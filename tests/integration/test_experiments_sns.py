@@ -1,0 +1,60 @@
+"""The SNS experiments behind notebook 02, small, on the embedded LocalStack: sets and counts."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from eventlab.experiments import sns as experiments
+from eventlab.experiments.sqs import summary_by_path
+from eventlab.run import Run
+
+pytestmark = pytest.mark.integration
+
+
+def test_fan_out_gives_every_subscriber_every_message(run: Run) -> None:
+    table = experiments.fan_out(run, subscribers=("a", "b"), messages=4)
+    assert table["received"].tolist() == [4, 4] and table["distinct"].tolist() == [4, 4]
+
+
+def test_every_filter_policy_delivers_exactly_its_predicate(run: Run) -> None:
+    report = experiments.filter_policies(run, catalogue=experiments.orders(21))
+    assert report.all_exact, report.table.to_string()
+    assert report.delivered["everything"] == [f"o-{i:02d}" for i in range(21)]
+    matrix = report.matrix()
+    assert matrix.shape == (21, len(experiments.FILTER_CASES))
+    assert int(matrix["eu-stores"].sum()) == len(report.expected["eu-stores"])
+
+
+def test_anything_but_does_not_match_an_absent_attribute(run: Run) -> None:
+    case = next(c for c in experiments.FILTER_CASES if c.name == "not-low-priority")
+    catalogue = [
+        experiments.Order("o-high", "order_paid", "eu-x", 10, "high", "DE"),
+        experiments.Order("o-low", "order_paid", "eu-x", 10, "low", "DE"),
+        experiments.Order("o-none", "order_paid", "eu-x", 10, None, "DE"),
+    ]
+    report = experiments.filter_policies(run, cases=(case,), catalogue=catalogue)
+    assert report.delivered["not-low-priority"] == ["o-high"]
+
+
+def test_raw_delivery_is_the_bare_message_and_the_envelope_wraps_it(run: Run) -> None:
+    out = experiments.raw_vs_enveloped(run)
+    assert out["raw"]["body"] == out["published"]["body"]
+    assert out["raw"]["sqs_message_attributes"] == {"event_type": "order_paid"}
+    wrapped = json.loads(out["enveloped"]["body"])
+    assert wrapped["Type"] == "Notification" and wrapped["Message"] == out["published"]["body"]
+    assert wrapped["Subject"] == "order update"
+
+
+def test_fifo_topic_keeps_group_order_in_every_queue(run: Run) -> None:
+    result = experiments.fifo_topic(run, messages=24, keys=3, queues=2, consumers=2)
+    table = summary_by_path(result, {"queue-0": "sns-fifo", "queue-1": "sns-fifo"})
+    assert (table["delivered"] == 24).all() and (table["inversions"] == 0).all() and (table["duplicates"] == 0).all()
+
+
+def test_latency_paths_and_the_http_subscriber(run: Run) -> None:
+    result, sources, confirmed = experiments.latency_sns_vs_sqs(run, messages=20, rate=50, warmup=2)
+    table = summary_by_path(result, sources)
+    assert set(table.index) == {"sqs", "sns-sqs", "sns-http"}
+    assert (table["sent"] == 20).all() and (table["delivered"] == 20).all() and (table["lost"] == 0).all()
+    assert len(confirmed) == 1
