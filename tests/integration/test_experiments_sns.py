@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from eventlab.experiments import sns as experiments
 from eventlab.experiments.sqs import summary_by_path
 from eventlab.run import Run

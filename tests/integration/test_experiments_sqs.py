@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from eventlab.experiments import sqs as experiments
 from eventlab.run import Run
 from eventlab.services import sqs

@@ -4,6 +4,7 @@ diagnosed and fixed; assertions on counts and verdicts only."""
 from __future__ import annotations
 
 import pytest
+
 from eventlab.experiments import troubleshooting as trouble
 from eventlab.idempotency import IdempotencyStore
 from eventlab.run import Run

@@ -6,6 +6,7 @@ from dataclasses import asdict
 
 import pandas as pd
 import pytest
+
 from eventlab.experiments import sqs as experiments
 from eventlab.measure.probes import Receipt, SendRecord
 from eventlab.measure.results import RunResult
@@ -30,10 +31,10 @@ def test_each_path_is_judged_by_its_own_sends() -> None:
     assert table.loc["b", ["sent", "delivered", "lost"]].tolist() == [4, 3, 1]
 
 
-def test_the_library_summary_counts_every_send_on_every_path() -> None:
-    # the reason summary_by_path exists: RunResult.summary mixes the paths' sends
+def test_the_library_summary_also_judges_each_path_by_its_own_sends() -> None:
     summary = _result().summary.set_index("path")
-    assert summary.loc["a", "sent"] == 8 and summary.loc["a", "lost"] == 4
+    assert summary.loc["a", ["sent", "delivered", "lost"]].tolist() == [4, 4, 0]
+    assert summary.loc["b", ["sent", "delivered", "lost"]].tolist() == [4, 3, 1]
 
 
 def test_receipt_paths_can_map_to_another_send_path() -> None:

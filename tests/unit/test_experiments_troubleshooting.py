@@ -7,6 +7,7 @@ import json
 
 import pandas as pd
 import pytest
+
 from eventlab import policies
 from eventlab.experiments import sqs as sqs_experiments
 from eventlab.experiments import troubleshooting as trouble

@@ -172,3 +172,13 @@ def test_load_spec_from_a_workload_mapping() -> None:
         LoadSpec.from_dict({"rate": 1, "count": 1, "rte": 2})
     with pytest.raises(ValueError, match="duration_s or count"):
         LoadSpec.from_dict({"rate": 1})
+
+
+def test_summarize_reports_the_senders_call_counters_for_a_shared_load() -> None:
+    probe = ProbeFactory("r").make(0)
+    record = SendRecord(path="p", msg_id=probe.msg_id, key=probe.key, seq=probe.seq, intended_ns=0,
+                        start_ns=0, end_ns=1, ok=True, attempts=1)
+    log = ReceiptLog("r")
+    log.record_payload(probe.to_dict(), path="p", consumer="c")
+    row = analysis.summarize(pd.DataFrame([asdict(record)]), log.to_frame(), calls={"calls": 7, "call_throttled": 3}).iloc[0]
+    assert (row["calls"], row["throttled_calls"]) == (7, 3)

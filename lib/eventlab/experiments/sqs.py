@@ -61,13 +61,10 @@ def latency_standard_vs_fifo(
 
 
 def summary_by_path(result: RunResult, sources: Mapping[str, str] | None = None) -> pd.DataFrame:
-    """The result's summary, one row per receipt path, each judged only against its own sends.
-
-    ``RunResult.summary`` counts every probe sent on any path as sent on each path, so with two
-    loads on two paths each path shows the other's probes as lost; here sends are split by
-    their ``path`` first. ``sources`` maps a receipt path to the send path that feeds it when
-    the names differ (one SNS load, read on ``sns-sqs`` and ``sns-http``: ``{"sns-sqs": "sns"}``).
-    """
+    """The result's summary, one row per receipt path, each judged only against its own sends,
+    indexed by path. ``sources`` maps a receipt path to the send path that feeds it when the
+    names differ (one SNS load, read on ``sns-sqs`` and ``sns-http``: ``{"sns-sqs": "sns"}``);
+    without it this is ``RunResult.summary`` by path."""
     sources = sources or {}
     rows = []
     for path in sorted(result.receipts["path"].unique()):

@@ -212,18 +212,25 @@ def summarize(
     dlq_ids: Iterable[str] = (),
     calls: dict[str, int] | None = None,
 ) -> pd.DataFrame:
-    """One row per receipt path with every headline figure (latencies in ms)."""
+    """One row per receipt path with every headline figure (latencies in ms).
+
+    A receipt path's sends are the sends of the same path when there are any (several loads
+    summarized together), else all sends (one load read by several consumers, such as both
+    Kinesis readers). ``calls`` (the senders' counters) apply to a path that has all the sends.
+    """
     table = latency_table(sends, receipts) if len(receipts) else pd.DataFrame()
     dups = duplicates(receipts).set_index("path") if len(receipts) else pd.DataFrame()
     order = ordering(receipts) if len(receipts) else pd.DataFrame()
     dlq = set(dlq_ids)
-    sent_ids = sends.loc[sends["ok"].astype(bool), "msg_id"] if len(sends) else []
-    warm_ids = set(sends.loc[sends["warmup"].astype(bool), "msg_id"]) if len(sends) else set()
-    delay = send_delays(sends) if len(sends) else {}
-    calls = send_call_times(sends) if len(sends) else {}
-    thr = throttling(sends, calls)
     rows = []
     for path in sorted(receipts["path"].unique()) if len(receipts) else []:
+        own = sends[sends["path"] == path] if len(sends) and (sends["path"] == path).any() else sends
+        shared = len(own) == len(sends)  # the senders' counters are about these sends
+        sent_ids = own.loc[own["ok"].astype(bool), "msg_id"] if len(own) else []
+        warm_ids = set(own.loc[own["warmup"].astype(bool), "msg_id"]) if len(own) else set()
+        delay = send_delays(own) if len(own) else {}
+        call_times = send_call_times(own) if len(own) else {}
+        thr = throttling(own, calls if shared else None)
         t = table[(table["path"] == path) & ~table["warmup"]]
         corrected = percentiles_ms(t["latency_ns"].tolist())
         uncorrected = percentiles_ms(t["latency_uncorrected_ns"].dropna().tolist())
@@ -249,7 +256,7 @@ def summarize(
             }
         )
         row.update({f"send_delay_{k}_ms": v for k, v in delay.items() if k != "count"})
-        row.update({f"send_call_{k}_ms": v for k, v in calls.items() if k in ("p50", "p99", "max")})
+        row.update({f"send_call_{k}_ms": v for k, v in call_times.items() if k in ("p50", "p99", "max")})
         row.update(thr)
         rows.append(row)
     return pd.DataFrame(rows)
