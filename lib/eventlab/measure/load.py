@@ -312,7 +312,7 @@ def send_with_retries(sender: Sender, records: Sequence[tuple[Probe, SendRecord]
         pending = retry
     for probe, rec in records:
         if not rec.ok:
-            log.warning("probe %s not sent after %d attempt(s): %s", probe.msg_id, rec.attempts, rec.error)
+            log.debug("probe %s not sent after %d attempt(s): %s", probe.msg_id, rec.attempts, rec.error)
 
 
 # -- the generator -----------------------------------------------------------------------------
@@ -568,6 +568,9 @@ class LoadGenerator:
         calls = Counter(getattr(self.sender, "stats", Counter()))
         result = LoadResult(spec, self.sender.path, started, ended, self.sends, calls)
         log.info("load %s: %s", self.sender.path, json.dumps(result.summary(), default=str))
+        unsent = [r for r in self.sends.records if not r.ok]
+        if unsent:  # one line for the run, not one per probe (a throttling demo expects many)
+            log.warning("%s: %d of %d probes not sent; first error: %s", self.sender.path, len(unsent), len(self.sends), unsent[0].error)
         return result
 
 
