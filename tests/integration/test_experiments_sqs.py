@@ -32,13 +32,6 @@ def test_concurrent_consumers_of_a_standard_queue_finish_out_of_order(run: Run) 
     assert int(standard.processed["messages"].sum()) == 80
 
 
-def test_long_polling_makes_fewer_empty_receives(run: Run) -> None:
-    table = experiments.polling_cost(run, messages=8, duration_s=1.6, long_wait_s=1)
-    assert (table["messages"] == 8).all()
-    assert table.loc["long", "empty"] < table.loc["short", "empty"]
-    assert table.loc["long", "calls_per_message"] < table.loc["short", "calls_per_message"]
-
-
 def test_poison_message_reaches_the_dlq_and_is_redriven(run: Run) -> None:
     report = experiments.poison_to_dlq_and_back(run, good=2, max_receive_count=2)
     assert report.receive_counts == [1, 2] and report.in_dlq == 1

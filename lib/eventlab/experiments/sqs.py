@@ -1,4 +1,4 @@
-"""SQS experiments for notebook 01: latency, ordering under concurrent consumers, polling cost,
+"""SQS experiments for notebook 01: latency, ordering under concurrent consumers,
 DLQ and redrive, batching.
 
 Each function builds its own queues under the run, measures one behaviour and returns a small
@@ -14,7 +14,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -175,85 +175,6 @@ def processing_order(
         duplicates=len(frame) - frame["msg_id"].nunique(),
         processed_receipts=processed.to_frame(),
     )
-
-
-# -- short vs long polling ---------------------------------------------------------------------
-@dataclass
-class PollStats:
-    """What one polling consumer did."""
-
-    mode: str
-    wait_s: int
-    calls: int = 0
-    empty: int = 0
-    messages: int = 0
-
-    @property
-    def calls_per_message(self) -> float:
-        return self.calls / self.messages if self.messages else float("inf")
-
-    def row(self) -> dict[str, Any]:
-        return {**asdict(self), "empty_share": self.empty / self.calls if self.calls else 0.0,
-                "calls_per_message": self.calls_per_message}
-
-
-def _poll(client: Any, url: str, stats: PollStats, stop: threading.Event, idle_s: float) -> None:
-    while not stop.is_set():
-        reply = client.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=stats.wait_s)
-        stats.calls += 1
-        batch = reply.get("Messages", [])
-        if not batch:
-            stats.empty += 1
-            if idle_s:
-                stop.wait(idle_s)
-            continue
-        stats.messages += len(batch)
-        client.delete_message_batch(
-            QueueUrl=url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)]
-        )
-
-
-def polling_cost(
-    run: Run,
-    *,
-    messages: int = 20,
-    duration_s: float = 4.0,
-    long_wait_s: int = 2,
-    short_idle_s: float = 0.05,
-    price_per_million: float = 0.40,
-) -> pd.DataFrame:
-    """The same trickle of messages into two queues, one read by short polling (``WaitTimeSeconds=0``,
-    a pause of ``short_idle_s`` after an empty answer), one by long polling (``long_wait_s``).
-
-    Returns one row per mode: calls, empty receives, messages, calls per message and the request
-    cost per million messages at ``price_per_million`` USD per million requests (delete calls
-    not included).
-    """
-    client = run.target.client("sqs")
-    short_q = sqs.create_queue(run, "poll-short")
-    long_q = sqs.create_queue(run, "poll-long")
-    stats = {"short": PollStats("short", 0), "long": PollStats("long", long_wait_s)}
-    stop = threading.Event()
-    threads = [
-        threading.Thread(target=_poll, args=(client, short_q.url, stats["short"], stop, short_idle_s), daemon=True),
-        threading.Thread(target=_poll, args=(client, long_q.url, stats["long"], stop, 0.0), daemon=True),
-    ]
-    for t in threads:
-        t.start()
-    interval = duration_s / messages
-    for i in range(messages):
-        for queue in (short_q, long_q):
-            client.send_message(QueueUrl=queue.url, MessageBody=json.dumps({"n": i}))
-        time.sleep(interval)
-    deadline = time.monotonic() + long_wait_s + 5
-    while time.monotonic() < deadline and any(s.messages < messages for s in stats.values()):
-        time.sleep(0.05)
-    stop.set()
-    for t in threads:
-        t.join(long_wait_s + 5)
-    frame = pd.DataFrame([s.row() for s in stats.values()]).set_index("mode")
-    frame["usd_per_million_messages"] = frame["calls_per_message"] * price_per_million
-    return frame
 
 
 # -- DLQ and redrive ---------------------------------------------------------------------------
