@@ -32,9 +32,8 @@ import pandas as pd
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from eventlab.measure.consumers import SqsReceiver
-from eventlab.measure.load import EventBridgeSender, LoadSpec, run_load
-from eventlab.measure.probes import ReceiptLog
+from eventlab.measure.load import LoadSpec
+from eventlab.measure.paths import measure
 from eventlab.measure.results import RunResult
 from eventlab.run import Run
 from eventlab.services import events, sqs
@@ -313,19 +312,10 @@ def measure_bus_to_queue(
     Returns the :class:`RunResult` (path ``events-sqs``); latency counts from each probe's
     intended send time to its receipt from the queue.
     """
-    bus = events.create_event_bus(run, "latency")
-    queue = sqs.create_queue(run, "latency-q")
-    rule = events.put_rule(run, bus, "latency-probes", event_pattern={"source": ["eventlab.probe"]})
-    sqs.allow_senders(run, queue, service="events.amazonaws.com", source_arns=[rule.arn])
-    events.put_targets(run, rule, [{"Id": "q", "Arn": queue.arn}])
-    receipts = ReceiptLog(run.run_id)
     spec = LoadSpec(rate=rate, count=count, warmup_count=warmup, batch=batch, threads=threads)
-    client = run.target.client("events")
-    with SqsReceiver(run.target.client("sqs"), queue.url, receipts, path="events-sqs", threads=2):
-        load = run_load(EventBridgeSender(client, bus.name, batch=batch > 1), run.run_id, spec)
-        if not receipts.wait_for(count, timeout=timeout):
-            log.warning("events-sqs: %d of %d probes arrived within %.0f s", receipts.unique_count(), count, timeout)
-    return RunResult.build(f"events-sqs-{rate:g}", run.target, load, receipts)
+    result = measure(run, "events-sqs", spec, receivers=2, timeout=timeout, workload=f"events-sqs-{rate:g}")
+    assert result is not None, "events-sqs runs on every target"
+    return result
 
 
 # -- schema bindings ---------------------------------------------------------------------------
