@@ -11,6 +11,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from schema_samples import ORDER, envelope
 
 from eventlab.schemas import (
     DRAFT4,
@@ -23,24 +24,6 @@ from eventlab.schemas import (
     validate,
 )
 from eventlab.schemas.compat import breaking
-
-ORDER: dict[str, Any] = {
-    "orderId": "o-1",
-    "total": 12.5,
-    "quantity": 2,
-    "placedAt": "2026-11-26T23:00:00Z",
-    "customer": {"id": "c-1", "email": "ada@example.com"},
-    "lines": [{"sku": "A-1", "qty": 1}],
-    "gift": False,
-}
-
-
-def envelope(detail: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "version": "0", "id": "1", "detail-type": "Order Placed", "source": "shop.orders",
-        "account": "000000000000", "time": "2026-11-26T23:00:00Z", "region": "us-east-1",
-        "resources": [], "detail": detail,
-    }
 
 
 def registered(schema_type: str = DRAFT4, *events: dict[str, Any]) -> dict[str, Any]:

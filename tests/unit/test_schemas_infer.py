@@ -3,33 +3,13 @@
 from __future__ import annotations
 
 import copy
-from typing import Any
 
 import pytest
+from schema_samples import ORDER, envelope
 
 from eventlab.schemas import DRAFT4, OPENAPI3, infer_schemas, schema_name
 from eventlab.schemas.document import detail_shape, to_draft4
 from eventlab.schemas.infer import canonical, infer_shape, merge_shapes, pascal_case
-
-
-def envelope(detail: dict[str, Any], *, source: str = "shop.orders", detail_type: str = "Order Placed",
-             event_id: str = "1") -> dict[str, Any]:
-    return {
-        "version": "0", "id": event_id, "detail-type": detail_type, "source": source,
-        "account": "000000000000", "time": "2026-11-26T23:00:00Z", "region": "us-east-1",
-        "resources": [], "detail": detail,
-    }
-
-
-ORDER = {
-    "orderId": "o-1",
-    "total": 12.5,
-    "quantity": 2,
-    "placedAt": "2026-11-26T23:00:00Z",
-    "customer": {"id": "c-1", "email": "ada@example.com"},
-    "lines": [{"sku": "A-1", "qty": 1}],
-    "gift": False,
-}
 
 
 @pytest.mark.parametrize(
