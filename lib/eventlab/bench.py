@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -42,6 +43,10 @@ FIGURES: dict[str, Literal["lower", "higher"]] = {
 }
 DEFAULT_THRESHOLD = 0.25  # the emulator on a shared machine is noisy: 25% before anything is news
 CONFIDENCE = 0.95
+
+
+class BenchError(ValueError):
+    """A workload, set or baseline that cannot be used; the message names the problem and the fix."""
 
 
 def benchmarks_dir() -> Path:
@@ -124,7 +129,8 @@ def figures_of(result_json: Mapping[str, Any]) -> dict[str, float]:
     (row,) = result_json["summary"][:1] or [{}]
     load = result_json["provenance"]["parameters"]["load"]
     duration = float(result_json["provenance"]["parameters"].get("duration") or load[0].get("duration_s") or 0)
-    figures = {name: float(row[name]) for name in FIGURES if name in row and row[name] is not None}
+    # A figure nothing measured (latency when every message was lost) is absent, not NaN.
+    figures = {name: float(row[name]) for name in FIGURES if row.get(name) is not None and not math.isnan(float(row[name]))}
     if duration > 0 and "delivered" in row:
         figures["throughput_msg_s"] = float(row["delivered"]) / duration
     return figures
@@ -173,6 +179,13 @@ class Baseline:
         return baselines_dir() / f"{workload}-{target}.json"
 
     def save(self) -> Path:
+        """Write the baseline; refused when a repeat lost messages (a baseline must not)."""
+        lossy = [value for value in self.figures.get("lost", []) if value > 0]
+        if lossy:
+            raise BenchError(
+                f"{self.workload}: {len(lossy)} repeat(s) lost messages ({', '.join(f'{v:g}' for v in lossy)}); "
+                "a baseline must lose none: find why (the results in data/results) and record it again"
+            )
         path = self.path_for(self.workload, self.target)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(asdict(self), indent=2, default=str) + "\n")
@@ -197,6 +210,8 @@ class Change:
     verdict: Literal["regression", "improvement", "unchanged"]
 
     def describe(self) -> str:
+        if math.isnan(self.current_mean):
+            return f"{self.figure}: {self.baseline_mean:.3g} -> not measured ({self.verdict})"
         if self.ratio is None:
             return f"{self.figure}: {self.baseline_mean:g} -> {self.current_mean:g} ({self.verdict})"
         return (
@@ -237,12 +252,20 @@ def compare_figure(name: str, baseline: Sequence[float], current: Sequence[float
 
 
 def compare(baseline: Baseline, results: Sequence[Mapping[str, Any]], *, threshold: float = DEFAULT_THRESHOLD) -> list[Change]:
-    """Every figure of ``results`` (the repeats of one workload) against its baseline."""
+    """Every figure of ``results`` (the repeats of one workload) against its baseline.
+
+    A figure the baseline has and no repeat measured (latency, when nothing arrived) is a
+    regression: the path stopped delivering, which is worse than any slowdown."""
     current = Baseline.from_results(results).figures
     changes = []
     for name in FIGURES:
-        if name in current and name in baseline.figures:
+        if name not in baseline.figures:
+            continue
+        if name in current:
             changes.append(compare_figure(name, baseline.figures[name], current[name], threshold=threshold))
+        else:
+            b_mean = float(np.mean(baseline.figures[name]))
+            changes.append(Change(name, b_mean, math.nan, None, None, None, "regression"))
     return changes
 
 

@@ -219,6 +219,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
             baseline = bench.Baseline.load(workload.name, args.target)
             if baseline is None:
                 print(f"{workload.name}: no baseline for {args.target} yet (eventlab bench --update-baseline)")
+                lost = [bench.figures_of(r).get("lost", 0.0) for r in results]
+                if any(lost):  # losing messages is a regression, baseline or not
+                    print(f"{workload.name}: lost messages in the repeats: {', '.join(f'{n:g}' for n in lost)} (regression)")
+                    regressions += 1
                 continue
             changes = bench.compare(baseline, results, threshold=args.threshold)
             for line in bench.summary_lines(workload.name, changes):

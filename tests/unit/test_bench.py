@@ -87,3 +87,59 @@ def test_workload_parameters_override() -> None:
     workload = Workload("kinesis", rate=50)
     assert workload.parameters(target="aws")["target"] == "aws"
     assert workload.name == "kinesis-r50-s256-b1-k1-p1-d5s"
+
+
+def _result_doc(row: dict, duration: float = 10) -> dict:
+    return {
+        "workload": "w",
+        "provenance": {"target": {"kind": "localstack"}, "parameters": {"duration": duration, "load": [{}]}},
+        "summary": [row],
+    }
+
+
+def _healthy(p50: float) -> dict:
+    return _result_doc({"latency_p50_ms": p50, "latency_p99_ms": 2 * p50, "send_delay_p99_ms": 1.0, "delivered": 1000,
+                        "sent": 1000, "lost": 0, "inversions": 0, "duplicate_rate": 0.0})
+
+
+def _all_lost() -> dict:
+    """A result as saved when nothing arrived: JSON has null for the latencies nothing measured."""
+    return _result_doc({"latency_p50_ms": None, "latency_p99_ms": None, "send_delay_p99_ms": 1.0, "delivered": 0,
+                        "sent": 1000, "lost": 1000, "inversions": 0, "duplicate_rate": 0.0})
+
+
+def test_figures_of_an_all_lost_result_report_the_loss_and_no_latency() -> None:
+    figures = bench.figures_of(_all_lost())
+    assert figures["lost"] == 1000 and figures["throughput_msg_s"] == 0.0
+    assert "latency_p50_ms" not in figures and "latency_p99_ms" not in figures
+    nan_row = _result_doc({"latency_p50_ms": float("nan"), "delivered": 0, "lost": 5})
+    assert "latency_p50_ms" not in bench.figures_of(nan_row)
+
+
+def test_an_all_lost_result_is_a_regression() -> None:
+    baseline = Baseline.from_results([_healthy(10), _healthy(11), _healthy(10.5)])
+    changes = {c.figure: c for c in bench.compare(baseline, [_all_lost(), _all_lost()])}
+    assert changes["lost"].verdict == "regression"
+    assert changes["throughput_msg_s"].verdict == "regression"
+    assert changes["latency_p50_ms"].verdict == "regression", "a latency nothing measured is not 'unchanged'"
+    assert "not measured" in changes["latency_p50_ms"].describe()
+    assert set(changes) == set(bench.FIGURES), "every figure of the baseline is judged"
+    # one repeat lost everything, the other none: still a regression
+    mixed = {c.figure: c.verdict for c in bench.compare(baseline, [_healthy(10), _all_lost()])}
+    assert mixed["lost"] == "regression"
+
+
+def test_a_result_without_a_summary_row_regresses_every_figure() -> None:
+    baseline = Baseline.from_results([_healthy(10), _healthy(11)])
+    empty = _result_doc({})
+    empty["summary"] = []
+    assert {c.verdict for c in bench.compare(baseline, [empty, empty])} == {"regression"}
+
+
+def test_a_baseline_that_lost_messages_is_refused(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(bench, "baselines_dir", lambda: tmp_path)
+    with pytest.raises(bench.BenchError, match="a baseline must lose none"):
+        Baseline.from_results([_healthy(10), _all_lost()]).save()
+    assert not list(tmp_path.iterdir())
+    assert Baseline.from_results([_healthy(10), _healthy(11)]).save().exists()
+

@@ -49,3 +49,15 @@ def test_amount_parsers() -> None:
     assert experiments.strict_amount({"amount": "12.50"}) == 12.5
     with pytest.raises(ValueError):
         experiments.strict_amount({"amount": "12,50"})
+
+
+def test_a_path_that_received_nothing_is_in_the_table_as_lost() -> None:
+    result = _result()
+    result.receipts = result.receipts[result.receipts["path"] == "a"]
+    table = experiments.summary_by_path(result)
+    assert table.loc["b", ["sent", "delivered", "lost"]].tolist() == [4, 0, 4]
+    assert pd.isna(table.loc["b", "latency_p50_ms"])
+    # an expected receipt path fed by another send path (an SNS subscriber) that got nothing
+    result.receipt_paths = ["a", "b", "b-http"]
+    table = experiments.summary_by_path(result, {"b-http": "b"})
+    assert table.loc["b-http", ["sent", "delivered", "lost"]].tolist() == [4, 0, 4]

@@ -182,3 +182,51 @@ def test_summarize_reports_the_senders_call_counters_for_a_shared_load() -> None
     log.record_payload(probe.to_dict(), path="p", consumer="c")
     row = analysis.summarize(pd.DataFrame([asdict(record)]), log.to_frame(), calls={"calls": 7, "call_throttled": 3}).iloc[0]
     assert (row["calls"], row["throttled_calls"]) == (7, 3)
+
+
+# -- total loss: sends and no receipts ---------------------------------------------------------
+def test_a_path_on_which_nothing_arrived_reports_every_message_lost() -> None:
+    sends_df, receipts_df = _frames([], [("m0", 0, 0, 0), ("m1", 1, 10, 10), ("m2", 2, 20, 20)])
+    summary = analysis.summarize(sends_df, receipts_df, dlq_ids=["m2"])
+    (row,) = summary.to_dict(orient="records")
+    assert row["path"] == "q"
+    assert (row["sent"], row["delivered"], row["in_dlq"], row["lost"]) == (3, 0, 1, 2)
+    assert (row["receipts"], row["unique"], row["duplicates"], row["measured"]) == (0, 0, 0, 0)
+    assert all(pd.isna(row[f"latency_{p}_ms"]) for p in ("p50", "p90", "p99", "max"))
+    assert pd.isna(row["uncorrected_p50_ms"]) and row["send_delay_p99_ms"] == 0
+    assert set(summary.columns) == set(analysis.summarize(*_frames([("m0", 0, 0, 5)], [("m0", 0, 0, 0)])).columns)
+    assert len(analysis.latency_table(sends_df, receipts_df)) == 0, "an empty table, not an error"
+
+
+def test_a_silent_path_beside_a_working_one_has_its_own_row() -> None:
+    sends_df, receipts_df = _frames([("m0", 0, 0, 5)], [("m0", 0, 0, 0)])
+    silent = sends_df.assign(path="quiet", msg_id=["s0"])
+    summary = analysis.summarize(pd.concat([sends_df, silent], ignore_index=True), receipts_df).set_index("path")
+    assert summary.loc["q", ["sent", "delivered", "lost"]].tolist() == [1, 1, 0]
+    assert summary.loc["quiet", ["sent", "delivered", "lost"]].tolist() == [1, 0, 1]
+
+
+def test_an_expected_receipt_path_that_received_nothing_has_a_row() -> None:
+    # one load (send path "sns") read on two receipt paths; the HTTP subscriber got nothing
+    sends_df, receipts_df = _frames([("m0", 0, 0, 5), ("m1", 1, 10, 15)], [("m0", 0, 0, 0), ("m1", 1, 10, 10)])
+    sends_df["path"] = "sns"
+    receipts_df["path"] = "sns-sqs"
+    summary = analysis.summarize(sends_df, receipts_df, paths=["sns-sqs", "sns-http"]).set_index("path")
+    assert sorted(summary.index) == ["sns-http", "sns-sqs"], "no row for the send path: the receipt paths read it"
+    assert summary.loc["sns-http", ["sent", "delivered", "lost"]].tolist() == [2, 0, 2]
+    assert summary.loc["sns-sqs", ["sent", "delivered", "lost"]].tolist() == [2, 2, 0]
+    # without being told, a receipt path that reads every send covers the send path
+    assert analysis.summarize(sends_df, receipts_df)["path"].tolist() == ["sns-sqs"]
+
+
+def test_nothing_sent_and_nothing_received_is_an_empty_summary() -> None:
+    sends_df, receipts_df = _frames([], [])
+    assert analysis.summarize(sends_df, receipts_df).empty
+
+
+def test_the_latency_plot_of_a_total_loss_says_so() -> None:
+    from eventlab.measure import plots
+
+    sends_df, receipts_df = _frames([], [("m0", 0, 0, 0)])
+    figure = plots.latency_cdf(analysis.latency_table(sends_df, receipts_df))
+    assert [t.get_text() for t in figure.axes[0].texts] == ["no message arrived"]

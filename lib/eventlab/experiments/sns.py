@@ -281,7 +281,7 @@ def fifo_topic(run: Run, *, messages: int = 60, keys: int = 3, queues: int = 2, 
     finally:
         for rx in receivers:
             rx.stop()
-    return RunResult.build("sns-fifo", run.target, load, receipts)
+    return RunResult.build("sns-fifo", run.target, load, receipts, receipt_paths=[f"queue-{i}" for i in range(queues)])
 
 
 # -- latency: SNS in front of SQS (and HTTP) vs SQS alone -------------------------------------
@@ -333,5 +333,5 @@ def latency_sns_vs_sqs(
     finally:
         if receiver is not None:
             receiver.stop()
-    result = RunResult.build("sns-vs-sqs", run.target, loads, receipts)
+    result = RunResult.build("sns-vs-sqs", run.target, loads, receipts, receipt_paths=["sqs", *paths])
     return result, {p: "sns" for p in paths}, confirmed

@@ -254,7 +254,7 @@ def measure_polling_and_efo(
             if not receipts.wait_for(count, timeout=timeout, path=path):
                 log.warning("%s: %d of %d probes within %.0f s", path, receipts.unique_count(path), count, timeout)
     return RunResult.build("kinesis-polling-vs-efo", run.target, load, receipts,
-                           parameters={"poll_interval_s": poll_interval_s})
+                           parameters={"poll_interval_s": poll_interval_s}, receipt_paths=["polling", "efo"])
 
 
 # -- throttling --------------------------------------------------------------------------------

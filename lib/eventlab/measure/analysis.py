@@ -159,11 +159,12 @@ def loss(sent_ids: Iterable[str], delivered_ids: Iterable[str], dlq_ids: Iterabl
 def latency_table(sends: pd.DataFrame, receipts: pd.DataFrame) -> pd.DataFrame:
     """One row per (path, message): first receipt, receipt count, latencies in ns.
 
-    Messages that were sent but never arrived on a path have no row here (see :func:`loss`).
+    Messages that were sent but never arrived on a path have no row here (see :func:`loss`);
+    when nothing arrived the table is empty, with its columns.
     """
     first = first_receipts(receipts)
-    counts = receipts.groupby(["path", "msg_id"]).size().rename("receipts")
-    table = first.drop(columns=["_order"]).merge(counts, left_on=["path", "msg_id"], right_index=True)
+    counts = receipts.groupby(["path", "msg_id"]).size().rename("receipts").reset_index()
+    table = first.drop(columns=["_order"]).merge(counts, on=["path", "msg_id"])
     cols = ["msg_id", "start_ns", "end_ns", "warmup", "attempts", "throttles", "backoff_ns"]
     if len(sends):
         table = table.merge(sends[cols], on="msg_id", how="left")
@@ -205,25 +206,42 @@ def throttling(sends: pd.DataFrame, calls: dict[str, int] | None = None) -> dict
     return out
 
 
+def report_paths(sends: pd.DataFrame, receipts: pd.DataFrame, expected: Iterable[str] = ()) -> list[str]:
+    """The paths a summary has a row for: every receipt path, every ``expected`` receipt path,
+    and every send path that no receipt path accounts for, so that a path on which nothing
+    arrived is reported as lost rather than left out."""
+    received = set(receipts["path"].unique()) if len(receipts) else set()
+    sent = set(sends["path"].unique()) if len(sends) else set()
+    paths = received | set(expected)
+    # A receipt path without sends of its own name reads all sends (one load, several consumers).
+    if not any(p not in sent for p in paths):
+        paths |= sent
+    return sorted(paths)
+
+
 def summarize(
     sends: pd.DataFrame,
     receipts: pd.DataFrame,
     *,
     dlq_ids: Iterable[str] = (),
     calls: dict[str, int] | None = None,
+    paths: Iterable[str] = (),
 ) -> pd.DataFrame:
-    """One row per receipt path with every headline figure (latencies in ms).
+    """One row per path with every headline figure (latencies in ms).
 
     A receipt path's sends are the sends of the same path when there are any (several loads
     summarized together), else all sends (one load read by several consumers, such as both
     Kinesis readers). ``calls`` (the senders' counters) apply to a path that has all the sends.
+    A path that received nothing (one of ``paths``, the receipt paths the measurement expected,
+    or a send path no receipt path reads) still has its row: every message lost, the latency
+    figures NaN.
     """
-    table = latency_table(sends, receipts) if len(receipts) else pd.DataFrame()
+    table = latency_table(sends, receipts) if len(receipts) else pd.DataFrame(columns=["path", "msg_id", "warmup"])
     dups = duplicates(receipts).set_index("path") if len(receipts) else pd.DataFrame()
-    order = ordering(receipts) if len(receipts) else pd.DataFrame()
+    order = ordering(receipts) if len(receipts) else pd.DataFrame(columns=["path", "inversions", "max_reorder_distance"])
     dlq = set(dlq_ids)
     rows = []
-    for path in sorted(receipts["path"].unique()) if len(receipts) else []:
+    for path in report_paths(sends, receipts, paths):
         own = sends[sends["path"] == path] if len(sends) and (sends["path"] == path).any() else sends
         shared = len(own) == len(sends)  # the senders' counters are about these sends
         sent_ids = own.loc[own["ok"].astype(bool), "msg_id"] if len(own) else []
@@ -231,22 +249,24 @@ def summarize(
         delay = send_delays(own) if len(own) else {}
         call_times = send_call_times(own) if len(own) else {}
         thr = throttling(own, calls if shared else None)
-        t = table[(table["path"] == path) & ~table["warmup"]]
-        corrected = percentiles_ms(t["latency_ns"].tolist())
-        uncorrected = percentiles_ms(t["latency_uncorrected_ns"].dropna().tolist())
-        delivered = receipts.loc[(receipts["path"] == path) & receipts["ok"].astype(bool), "msg_id"]
+        mine = table[table["path"] == path]
+        t = mine[~mine["warmup"].astype(bool)]
+        corrected = percentiles_ms(t["latency_ns"].tolist() if len(t) else [])
+        uncorrected = percentiles_ms(t["latency_uncorrected_ns"].dropna().tolist() if len(t) else [])
+        delivered = receipts.loc[(receipts["path"] == path) & receipts["ok"].astype(bool), "msg_id"] if len(receipts) else []
         lost = loss(sent_ids, delivered, dlq)
         o = order[order["path"] == path]
+        dup = dups.loc[path] if path in dups.index else pd.Series({"receipts": 0, "unique": 0, "duplicates": 0, "duplicate_rate": 0.0})
         row: dict[str, Any] = {"path": path}
         row.update({f"latency_{k}_ms" if k != "count" else "measured": v for k, v in corrected.items()})
         row.update({f"uncorrected_{k}_ms": v for k, v in uncorrected.items() if k != "count"})
         row.update(
             {
-                "warmup_discarded": len(warm_ids & set(table.loc[table["path"] == path, "msg_id"])),
-                "receipts": int(dups.loc[path, "receipts"]),
-                "unique": int(dups.loc[path, "unique"]),
-                "duplicates": int(dups.loc[path, "duplicates"]),
-                "duplicate_rate": float(dups.loc[path, "duplicate_rate"]),
+                "warmup_discarded": len(warm_ids & set(mine["msg_id"])),
+                "receipts": int(dup["receipts"]),
+                "unique": int(dup["unique"]),
+                "duplicates": int(dup["duplicates"]),
+                "duplicate_rate": float(dup["duplicate_rate"]),
                 "inversions": int(o["inversions"].sum()),
                 "max_reorder_distance": int(o["max_reorder_distance"].max()) if len(o) else 0,
                 "sent": lost["sent"],

@@ -342,4 +342,6 @@ def measure(
     for name, quota in (("kinesis_quota", kinesis_quota), ("sqs_fifo_quota", sqs_fifo_quota)):
         if quota is not None:
             params[name] = quota.__dict__ | {"emulated": run.target.is_emulated}
-    return RunResult.build(workload or setup.name, run.target, loads, receipts, quotas=quotas, parameters=params)
+    return RunResult.build(
+        workload or setup.name, run.target, loads, receipts, quotas=quotas, parameters=params, receipt_paths=setup.receipt_paths
+    )

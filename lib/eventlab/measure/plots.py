@@ -25,12 +25,18 @@ def latency_cdf(messages: pd.DataFrame, *, corrected: bool = True, log_x: bool =
     """Cumulative distribution of latency per path (ms), warm-up excluded."""
     fig, ax = _figure()
     column = "latency_ns" if corrected else "latency_uncorrected_ns"
-    for path, group in messages[~messages["warmup"].astype(bool)].groupby("path"):
+    drawn = 0
+    measured = messages[~messages["warmup"].astype(bool)] if len(messages) else messages
+    for path, group in measured.groupby("path") if len(measured) else ():
         values = np.sort(group[column].dropna().to_numpy() / 1e6)
         if len(values):
             ax.step(values, np.arange(1, len(values) + 1) / len(values), where="post", label=f"{path} (n={len(values)})")
+            drawn += 1
     ax.set_xlabel("latency (ms, " + ("from intended send time" if corrected else "from actual send") + ")")
     ax.set_ylabel("fraction of messages")
+    if not drawn:  # every message lost: say so rather than draw an empty chart
+        ax.text(0.5, 0.5, "no message arrived", ha="center", va="center", transform=ax.transAxes)
+        return fig
     if log_x:
         ax.set_xscale("log")
     ax.grid(True, alpha=0.3)

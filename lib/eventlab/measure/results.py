@@ -85,6 +85,8 @@ class RunResult:
     dlq_ids: set[str] = field(default_factory=set)
     calls: dict[str, int] = field(default_factory=dict)
     quota_events: pd.DataFrame = field(default_factory=pd.DataFrame)
+    receipt_paths: list[str] = field(default_factory=list)
+    """The paths the measurement expected receipts on: each has a summary row, also when nothing arrived."""
 
     @classmethod
     def build(
@@ -97,6 +99,7 @@ class RunResult:
         dlq_ids: set[str] | None = None,
         quotas: QuotaEmulator | None = None,
         parameters: dict[str, Any] | None = None,
+        receipt_paths: list[str] | None = None,
     ) -> RunResult:
         loads = load if isinstance(load, list) else [load]
         sends = pd.concat([lr.frame() for lr in loads], ignore_index=True)
@@ -106,7 +109,10 @@ class RunResult:
                 calls[k] = calls.get(k, 0) + v
         params = {"load": [lr.spec.as_dict() for lr in loads], **(parameters or {})}
         events = pd.DataFrame([e.__dict__ for e in quotas.events]) if quotas else pd.DataFrame()
-        return cls(workload, sends, receipts.to_frame(), provenance(target, params), set(dlq_ids or ()), calls, events)
+        return cls(
+            workload, sends, receipts.to_frame(), provenance(target, params), set(dlq_ids or ()), calls, events,
+            list(receipt_paths or ()),
+        )
 
     @property
     def messages(self) -> pd.DataFrame:
@@ -116,7 +122,7 @@ class RunResult:
     @property
     def summary(self) -> pd.DataFrame:
         """One row per path: latency percentiles (ms), duplicates, ordering, loss, throttling."""
-        return analysis.summarize(self.sends, self.receipts, dlq_ids=self.dlq_ids, calls=self.calls)
+        return analysis.summarize(self.sends, self.receipts, dlq_ids=self.dlq_ids, calls=self.calls, paths=self.receipt_paths)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -126,6 +132,7 @@ class RunResult:
             "calls": self.calls,
             "dlq": len(self.dlq_ids),
             "quota_refusals": len(self.quota_events),
+            "receipt_paths": self.receipt_paths,
         }
 
     def save(self, directory: Path | str) -> Path:
@@ -149,4 +156,7 @@ class RunResult:
         stem = json_path.with_suffix("")
         sends = pd.read_csv(f"{stem}-sends.csv", keep_default_na=False, dtype={"msg_id": str, "key": str, "error": str})
         receipts = pd.read_csv(f"{stem}-receipts.csv", keep_default_na=False, dtype={"msg_id": str, "key": str, "source": str})
-        return cls(doc["workload"], sends, receipts, doc["provenance"], set(), doc.get("calls", {}))
+        return cls(
+            doc["workload"], sends, receipts, doc["provenance"], set(), doc.get("calls", {}),
+            receipt_paths=list(doc.get("receipt_paths", [])),
+        )
