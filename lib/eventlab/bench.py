@@ -86,20 +86,42 @@ class Workload:
         return {**asdict(self), **overrides}
 
 
+def benchmark_notebook() -> Path:
+    """The notebook that measures one workload once; its parameters cell types the workloads."""
+    return benchmarks_dir() / "benchmark.ipynb"
+
+
 def load_workload(path: str | Path) -> Workload:
-    """Read a workload file; its keys must be the notebook's parameters and its name must match."""
-    from eventlab.measure.paths import PATHS
+    """Read a workload file; its keys must be the notebook's parameters, its values must suit the
+    notebook's parameters cell (types, ranges, the path's name), and its name must match."""
+    from eventlab.parameters import ParameterError, check
 
     path = Path(path)
-    data = yaml.safe_load(path.read_text()) or {}
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except OSError as error:
+        raise BenchError(f"cannot read workload {path}: {error.strerror}") from error
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or "not YAML"
+        raise BenchError(f"cannot read workload {path}: {problem}{where}") from error
+    if not isinstance(data, dict):
+        raise BenchError(f"{path.name}: a workload is a mapping of {', '.join(WORKLOAD_KEYS)}")
     unknown = sorted(set(data) - set(WORKLOAD_KEYS))
     if unknown:
-        raise ValueError(f"{path.name}: unknown key(s) {unknown}; a workload has {list(WORKLOAD_KEYS)}")
-    workload = Workload(**data)
-    if workload.path not in PATHS:
-        raise ValueError(f"{path.name}: path {workload.path!r} is not one of {PATHS}")
+        raise BenchError(f"{path.name}: unknown key(s) {unknown}; a workload has {list(WORKLOAD_KEYS)}")
+    missing = [key for key in ("path", "rate") if key not in data]
+    if missing:
+        raise BenchError(f"{path.name}: a workload needs {' and '.join(missing)}")
+    notebook = benchmark_notebook()
+    try:
+        values = check(data, [notebook])[notebook]
+    except ParameterError as error:
+        raise BenchError(f"{path.name}: {error}") from error
+    workload = Workload(**{key: values[key] for key in data})  # type: ignore[arg-type]
     if path.stem != workload.name:
-        raise ValueError(f"{path.name}: a workload is named after its parameters; call it {workload.name}.yaml")
+        raise BenchError(f"{path.name}: a workload is named after its parameters; call it {workload.name}.yaml")
     return workload
 
 
@@ -111,7 +133,7 @@ def find_workload(name: str) -> Path:
     path = benchmarks_dir() / "workloads" / f"{name.removesuffix('.yaml')}.yaml"
     if not path.exists():
         known = sorted(p.stem for p in (benchmarks_dir() / "workloads").glob("*.yaml"))
-        raise FileNotFoundError(f"no workload {name!r}; known: {known}")
+        raise BenchError(f"no workload {name!r} (a name from benchmarks/workloads or a .yaml file); known: {', '.join(known)}")
     return path
 
 
@@ -119,7 +141,7 @@ def workload_set(name: str) -> list[Path]:
     """The workloads of a named set in ``benchmarks/sets.yaml`` (``smoke``: CI; ``full``: on demand)."""
     sets = yaml.safe_load((benchmarks_dir() / "sets.yaml").read_text())
     if name not in sets:
-        raise KeyError(f"no workload set {name!r}; known: {sorted(sets)}")
+        raise BenchError(f"no workload set {name!r} in benchmarks/sets.yaml; known: {', '.join(sorted(sets))}")
     return [find_workload(w) for w in sets[name]]
 
 
@@ -287,7 +309,7 @@ def run_workload(
     from eventlab import workbook
 
     workload = load_workload(workload_path)
-    notebook = benchmarks_dir() / "benchmark.ipynb"
+    notebook = benchmark_notebook()
     params = workload.parameters(**(overrides or {}))
     for repeat in range(repeats):
         folder = output_dir / f"{workload.name}-{params['target']}-{session}-r{repeat}"

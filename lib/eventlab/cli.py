@@ -18,15 +18,30 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+import traceback
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NoReturn
 
+from eventlab.parameters import ParameterError
 from eventlab.paths import build_dir
 from eventlab.run import Run
-from eventlab.runtime import DEFAULT_START_TIMEOUT, EmbeddedLocalStack, LocalStackError
-from eventlab.target import Target
+from eventlab.runtime import DEFAULT_START_TIMEOUT, EmbeddedLocalStack, LocalStackError, parse_port
+from eventlab.target import Target, TargetError
+from eventlab.workbook import NotebookError
 
 log = logging.getLogger("eventlab")
+USER_ERROR_EXIT = 2
+
+
+def user_errors() -> tuple[type[Exception], ...]:
+    """Errors that are the user's to fix: `eventlab: <message>` and exit 2, no traceback (-v
+    adds it). Imported when needed: numpy and botocore would slow every `eventlab status`."""
+    from eventlab.bench import BenchError
+    from eventlab.leaks import LeakPrefixError
+    from eventlab.topology.model import TopologyError
+
+    return (LocalStackError, TopologyError, TargetError, ParameterError, NotebookError, BenchError, LeakPrefixError)
 
 
 def _runtime(args: argparse.Namespace, *, detach: bool = False) -> EmbeddedLocalStack:
@@ -66,16 +81,14 @@ def cmd_down(args: argparse.Namespace) -> int:
     return 0
 
 
-def _parse_parameters(pairs: Sequence[str]) -> dict[str, object]:
-    """``key=value`` pairs; values are parsed as YAML scalars (so 5 is an int, true a bool)."""
-    import yaml
-
-    parameters: dict[str, object] = {}
+def _parse_parameters(pairs: Sequence[str]) -> dict[str, str]:
+    """``name=value`` pairs, values as text: the notebooks' parameters cells say their types."""
+    parameters: dict[str, str] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise SystemExit(f"parameter {pair!r}: write it as name=value")
-        parameters[key] = yaml.safe_load(value)
+        if not sep or not key.strip():
+            raise ParameterError(f"parameter {pair!r}: write it as name=value, e.g. -p messages=10")
+        parameters[key.strip()] = value
     return parameters
 
 
@@ -83,14 +96,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     """Execute the notebooks against the embedded LocalStack and write the index of results."""
     from eventlab import workbook
 
-    notebooks = [Path(n) for n in args.notebooks] or workbook.discover()
+    notebooks = workbook.find_notebooks(args.notebooks)
     if not notebooks:
-        print("no notebooks found under notebooks/", file=sys.stderr)
+        print("eventlab: no notebooks found under notebooks/", file=sys.stderr)
         return 1
+    parameters = _parse_parameters(args.parameter)
+    workbook.check_parameters(notebooks, parameters)  # before LocalStack starts or anything runs
     output = Path(args.output) if args.output else build_dir() / "workbook"
     with _runtime(args) as runtime:
         os.environ["EVENTLAB_ENDPOINT_URL"] = runtime.endpoint_url
-        results = workbook.run_all(notebooks, output, parameters=_parse_parameters(args.parameter))
+        results = workbook.run_all(notebooks, output, parameters=parameters)
     failed = [r for r in results if not r.ok]
     for result in results:
         print(f"{'ok  ' if result.ok else 'FAIL'} {result.notebook:<40} {result.seconds:7.1f} s")
@@ -120,8 +135,9 @@ def cmd_lab(args: argparse.Namespace) -> int:
 
 def cmd_leaks(args: argparse.Namespace) -> int:
     """List resources under a prefix; with --delete, delete them. Exit 1 if any remain."""
-    from eventlab.leaks import delete_leaks, find_leaks
+    from eventlab.leaks import check_prefix, delete_leaks, find_leaks
 
+    check_prefix(args.prefix)  # before any client is made
     target = Target.from_env()
     if args.delete:
         deleted, failed = delete_leaks(target, args.prefix)
@@ -199,6 +215,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from eventlab import bench, workbook
 
     paths = [bench.find_workload(w) for w in args.workloads] or bench.workload_set(args.set)
+    for path in paths:  # every workload checked before LocalStack starts
+        bench.load_workload(path)
     session = bench.new_session()
     output = build_dir() / "bench" / session
     overrides: dict[str, object] = {"target": args.target}
@@ -235,15 +253,46 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 1 if regressions else 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors as one line (the problem and where to read more) and exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"eventlab: {message} (see `{self.prog} --help`)", file=sys.stderr)
+        raise SystemExit(USER_ERROR_EXIT)
+
+
+def _port(text: str) -> int:
+    """``--port``: the runtime's one port parser (EVENTLAB_PORT's too), its message shown by argparse."""
+    try:
+        return parse_port(text, "--port")
+    except LocalStackError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _number(kind: type[int] | type[float], low: float, *, above: bool = False) -> Callable[[str], object]:
+    """An argparse type for a number of at least (or ``above``) ``low``."""
+
+    def parse(text: str) -> int | float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {'an int' if kind is int else 'a number'}") from None
+        if value < low or (above and value == low):
+            raise argparse.ArgumentTypeError(f"{text} must be {'above' if above else 'at least'} {low:g}")
+        return value
+
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="eventlab", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _Parser(prog="eventlab", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def with_runtime_options(p: argparse.ArgumentParser, port: bool = True) -> argparse.ArgumentParser:
         if port:
-            p.add_argument("--port", type=int, default=None, help="port on 127.0.0.1 (default: EVENTLAB_PORT, else a free port)")
-        p.add_argument("--timeout", type=float, default=DEFAULT_START_TIMEOUT, help="seconds to wait for LocalStack to become healthy")
+            p.add_argument("--port", type=_port, default=None, help="port on 127.0.0.1, 1 to 65535 (default: EVENTLAB_PORT, else a free port)")
+        p.add_argument("--timeout", type=_number(float, 0, above=True), default=DEFAULT_START_TIMEOUT, help="seconds to wait for LocalStack to become healthy")
         return p
 
     with_runtime_options(sub.add_parser("up", help=cmd_up.__doc__)).set_defaults(func=cmd_up)
@@ -271,7 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.add_argument("--aws", action="store_true", help="deploy to real AWS (needs --profile and/or --region)")
     deploy.add_argument("--profile", help="AWS profile, with --aws")
     deploy.add_argument("--region", help="AWS region, with --aws")
-    deploy.add_argument("--timeout", type=float, default=DEFAULT_START_TIMEOUT, help="seconds to wait for LocalStack")
+    deploy.add_argument("--timeout", type=_number(float, 0, above=True), default=DEFAULT_START_TIMEOUT, help="seconds to wait for LocalStack")
     deploy.set_defaults(func=cmd_deploy)
 
     destroy = sub.add_parser("destroy", help=cmd_destroy.__doc__)
@@ -281,11 +330,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench_cmd = with_runtime_options(sub.add_parser("bench", help="run benchmark workloads and compare them with the baselines"))
     bench_cmd.add_argument("workloads", nargs="*", help="workload names or files (default: the --set)")
     bench_cmd.add_argument("--set", default="full", help="a set from benchmarks/sets.yaml (smoke, full)")
-    bench_cmd.add_argument("--repeats", type=int, default=3, help="runs per workload; the compare needs at least 2")
+    bench_cmd.add_argument("--repeats", type=_number(int, 1), default=3, help="runs per workload; the compare needs at least 2")
     bench_cmd.add_argument("--target", choices=("localstack", "aws"), default="localstack")
     bench_cmd.add_argument("--profile", help="AWS profile, with --target aws")
     bench_cmd.add_argument("--region", help="AWS region, with --target aws")
-    bench_cmd.add_argument("--threshold", type=float, default=0.25, help="relative change that counts as news (0.25 = 25%%)")
+    bench_cmd.add_argument("--threshold", type=_number(float, 0), default=0.25, help="relative change that counts as news (0.25 = 25%%)")
     bench_cmd.add_argument("--update-baseline", action="store_true", help="write data/baselines instead of comparing")
     bench_cmd.add_argument("--no-report", dest="report", action="store_false", help="skip the report notebook")
     bench_cmd.set_defaults(func=cmd_bench)
@@ -305,9 +354,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return int(args.func(args))
-    except LocalStackError as error:
+    except user_errors() as error:
+        # The user's to fix: the message says how. Genuine bugs keep their traceback.
+        if args.verbose:
+            traceback.print_exc()
         print(f"eventlab: {error}", file=sys.stderr)
-        return 2
+        return USER_ERROR_EXIT
 
 
 if __name__ == "__main__":

@@ -3,16 +3,36 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from eventlab.run import is_gone
+from eventlab.run import RUN_PREFIX, is_gone
 from eventlab.services import events, iam, s3
 from eventlab.target import Target
 
 log = logging.getLogger(__name__)
+
+# A run's prefix, el-<run id>: run ids are 8 lowercase letters or digits (run.new_run_id), and
+# anything after them narrows the search further (el-ab12cd34-orders).
+_RUN_PREFIX_RE = re.compile(rf"^{RUN_PREFIX}-[a-z0-9][a-z0-9-]{{7}}")
+
+
+class LeakPrefixError(ValueError):
+    """A prefix that is not a run's: searching (or deleting) under it would reach other runs."""
+
+
+def check_prefix(prefix: str) -> str:
+    """``prefix`` if it names one run (``el-`` and an 8-character run id), else LeakPrefixError."""
+    if not _RUN_PREFIX_RE.match(prefix):
+        raise LeakPrefixError(
+            f"prefix {prefix!r} is not a run's: give el-<run id>, the run id being the 8 letters or "
+            "digits every name of the run carries (e.g. el-ab12cd34; notebooks print it, and "
+            "`eventlab deploy` prints its run_id); a shorter prefix would reach other runs' resources"
+        )
+    return prefix
 
 
 @dataclass(frozen=True)
@@ -142,8 +162,7 @@ def find_leaks(target: Target, prefix: str) -> list[Leak]:
     A service that cannot be listed (no permission on AWS) is logged and skipped, not ignored
     silently.
     """
-    if len(prefix) < 4:
-        raise ValueError(f"prefix {prefix!r} is too short to be a run's: refusing a broad search")
+    check_prefix(prefix)
     leaks: list[Leak] = []
     for kind, check in CHECKS.items():
         try:

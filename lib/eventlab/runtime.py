@@ -125,6 +125,23 @@ def check_interpreter(version_info: tuple[int, ...] = tuple(sys.version_info)) -
         )
 
 
+def parse_port(value: str | int, source: str = "port") -> int:
+    """A TCP port for LocalStack, from ``--port``, EVENTLAB_PORT or code (``source`` names which).
+
+    Only 1..65535 is a port; 0 ("any port") cannot be recorded for other processes to find, so
+    it is refused with the way to get a free port: leave the setting unset."""
+    unset = f"leave {source} unset to take a free port"
+    try:
+        port = int(str(value).strip())
+    except ValueError:
+        raise LocalStackError(f"{source}={value!r} is not a port number: give one from 1 to 65535, or {unset}") from None
+    if port == 0:
+        raise LocalStackError(f"{source}=0 names no port: {unset}, or give one from 1 to 65535")
+    if not 1 <= port <= 65535:
+        raise LocalStackError(f"{source}={port} is not a port: ports go from 1 to 65535 (or {unset})")
+    return port
+
+
 def port_is_free(port: int, host: str = HOST) -> bool:
     """True when nothing listens on host:port (a bind succeeds)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -204,7 +221,10 @@ class EmbeddedLocalStack:
         detach: bool = False,
     ) -> None:
         env_port = os.environ.get("EVENTLAB_PORT")
-        self.requested_port = port if port is not None else (int(env_port) if env_port else None)
+        if port is not None:
+            self.requested_port: int | None = parse_port(port)
+        else:
+            self.requested_port = parse_port(env_port, "EVENTLAB_PORT") if env_port else None
         self.state_dir = (state_dir or build_dir() / "localstack").resolve()
         self.start_timeout = start_timeout
         self.extra_env = dict(extra_env or {})

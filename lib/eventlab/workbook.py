@@ -18,12 +18,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from eventlab import parameters as notebook_parameters
 from eventlab.paths import build_dir, project_root
 
 log = logging.getLogger(__name__)
 
 NOTEBOOK_RE = re.compile(r"^\d\d-[\w-]+\.ipynb$")
 FIGURES_ENV = "EVENTLAB_FIGURES_DIR"
+NOTEBOOK_TIMEOUT = 900  # seconds a cell may run (papermill takes an int)
 
 
 def notebooks_dir() -> Path:
@@ -34,6 +36,44 @@ def discover(folder: Path | None = None) -> list[Path]:
     """The numbered notebooks (``NN-title.ipynb``) in order."""
     folder = folder or notebooks_dir()
     return sorted(p for p in folder.glob("*.ipynb") if NOTEBOOK_RE.match(p.name))
+
+
+class NotebookError(ValueError):
+    """A notebook that cannot be run (missing, or not a notebook); the message lists what exists."""
+
+
+def find_notebooks(names: Sequence[str | Path]) -> list[Path]:
+    """The notebooks named (paths to ``.ipynb`` files), each checked to exist; the numbered
+    notebooks when none is named."""
+    if not names:
+        return discover()
+    found, problems = [], []
+    for name in names:
+        path = Path(name)
+        if path.suffix != ".ipynb":
+            problems.append(f"{name} is not a notebook (an .ipynb file)")
+        elif not path.is_file():
+            problems.append(f"no notebook {name}" + (f" in {Path.cwd()}" if not path.is_absolute() else ""))
+        else:
+            found.append(path)
+    if problems:
+        known = ", ".join(_shown(p) for p in discover()) or "none"
+        raise NotebookError(f"{'; '.join(problems)}. The workbook's notebooks: {known}")
+    return found
+
+
+def _shown(path: Path) -> str:
+    """A path as the user would type it: relative to the current folder when it is inside it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def check_parameters(notebooks: Sequence[Path], parameters: Mapping[str, Any]) -> dict[Path, dict[str, Any]]:
+    """Each notebook's parameters, checked against the notebooks' parameters cells and converted
+    to their types (see :mod:`eventlab.parameters`); raises ParameterError before anything runs."""
+    return notebook_parameters.check(parameters, notebooks)
 
 
 def figures_dir() -> Path:
@@ -82,9 +122,17 @@ def execute(
     output_dir: Path,
     *,
     parameters: Mapping[str, Any] | None = None,
-    timeout: float = 900,
+    timeout: int = NOTEBOOK_TIMEOUT,
 ) -> NotebookResult:
-    """Execute one notebook with papermill into ``output_dir``; never raises for a failing cell."""
+    """Execute one notebook with papermill into ``output_dir``; never raises for a failing cell.
+
+    Its parameters are checked against its parameters cell first: ParameterError, and nothing
+    runs, when it cannot take them."""
+    checked = check_parameters([notebook], parameters or {})[notebook]
+    return _execute(notebook, output_dir, checked, timeout)
+
+
+def _execute(notebook: Path, output_dir: Path, parameters: Mapping[str, Any], timeout: int) -> NotebookResult:
     import papermill
 
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -95,7 +143,7 @@ def execute(
         papermill.execute_notebook(
             str(notebook),
             str(output),
-            parameters=dict(parameters or {}),
+            parameters=dict(parameters),
             kernel_name="python3",
             cwd=str(notebook.parent),
             progress_bar=False,
@@ -133,11 +181,16 @@ def run_all(
     parameters: Mapping[str, Any] | None = None,
     html_index: bool = True,
 ) -> list[NotebookResult]:
-    """Execute notebooks in order, then write ``figures.json`` and ``index.html`` beside them."""
+    """Execute notebooks in order, then write ``figures.json`` and ``index.html`` beside them.
+
+    ``parameters`` go to every notebook, as each one's types; a name must be declared by at
+    least one of them and a value must suit every notebook that declares it (ParameterError,
+    before any notebook runs)."""
+    checked = check_parameters(notebooks, parameters or {})
     results = []
     for notebook in notebooks:
         log.info("executing %s", notebook.name)
-        result = execute(notebook, output_dir, parameters=parameters)
+        result = _execute(notebook, output_dir, checked[notebook], NOTEBOOK_TIMEOUT)
         level = logging.INFO if result.ok else logging.ERROR
         log.log(level, "%s: %s in %.1f s", notebook.name, "ok" if result.ok else describe_failure(result), result.seconds)
         results.append(result)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -143,3 +144,19 @@ def test_a_baseline_that_lost_messages_is_refused(monkeypatch: pytest.MonkeyPatc
     assert not list(tmp_path.iterdir())
     assert Baseline.from_results([_healthy(10), _healthy(11)]).save().exists()
 
+
+def test_workload_values_are_checked_against_the_benchmark_notebook(tmp_path: Path) -> None:
+    path = tmp_path / "sqs-r10-s256-b1-k1-p1-d5s.yaml"
+    path.write_text("path: sqs\nrate: 10\n")
+    assert bench.load_workload(path).rate == 10
+    for body, message in (
+        ("path: sqs\nrate: ten\n", "rate=ten is not an int"),
+        ("path: sqs\nrate: 10.5\n", "rate=10.5 is not an int"),
+        ("path: sqs\nrate: 0\n", "rate=0 is out of range: it must be at least 1"),
+        ("path: sqs\nrate: 10\ntarget: mars\n", "target='mars' is not valid"),
+        ("path: nowhere\nrate: 10\n", "path='nowhere' is not valid: it must be one of sqs, sqs-fifo"),
+        ("path: sqs\nrate: 10\nproducers: true\n", "producers=True is not an int"),
+    ):
+        path.write_text(body)
+        with pytest.raises(bench.BenchError, match=re.escape(message)):
+            bench.load_workload(path)
