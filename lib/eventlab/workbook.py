@@ -86,6 +86,7 @@ def execute(
 ) -> NotebookResult:
     """Execute one notebook with papermill into ``output_dir``; never raises for a failing cell."""
     import papermill
+    from nbclient.exceptions import DeadKernelError
 
     output_dir.mkdir(parents=True, exist_ok=True)
     output = output_dir / notebook.name
@@ -109,6 +110,15 @@ def execute(
             seconds=round(time.monotonic() - started, 2),
             error=f"{error.ename}: {error.evalue}",
             failed_cell=error.cell_index,
+        )
+    except DeadKernelError:
+        # Killed (by a signal, the OOM killer) or crashed: its run is swept from the journal.
+        return NotebookResult(
+            notebook=notebook.stem,
+            output=str(output),
+            ok=False,
+            seconds=round(time.monotonic() - started, 2),
+            error="the kernel died (killed or crashed) while the notebook ran",
         )
     figures_file = output_dir / "figures" / f"{notebook.stem}.json"
     figures = json.loads(figures_file.read_text())["figures"] if figures_file.exists() else {}
