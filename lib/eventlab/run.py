@@ -96,6 +96,7 @@ class Run:
         self.handles: dict[str, Any] = {}
         # A new run on a real target is journaled before it creates anything. A run opened on an
         # existing id (to find or delete what another run made) is not: it owns nothing.
+        self._deleting = 0  # deletions in progress (a signal may start a destroy within one)
         self.journaled = run_id is None and isinstance(target, Target)
         if self.journaled:
             journal.add(self.run_id, self.prefix, target.describe())
@@ -155,6 +156,7 @@ class Run:
         report = TeardownReport()
         while self.resources:
             resource = self.resources.pop()
+            self._deleting += 1
             try:
                 resource.delete()
             except ClientError as error:
@@ -166,10 +168,15 @@ class Run:
                 report.failed.append((resource, repr(error)))
                 log.error("could not delete %s %s: %r", resource.kind, resource.name, error)
                 continue
+            finally:
+                self._deleting -= 1
             report.deleted.append(resource)
         log.info("run %s: deleted %d resource(s)", self.run_id, len(report.deleted))
-        if report.ok:
-            self.release()  # a failed deletion stays journaled: the prefix is swept later
+        # A failed deletion stays journaled, and so does a destroy that a signal interrupted
+        # mid-deletion (its handler destroys the rest, then ends the process): the prefix is
+        # swept later.
+        if report.ok and self._deleting == 0:
+            self.release()
         return report
 
     def release(self) -> None:

@@ -163,3 +163,20 @@ def test_a_killed_owner_leaves_its_entry_for_the_reaper(build: Path, tmp_path: P
     assert [e.run_id for e in journal.orphans()] == [run_id]
     leaks.reap_orphaned_runs()
     assert journal.entries() == []
+
+
+def test_a_destroy_interrupted_mid_deletion_stays_journaled(build: Path) -> None:
+    """A signal handler's destroy inside another: the resource being deleted when the signal
+    came may never finish, so the prefix must stay in the journal for the reaper."""
+    run = Run(nowhere())
+    journaled_after_the_handler: list[list[str]] = []
+
+    def interrupted() -> None:  # SIGTERM arrives while this resource is being deleted
+        run.destroy()  # the handler's destroy; then the handler ends the process
+        journaled_after_the_handler.append([e.run_id for e in journal.entries()])
+
+    run.track("x", "a", "arn:a", lambda: None)
+    run.track("x", "b", "arn:b", interrupted)
+    run.destroy()
+    assert journaled_after_the_handler == [[run.run_id]]
+    assert journal.entries() == [], "an uninterrupted destroy takes the run off the journal"
