@@ -15,6 +15,7 @@ import argparse
 import contextlib
 import logging
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -23,10 +24,18 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
+from eventlab import interrupts
 from eventlab.parameters import ParameterError
 from eventlab.paths import build_dir
 from eventlab.run import Run
-from eventlab.runtime import DEFAULT_START_TIMEOUT, EmbeddedLocalStack, LocalStackError, parse_port
+from eventlab.runtime import (
+    DEFAULT_START_TIMEOUT,
+    RUNNING,
+    EmbeddedLocalStack,
+    ExposedEmulatorError,
+    LocalStackError,
+    parse_port,
+)
 from eventlab.target import Target, TargetError
 from eventlab.workbook import NotebookError
 
@@ -48,6 +57,15 @@ def _runtime(args: argparse.Namespace, *, detach: bool = False) -> EmbeddedLocal
     return EmbeddedLocalStack(port=getattr(args, "port", None), start_timeout=args.timeout, detach=detach)
 
 
+def _reap(*, allow_aws: bool = False) -> None:
+    """Clean up after runs whose process died (killed, crashed): see eventlab.journal."""
+    from eventlab.leaks import reap_orphaned_runs
+
+    for reaped in reap_orphaned_runs(allow_aws=allow_aws):
+        with contextlib.suppress(OSError):  # after SIGHUP the terminal may be gone
+            print(f"cleaned up: {reaped}", file=sys.stderr)
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     """Start (or find) the embedded LocalStack and leave it running."""
     runtime = _runtime(args, detach=True).start()
@@ -55,22 +73,38 @@ def cmd_up(args: argparse.Namespace) -> int:
     assert record is not None
     state = "started" if runtime.owned else "already running"
     print(f"LocalStack {record.version} {state} at {record.endpoint_url} (pid {record.pid})")
+    for warning in runtime.warnings:
+        print(f"  warning: {warning}")
     print(f"  logs: {record.log_path}")
     print(f"  use it: export EVENTLAB_ENDPOINT_URL={record.endpoint_url}")
     print(f"          aws --endpoint-url {record.endpoint_url} --region us-east-1 sqs list-queues")
     print("  stop it: eventlab down")
+    _reap()
     return 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    """Exit 0 and print the endpoint only when the embedded LocalStack answers healthy."""
-    record = EmbeddedLocalStack().running()
+    """Exit 0 and print the endpoint only when the embedded LocalStack answers healthy and
+    listens on loopback only."""
+    runtime = EmbeddedLocalStack()
+    record = runtime.recorded()
     if record is None:
         print("LocalStack is not running (start it with `eventlab up`)", file=sys.stderr)
         return 1
+    if record.state != RUNNING or runtime.health() is None:
+        since = time.time() - record.started_at
+        what = "is starting" if record.state != RUNNING else "does not answer"
+        print(f"LocalStack {what} (pid {record.pid}, for {since:.0f} s; stop it with `eventlab down`)", file=sys.stderr)
+        return 1
+    try:
+        sockets = runtime.check_listeners()
+    except ExposedEmulatorError as error:
+        print(f"eventlab: {error}", file=sys.stderr)
+        return 2
     uptime = time.time() - record.started_at
     print(record.endpoint_url)
-    print(f"  LocalStack {record.version}, pid {record.pid}, up {uptime:.0f} s, started in {record.startup_seconds:.1f} s", file=sys.stderr)
+    print(f"  LocalStack {record.version}, pid {record.pid}, up {uptime:.0f} s, started in {record.startup_seconds or 0:.1f} s", file=sys.stderr)
+    print(f"  listening on loopback only: {', '.join(f'{s.address}:{s.port} (pid {s.pid})' for s in sockets)}", file=sys.stderr)
     return 0
 
 
@@ -78,6 +112,7 @@ def cmd_down(args: argparse.Namespace) -> int:
     """Stop the embedded LocalStack and every process it started."""
     stopped = EmbeddedLocalStack().stop(force=True)
     print("LocalStack stopped" if stopped else "LocalStack was not running")
+    _reap()
     return 0
 
 
@@ -105,7 +140,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     output = Path(args.output) if args.output else build_dir() / "workbook"
     with _runtime(args) as runtime:
         os.environ["EVENTLAB_ENDPOINT_URL"] = runtime.endpoint_url
-        results = workbook.run_all(notebooks, output, parameters=parameters)
+        try:
+            results = workbook.run_all(notebooks, output, parameters=parameters)
+        finally:
+            # A kernel that was killed (or outlived its clean-up time) left its run journaled.
+            _reap(allow_aws=parameters.get("target") == "aws")
     failed = [r for r in results if not r.ok]
     for result in results:
         print(f"{'ok  ' if result.ok else 'FAIL'} {result.notebook:<40} {result.seconds:7.1f} s")
@@ -127,10 +166,21 @@ def cmd_lab(args: argparse.Namespace) -> int:
         if os.geteuid() == 0 and "--allow-root" not in command:
             command.append("--allow-root")  # containers and CI machines often run as root
         print(f"LocalStack at {runtime.endpoint_url}; starting JupyterLab (Ctrl-C to stop both)")
+        lab = subprocess.Popen(command, cwd=workbook.notebooks_dir(), env=env)
         try:
-            return subprocess.call(command, cwd=workbook.notebooks_dir(), env=env)
-        except KeyboardInterrupt:
+            return lab.wait()
+        except KeyboardInterrupt as interrupt:  # Ctrl-C, SIGTERM or SIGHUP: Lab shuts its kernels down
+            with contextlib.suppress(ProcessLookupError):
+                lab.send_signal(signal.SIGINT if not isinstance(interrupt, interrupts.Terminated) else signal.SIGTERM)
+            try:
+                lab.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                lab.kill()
+            if isinstance(interrupt, interrupts.Terminated):
+                raise
             return 0
+        finally:
+            _reap()
 
 
 def cmd_leaks(args: argparse.Namespace) -> int:
@@ -140,11 +190,15 @@ def cmd_leaks(args: argparse.Namespace) -> int:
     check_prefix(args.prefix)  # before any client is made
     target = Target.from_env()
     if args.delete:
+        from eventlab.leaks import forget_prefix
+
         deleted, failed = delete_leaks(target, args.prefix)
         for leak in deleted:
             print(f"deleted {leak}")
         for leak, why in failed:
             print(f"FAILED  {leak}: {why}", file=sys.stderr)
+        if not failed:
+            forget_prefix(args.prefix)
         return 1 if failed else 0
     leaks = find_leaks(target, args.prefix)
     for leak in leaks:
@@ -227,6 +281,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         if args.target == "localstack" and not os.environ.get("EVENTLAB_ENDPOINT_URL"):
             runtime = stack.enter_context(_runtime(args))
             os.environ["EVENTLAB_ENDPOINT_URL"] = runtime.endpoint_url
+        stack.callback(_reap, allow_aws=args.target == "aws")
         for path in paths:
             workload = bench.load_workload(path)
             results = bench.run_workload(path, repeats=args.repeats, session=session, output_dir=output, overrides=overrides)
@@ -353,13 +408,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         datefmt="%H:%M:%S",
     )
     try:
-        return int(args.func(args))
+        # SIGTERM (CI timeouts) and SIGHUP (a closed terminal) unwind like Ctrl-C: every run
+        # and every emulator this command started is cleaned up before it exits.
+        with interrupts.raise_on_termination():
+            return int(args.func(args))
     except user_errors() as error:
         # The user's to fix: the message says how. Genuine bugs keep their traceback.
         if args.verbose:
             traceback.print_exc()
         print(f"eventlab: {error}", file=sys.stderr)
         return USER_ERROR_EXIT
+    except interrupts.Terminated as stop:
+        with contextlib.suppress(OSError):
+            print(f"eventlab: {stop}; cleaned up and stopped", file=sys.stderr)
+        return stop.exit_code
+    except KeyboardInterrupt:
+        with contextlib.suppress(OSError):
+            print("eventlab: interrupted; cleaned up and stopped", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

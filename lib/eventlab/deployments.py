@@ -59,6 +59,7 @@ def deploy(pattern: str, target: Target, build: Callable[[Run], dict[str, str]])
         raise
     record = DeploymentRecord(pattern, run.run_id, target.describe(), outputs, time.time())
     _path(pattern).write_text(json.dumps(asdict(record), indent=2))
+    run.release()  # the deployment record owns the resources now, not this process's run
     return record
 
 

@@ -1,17 +1,24 @@
-"""Find resources left behind under a name prefix, in every service eventlab creates in."""
+"""Find resources left behind under a name prefix, in every service eventlab creates in; and
+clean up after runs whose process died (:func:`reap_orphaned_runs`, from the run journal)."""
 
 from __future__ import annotations
 
 import logging
 import re
+import socket
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from eventlab import journal
+from eventlab.journal import JournalEntry
 from eventlab.run import RUN_PREFIX, is_gone
+from eventlab.runtime import LocalStackError
 from eventlab.services import events, iam, s3
-from eventlab.target import Target
+from eventlab.target import DEFAULT_REGION, Target, TargetError
 
 log = logging.getLogger(__name__)
 
@@ -233,3 +240,92 @@ def delete_leaks(target: Target, prefix: str) -> tuple[list[Leak], list[tuple[Le
                 continue
         deleted.append(leak)
     return deleted, failed
+
+
+@dataclass
+class Reaped:
+    """What :func:`reap_orphaned_runs` did with one journaled run whose process is gone."""
+
+    entry: JournalEntry
+    deleted: list[Leak] = field(default_factory=list)
+    failed: list[tuple[Leak, str]] = field(default_factory=list)
+    # Why nothing was deleted (its emulator is gone, it is on AWS and that was not allowed, ...).
+    note: str = ""
+
+    def __str__(self) -> str:
+        owner = f"pid {self.entry.owner.pid}"
+        if self.note:
+            return f"run {self.entry.prefix} (its process, {owner}, ended): {self.note}"
+        failed = f", {len(self.failed)} could not be deleted" if self.failed else ""
+        return (
+            f"run {self.entry.prefix} (its process, {owner}, ended without cleaning up): "
+            f"deleted {len(self.deleted)} resource(s){failed}"
+        )
+
+
+def _answers(endpoint_url: str, timeout: float = 1.0) -> bool:
+    """True when something accepts connections at the endpoint (the emulator still runs)."""
+    parts = urlsplit(endpoint_url)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 80), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _aws_leaks_command(entry: JournalEntry) -> str:
+    env = ["EVENTLAB_TARGET=aws"]
+    if entry.target.get("profile"):
+        env.append(f"EVENTLAB_AWS_PROFILE={entry.target['profile']}")
+    if entry.target.get("region"):
+        env.append(f"EVENTLAB_AWS_REGION={entry.target['region']}")
+    return f"{' '.join(env)} eventlab leaks {entry.prefix} --delete"
+
+
+def reap_orphaned_runs(*, allow_aws: bool = False, folder: Path | None = None) -> list[Reaped]:
+    """Delete what journaled runs left behind when their process died without cleaning up.
+
+    Runs whose owner is alive are never touched. On an emulator that has stopped there is
+    nothing left to delete (its state was in memory), so the entry is just dropped. Runs on AWS
+    are cleaned only with ``allow_aws`` (a command that was itself asked to use AWS); otherwise
+    they are reported with the command that cleans them, and kept in the journal.
+    """
+    results = []
+    for entry in journal.orphans(folder=folder):
+        kind = entry.target.get("kind")
+        target: Target
+        if kind == "localstack":
+            endpoint = str(entry.target.get("endpoint_url") or "")
+            if not endpoint or not _answers(endpoint):
+                journal.remove(entry.run_id, folder=folder)
+                results.append(Reaped(entry, note="its emulator has stopped, and its resources with it"))
+                continue
+            target = Target.localstack(endpoint, region=entry.target.get("region") or DEFAULT_REGION)
+        elif kind == "aws" and allow_aws:
+            target = Target.aws(profile=entry.target.get("profile"), region=entry.target.get("region"))
+        elif kind == "aws":
+            note = f"it may have left resources in AWS; delete them with `{_aws_leaks_command(entry)}`"
+            log.warning("run %s (pid %d, ended): %s", entry.prefix, entry.owner.pid, note)
+            results.append(Reaped(entry, note=note))
+            continue
+        else:
+            results.append(Reaped(entry, note=f"unknown target kind {kind!r}; left in the journal"))
+            continue
+        try:
+            deleted, failed = delete_leaks(target, entry.prefix)
+        except (ClientError, BotoCoreError, LocalStackError, TargetError) as error:
+            results.append(Reaped(entry, note=f"could not be cleaned up now ({error}); will retry later"))
+            continue
+        if not failed:
+            journal.remove(entry.run_id, folder=folder)
+        results.append(Reaped(entry, deleted=deleted, failed=failed))
+        log.info("%s", results[-1])
+    return results
+
+
+def forget_prefix(prefix: str) -> None:
+    """Drop the journal entries of ``prefix`` whose owner is gone (their resources were deleted
+    by hand, ``eventlab leaks PREFIX --delete``)."""
+    for entry in journal.orphans():
+        if entry.prefix == prefix:
+            journal.remove(entry.run_id)

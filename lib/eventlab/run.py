@@ -4,6 +4,9 @@ Every resource eventlab creates is named ``<prefix>-<base>`` and tagged with the
 is recorded with the call that deletes it. ``destroy()`` (or leaving ``with Run(...)``, also
 on an exception) deletes exactly what the run created, newest first, and a leak check then
 looks for anything left under the prefix.
+
+A new run is also written to the journal of live runs (:mod:`eventlab.journal`) until it is
+destroyed, so that a run whose process is killed is still cleaned up by the next eventlab process.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Any, Self
 
 from botocore.exceptions import ClientError
 
+from eventlab import interrupts, journal
 from eventlab.target import Target
 
 log = logging.getLogger(__name__)
@@ -90,6 +94,12 @@ class Run:
         self.resources: list[Resource] = []
         # Handles of what apply() built, by reference ("queue:orders"), so a second apply reuses them.
         self.handles: dict[str, Any] = {}
+        # A new run on a real target is journaled before it creates anything. A run opened on an
+        # existing id (to find or delete what another run made) is not: it owns nothing.
+        self._deleting = 0  # deletions in progress (a signal may start a destroy within one)
+        self.journaled = run_id is None and isinstance(target, Target)
+        if self.journaled:
+            journal.add(self.run_id, self.prefix, target.describe())
 
     @property
     def prefix(self) -> str:
@@ -146,6 +156,7 @@ class Run:
         report = TeardownReport()
         while self.resources:
             resource = self.resources.pop()
+            self._deleting += 1
             try:
                 resource.delete()
             except ClientError as error:
@@ -157,14 +168,30 @@ class Run:
                 report.failed.append((resource, repr(error)))
                 log.error("could not delete %s %s: %r", resource.kind, resource.name, error)
                 continue
+            finally:
+                self._deleting -= 1
             report.deleted.append(resource)
         log.info("run %s: deleted %d resource(s)", self.run_id, len(report.deleted))
+        # A failed deletion stays journaled, and so does a destroy that a signal interrupted
+        # mid-deletion (its handler destroys the rest, then ends the process): the prefix is
+        # swept later.
+        if report.ok and self._deleting == 0:
+            self.release()
         return report
 
+    def release(self) -> None:
+        """Take the run off the journal of live runs: it was destroyed, or its resources were
+        handed on to something that outlives this process (a deployment's record)."""
+        if self.journaled:
+            journal.remove(self.run_id)
+            self.journaled = False
+
     def destroy_at_exit(self) -> Self:
-        """Also destroy when the interpreter exits: a notebook whose cell failed still cleans up
-        when papermill (or Jupyter) shuts its kernel down."""
+        """Also destroy when the process ends: at interpreter exit (a notebook whose cell failed
+        still cleans up when papermill or Jupyter shuts its kernel down), and on SIGTERM or SIGHUP,
+        which would otherwise end the process without running any clean-up."""
         atexit.register(self.destroy)
+        interrupts.clean_up_on_termination(self.destroy)
         return self
 
     def leaks(self) -> list[str]:

@@ -4,6 +4,17 @@ One instance serves a whole session (the CLI, a test session, the notebooks' ker
 state, its logs and the tools it installs on first use (kinesis-mock) live in the project's
 build folder; a record file there lets every later process find and reuse it.
 
+What keeps it safe to run on a shared machine:
+
+- every socket of its process tree listens on 127.0.0.1 only (:mod:`eventlab.loopback` makes it
+  so; :meth:`EmbeddedLocalStack.check_listeners` checks it after every start and attach and
+  refuses to go on otherwise), because its Lambda executor runs code as the user;
+- the record names the process by pid, start time and command line, written under a lock
+  right after the spawn (state ``starting``), so a stale pid is never signalled, and a start
+  that is interrupted leaves a process that ``down`` finds and a second ``up`` waits for;
+- each of its processes carries the state folder in its environment
+  (:data:`eventlab.processes.MARKER_ENV`), so orphans of a crashed instance are found too.
+
 Used three ways::
 
     with EmbeddedLocalStack() as localstack:      # starts, or reuses one already running
@@ -18,11 +29,13 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import fcntl
 import importlib.metadata
 import json
 import logging
 import os
+import re
 import shutil
 import signal
 import socket
@@ -30,27 +43,34 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
+from urllib.parse import urlsplit
 
 import psutil
 import requests
 
+from eventlab import loopback, processes
 from eventlab.lambda_ import EXECUTOR_NAME as LAMBDA_EXECUTOR_NAME
 from eventlab.lambda_ import executor_registered
 from eventlab.paths import build_dir
+from eventlab.processes import MARKER_ENV, Listener, ProcessIdentity
 
 log = logging.getLogger(__name__)
 
 HOST = "127.0.0.1"
 LOCALSTACK_DISTRIBUTION = "localstack-core"
 RECORD_NAME = "instance.json"
+LAST_PORT_NAME = "last-port"
 LOG_NAME = "localstack.log"
 DEFAULT_START_TIMEOUT = 60.0
 STOP_GRACE = 15.0
 LOG_TAIL_LINES = 40
+# kinesis-local (kinesis-mock on Node) is tested by eventlab on Node 20.
+NODE_MIN_MAJOR = 20
+STARTING, RUNNING = "starting", "running"
 
 
 class LocalStackError(RuntimeError):
@@ -59,6 +79,26 @@ class LocalStackError(RuntimeError):
 
 class PortInUseError(LocalStackError):
     """The requested port is taken by a process that is not this project's LocalStack."""
+
+
+class PortNotPermittedError(LocalStackError):
+    """This user may not listen on the requested port (a privileged port, EACCES)."""
+
+
+class ExposedEmulatorError(LocalStackError):
+    """A process of the emulator listens on an address other machines can reach."""
+
+    def __init__(self, message: str, listeners: list[Listener]) -> None:
+        super().__init__(message)
+        self.listeners = listeners
+
+
+class EmulatorStoppedError(LocalStackError):
+    """The emulator a target points at stopped (or stopped answering) while it was in use."""
+
+
+class KinesisBackendError(LocalStackError):
+    """LocalStack could not start kinesis-mock, the program behind its Kinesis API."""
 
 
 class LocalStackStartError(LocalStackError):
@@ -75,18 +115,35 @@ class InterpreterError(LocalStackError):
 
 @dataclass(frozen=True)
 class InstanceRecord:
-    """What a started LocalStack leaves in its state folder so that other processes can find it."""
+    """What a started LocalStack leaves in its state folder so that other processes can find it.
+
+    Written right after the spawn (``state="starting"``) and again once it is healthy
+    (``"running"``). The pid, start time and command line together name the process: a record
+    whose process is gone, or whose pid now belongs to another process, is stale.
+    """
 
     pid: int
+    create_time: float
+    cmdline: list[str]
     port: int
     endpoint_url: str
     log_path: str
     started_at: float
-    startup_seconds: float
     version: str
+    state: str = STARTING
+    startup_seconds: float | None = None
+    # The Node.js and npm LocalStack found on its PATH (None: missing), for Kinesis errors.
+    node: str | None = None
+    npm: str | None = None
+
+    @property
+    def identity(self) -> ProcessIdentity:
+        return ProcessIdentity(self.pid, self.create_time, tuple(self.cmdline))
 
     @classmethod
     def load(cls, path: Path) -> InstanceRecord | None:
+        """The record in ``path``; None when there is none or it is unreadable or of an older
+        format (one without the process's start time cannot be checked, so it is not trusted)."""
         try:
             return cls(**json.loads(path.read_text()))
         except (OSError, ValueError, TypeError):
@@ -144,13 +201,7 @@ def parse_port(value: str | int, source: str = "port") -> int:
 
 def port_is_free(port: int, host: str = HOST) -> bool:
     """True when nothing listens on host:port (a bind succeeds)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-    return True
+    return _bind_error(host, port) is None
 
 
 def free_port(host: str = HOST) -> int:
@@ -160,15 +211,177 @@ def free_port(host: str = HOST) -> int:
         return int(sock.getsockname()[1])
 
 
+def _bind_error(host: str, port: int) -> int | None:
+    """The errno a listener on host:port would get now (None: it would succeed)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as error:
+            return error.errno or errno.EADDRINUSE
+    return None
+
+
+def _listening_on(port: int) -> list[tuple[str, str]] | None:
+    """(address, who) of every TCP listener on ``port``, on any address; None when the OS does
+    not let this user list sockets (macOS without root)."""
+    try:
+        connections = psutil.net_connections(kind="tcp")
+    except (psutil.Error, OSError):
+        return None
+    found = []
+    for conn in connections:
+        if conn.status != psutil.CONN_LISTEN or not conn.laddr or conn.laddr.port != port:
+            continue
+        who = "a process this user cannot see"
+        if conn.pid:
+            with contextlib.suppress(psutil.Error):
+                who = processes.describe(psutil.Process(conn.pid))
+        found.append((conn.laddr.ip, who))
+    return found
+
+
+def _host_port(address: str, port: int) -> str:
+    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+
+
+def unprivileged_port_start() -> int:
+    """The lowest port a user without privileges may listen on (Linux: a sysctl; else 1024)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_unprivileged_port_start").read_text())
+    except (OSError, ValueError):
+        return 1024
+
+
+_PORT_FIX = (
+    "Choose another with `--port N` or EVENTLAB_PORT=N, or leave the port unset to take a free one"
+)
+
+
+def check_port(port: int, host: str = HOST) -> None:
+    """Raise, naming what is really wrong, unless LocalStack can listen on host:port now.
+
+    A port another program listens on at any address counts as taken, not only on ``host``:
+    on the LAN address or 0.0.0.0 it would look free on 127.0.0.1 and then collide (or, worse,
+    share a port number with a stranger). A privileged port this user may not bind is said to
+    be that (EACCES), not "in use".
+    """
+    holders = _listening_on(port)
+    if holders:
+        where = "; ".join(f"{_host_port(address, port)} by {who}" for address, who in holders)
+        raise PortInUseError(
+            f"port {port} is in use: {where}, so LocalStack cannot have it on {host}. "
+            f"{_PORT_FIX}, or stop that process."
+        )
+    # Without a socket list (macOS), a bind on the wildcard finds holders of any IPv4 address.
+    for address in (host,) if holders is not None else (host, "0.0.0.0"):
+        error = _bind_error(address, port)
+        if error is None:
+            continue
+        if error == errno.EACCES:
+            start = unprivileged_port_start()
+            user = _user_name()
+            raise PortNotPermittedError(
+                f"port {port} is a privileged port (below {start}) and {user} lacks the "
+                "privilege to listen on it: the system refused with EACCES (permission denied); "
+                f"the port is not in use. {_PORT_FIX}; ports from {start} up need no privilege."
+            )
+        if error == errno.EADDRINUSE:
+            raise PortInUseError(
+                f"port {port} on {address} is in use by a process this user cannot see, so "
+                f"LocalStack cannot have it on {host}. {_PORT_FIX}."
+            )
+        if error == errno.EADDRNOTAVAIL and address == host:
+            raise LocalStackError(
+                f"{host} is not an address of this machine (EADDRNOTAVAIL): the loopback "
+                "interface is down or missing. Bring it up (`ip link set lo up`)."
+            )
+        raise LocalStackError(f"cannot listen on {_host_port(address, port)}: {os.strerror(error)}")
+
+
+def _user_name() -> str:
+    uid = os.geteuid()
+    try:
+        import pwd
+
+        return f"user {pwd.getpwuid(uid).pw_name} (uid {uid})"
+    except (ImportError, KeyError):
+        return f"uid {uid}"
+
+
 def _who_listens(port: int) -> str:
     """A short description of the process listening on a port, when the OS lets us see it."""
-    with contextlib.suppress(psutil.Error, OSError):
-        for conn in psutil.net_connections(kind="tcp"):
-            if conn.laddr and conn.laddr.port == port and conn.status == psutil.CONN_LISTEN:
-                if conn.pid:
-                    proc = psutil.Process(conn.pid)
-                    return f"pid {conn.pid} ({' '.join(proc.cmdline())[:120]})"
-    return "another process"
+    holders = _listening_on(port) or []
+    return holders[0][1] if holders else "another process"
+
+
+def node_tools(path: str | None = None) -> tuple[str | None, str | None]:
+    """Where ``node`` and ``npm`` are on ``path`` (default: this process's PATH)."""
+    return shutil.which("node", path=path), shutil.which("npm", path=path)
+
+
+def _node_major(node: str) -> int | None:
+    try:
+        reply = subprocess.run([node, "--version"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    match = re.match(r"v(\d+)\.", reply.stdout.strip())
+    return int(match.group(1)) if match else None
+
+
+NODE_FIX = (
+    f"Install Node.js {NODE_MIN_MAJOR} or newer with npm (your package manager, nodejs.org, or "
+    "`conda env create -f environment.yml`), then restart the emulator: `eventlab down && eventlab up`"
+)
+
+
+def node_problem(path: str | None = None) -> str | None:
+    """Why Kinesis will not work with the Node.js on ``path``, or None when it should."""
+    node, npm = node_tools(path)
+    problem = _missing_node_tools(node, npm)
+    if problem is not None or node is None:
+        return problem
+    major = _node_major(node)
+    if major is not None and major < NODE_MIN_MAJOR:
+        return f"Node.js {major} at {node} is older than {NODE_MIN_MAJOR}; Kinesis may not work. {NODE_FIX}."
+    return None
+
+
+def _missing_node_tools(node: str | None, npm: str | None) -> str | None:
+    missing = [name for name, found in (("Node.js (node)", node), ("npm", npm)) if not found]
+    if not missing:
+        return None
+    return (
+        f"{' and '.join(missing)} not found on PATH, so Kinesis will not work: LocalStack "
+        "runs kinesis-mock (the npm package kinesis-local) on Node.js and installs it with "
+        f"npm when the first stream is created. {NODE_FIX}."
+    )
+
+
+KINESIS_INSTALL_FAILED = re.compile(r"Installation of kinesis-local\b.*\bfailed")
+
+
+def explain_kinesis_failure(message: str, endpoint_url: str | None = None) -> str | None:
+    """The cause and the fix when a Kinesis call failed because LocalStack could not install
+    kinesis-mock; None for any other error."""
+    if not KINESIS_INSTALL_FAILED.search(message):
+        return None
+    instance = find_instance(endpoint_url) if endpoint_url else None
+    record = instance.record if instance is not None else None
+    if record is not None and (record.node is None or record.npm is None):
+        missing = " and ".join(n for n, f in (("Node.js (node)", record.node), ("npm", record.npm)) if not f)
+        why = f"{missing} {'was' if ' and ' not in missing else 'were'} not on the PATH LocalStack was started with"
+    elif record is not None:
+        why = "npm could not install it: is the npm registry reachable? (needed once; it is then kept in the state folder)"
+    else:
+        why = "Node.js or npm is missing where LocalStack runs, or the npm registry was unreachable"
+    log_hint = f" See {record.log_path}." if record is not None else ""
+    return (
+        "Kinesis is unavailable: LocalStack could not install kinesis-mock (the npm package "
+        f"kinesis-local), which it runs on Node.js for every Kinesis call. {why}. {NODE_FIX}."
+        f"{log_hint} (LocalStack said: {message})"
+    )
 
 
 def tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
@@ -202,12 +415,76 @@ def _health(endpoint_url: str, timeout: float = 2.0) -> dict[str, Any] | None:
         return None
 
 
+# State folders of the instances this process started or attached to, so that an error on an
+# endpoint can be traced back to its instance (log, record, last port).
+_known_state_dirs: dict[Path, None] = {}
+
+
+def find_instance(endpoint_url: str) -> EmbeddedLocalStack | None:
+    """The eventlab-run LocalStack behind ``endpoint_url`` (running or stopped), if any: one this
+    process knows of, or the project's default one. Its ``record`` is set when one is on disk."""
+    wanted = endpoint_url.rstrip("/")
+    parts = urlsplit(wanted)
+    candidates = [*_known_state_dirs, (build_dir() / "localstack").resolve()]
+    for state_dir in dict.fromkeys(candidates):
+        record = InstanceRecord.load(state_dir / RECORD_NAME)
+        mine = record is not None and record.endpoint_url.rstrip("/") == wanted
+        if not mine and record is None and parts.hostname in (HOST, "localhost"):
+            mine = _read_last_port(state_dir) == parts.port
+        if mine:
+            try:
+                instance = EmbeddedLocalStack(state_dir=state_dir)
+            except (ValueError, LocalStackError):
+                return None
+            instance.record = record
+            return instance
+    return None
+
+
+def _read_last_port(state_dir: Path) -> int | None:
+    try:
+        return int((state_dir / LAST_PORT_NAME).read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def explain_unreachable(endpoint_url: str) -> str:
+    """What to tell a user whose call could not reach the emulator at ``endpoint_url``."""
+    instance = find_instance(endpoint_url)
+    if instance is None:
+        return (
+            f"nothing answers at {endpoint_url}: the emulator there stopped, or was never "
+            "started. Start the embedded LocalStack with `eventlab up` (and point "
+            "EVENTLAB_ENDPOINT_URL at the endpoint it prints), or start yours again."
+        )
+    record = instance.record
+    alive = record is not None and record.identity.alive()
+    log_path = Path(record.log_path) if record is not None else instance.log_path
+    port = urlsplit(endpoint_url).port
+    if alive:
+        assert record is not None
+        what = (
+            f"the embedded LocalStack at {endpoint_url} (pid {record.pid}) runs but does not "
+            "answer: it is overloaded or hung. Wait and retry, or restart it with "
+            "`eventlab down && eventlab up`"
+        )
+    else:
+        what = (
+            f"the embedded LocalStack at {endpoint_url} has stopped, and everything in it is gone. "
+            f"Restart it with `eventlab up`: it comes back on port {port} if that port is free, "
+            f"so EVENTLAB_ENDPOINT_URL={endpoint_url} stays valid. Then run this again"
+        )
+    return f"{what}. Last lines of {log_path}:\n{tail(log_path, 20)}"
+
+
 class EmbeddedLocalStack:
     """LocalStack as a child process on 127.0.0.1, with its state in the build folder.
 
-    ``start()`` reuses a healthy instance recorded in the state folder, else launches one on
-    ``port`` (or a free port) and waits until it is ready. ``stop()`` ends it and every process
-    it started (kinesis-mock included), but only if this object started it, unless ``force``.
+    ``start()`` reuses a healthy instance recorded in the state folder (or waits for one that
+    another process is starting), else launches one on ``port`` (else on the port of the last
+    start if it is free, else on a free port) and waits until it is ready. ``stop()`` ends it and
+    every process it started (kinesis-mock, Lambda handlers), but only if this object started
+    it, unless ``force``.
     """
 
     def __init__(
@@ -232,6 +509,8 @@ class EmbeddedLocalStack:
         self.detach = detach
         self.record: InstanceRecord | None = None
         self.owned = False
+        # Problems found at start that do not stop it (no Node.js: no Kinesis), for the CLI.
+        self.warnings: list[str] = []
         self._process: subprocess.Popen[bytes] | None = None
 
     # -- paths -----------------------------------------------------------------------------
@@ -244,9 +523,19 @@ class EmbeddedLocalStack:
         return self.state_dir / LOG_NAME
 
     @property
+    def last_port_path(self) -> Path:
+        """The port of the last successful start: a restart takes it again when it is free."""
+        return self.state_dir / LAST_PORT_NAME
+
+    @property
     def filesystem_root(self) -> Path:
         """LocalStack's FILESYSTEM_ROOT: its var/lib (kinesis-mock's install), tmp and cache."""
         return self.state_dir / "fs"
+
+    @property
+    def marker(self) -> str:
+        """The value of :data:`MARKER_ENV` in the environment of every process of this instance."""
+        return str(self.state_dir)
 
     @property
     def endpoint_url(self) -> str:
@@ -261,49 +550,156 @@ class EmbeddedLocalStack:
         return self.record.port
 
     # -- discovery -------------------------------------------------------------------------
+    def recorded(self) -> InstanceRecord | None:
+        """The record, if the process it names is still that process (starting or running)."""
+        record = InstanceRecord.load(self.record_path)
+        if record is None or not record.identity.alive():
+            return None
+        return record
+
     def running(self) -> InstanceRecord | None:
         """The recorded instance if its process is alive and it answers healthy, else None."""
-        record = InstanceRecord.load(self.record_path)
-        if record is None or not psutil.pid_exists(record.pid):
-            return None
-        if _health(record.endpoint_url) is None:
+        record = self.recorded()
+        if record is None or _health(record.endpoint_url) is None:
             return None
         return record
 
     def health(self) -> dict[str, Any] | None:
         """The health document of this instance, or None when it does not answer."""
-        record = self.record or InstanceRecord.load(self.record_path)
+        record = self.record or self.recorded()
         return _health(record.endpoint_url) if record else None
+
+    def processes(self) -> list[psutil.Process]:
+        """Every process of this instance: the recorded one, its descendants, and any process
+        marked with this state folder (kinesis-mock, Lambda handlers, orphans of a crash)."""
+        record = self.recorded()
+        root = record.identity.process() if record is not None else None
+        return processes.family(root, processes.marked(self.marker))
+
+    def listeners(self) -> list[Listener]:
+        """Every listening socket of this instance's processes."""
+        return processes.listeners(self.processes())
+
+    def check_listeners(self) -> list[Listener]:
+        """The listening sockets, after checking that each is on loopback; raises
+        :class:`ExposedEmulatorError`, naming the process and the socket, when one is not."""
+        found = self.listeners()
+        bad = processes.exposed(found)
+        if bad:
+            raise ExposedEmulatorError(
+                "the embedded LocalStack listens where other machines can reach it: "
+                f"{'; '.join(str(item) for item in bad)}. Its Lambda executor runs code as "
+                f"{_user_name()}, so eventlab refuses to go on. eventlab keeps every socket on "
+                f"{HOST} (GATEWAY_SERVER={loopback.GATEWAY_SERVER_NAME}, and a Node preload for "
+                "kinesis-mock): check that nothing in the environment overrides GATEWAY_LISTEN "
+                "or GATEWAY_SERVER, reinstall with `make setup`, and stop this instance with "
+                "`eventlab down`.",
+                bad,
+            )
+        return found
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> Self:
-        """Reuse the running instance or launch a new one, and return when it is healthy."""
+        """Reuse the running instance or launch a new one, and return when it is healthy and
+        every socket it listens on is on loopback."""
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        with self._lock():
-            existing = self.running() if self.reuse else None
-            if existing is not None and self.requested_port in (None, existing.port):
-                log.info("reusing LocalStack %s at %s", existing.version, existing.endpoint_url)
-                self.record, self.owned = existing, False
-                return self
-            if existing is not None:
-                raise LocalStackError(
-                    f"this project's LocalStack already runs on port {existing.port}, not on "
-                    f"the requested port {self.requested_port}. Use it, or stop it first with "
-                    "`eventlab down`."
-                )
-            self._launch()
+        deadline = time.monotonic() + self.start_timeout
+        while True:
+            with self._lock():
+                record = self._current_locked()
+                if record is None:
+                    self._spawn_locked()
+                    break
+                if not self.reuse:
+                    raise LocalStackError(
+                        f"this project's LocalStack already runs in {self.state_dir} (pid "
+                        f"{record.pid}); stop it first with `eventlab down`."
+                    )
+                if record.state == RUNNING and _health(record.endpoint_url) is not None:
+                    self._attach(record)
+                    return self
+            self._wait_for_other(record, deadline)
+        self._finish_start()
         return self
 
-    def _launch(self) -> None:
-        check_interpreter()
-        self._kill_strays()
-        port = self.requested_port if self.requested_port is not None else free_port()
-        if not port_is_free(port):
-            raise PortInUseError(
-                f"port {port} on {HOST} is in use by {_who_listens(port)}, so LocalStack cannot "
-                "listen there. Choose another with `--port N` or EVENTLAB_PORT=N, leave the port "
-                "unset to take a free one, or stop that process."
+    def _current_locked(self) -> InstanceRecord | None:
+        """The live record (under the lock); a stale one is removed."""
+        record = self.recorded()
+        if record is None and self.record_path.exists():
+            stale = InstanceRecord.load(self.record_path)
+            log.info(
+                "ignoring a stale LocalStack record (%s)",
+                f"pid {stale.pid} is gone or is another process now" if stale else "unreadable or of an older format",
             )
+            self.record_path.unlink(missing_ok=True)
+        return record
+
+    def _attach(self, record: InstanceRecord) -> None:
+        if self.requested_port not in (None, record.port):
+            raise LocalStackError(
+                f"this project's LocalStack already runs on port {record.port}, not on "
+                f"the requested port {self.requested_port}. Use it, or stop it first with "
+                "`eventlab down`."
+            )
+        self.record, self.owned = record, False
+        self.check_listeners()
+        _known_state_dirs[self.state_dir] = None
+        problem = _missing_node_tools(record.node, record.npm)
+        if problem is not None:
+            self.warnings.append(problem)
+        log.info("reusing LocalStack %s at %s", record.version, record.endpoint_url)
+
+    def _wait_for_other(self, seen: InstanceRecord, deadline: float) -> None:
+        """Wait, without the lock, for an instance another process started (or one that does not
+        answer) until it is healthy or gone; a healthy one still marked starting is promoted."""
+        log.info("waiting for LocalStack pid %d (%s) at %s", seen.pid, seen.state, seen.endpoint_url)
+        while time.monotonic() < deadline:
+            record = self.recorded()
+            if record is None or record.pid != seen.pid:
+                return
+            if _health(record.endpoint_url, timeout=1.0) is not None:
+                if record.state == STARTING:
+                    with self._lock():
+                        current = self.recorded()
+                        if current is not None and current.pid == record.pid and current.state == STARTING:
+                            self._promote_locked(current)
+                return
+            time.sleep(0.2)
+        raise LocalStackTimeoutError(
+            f"this project's LocalStack (pid {seen.pid}, {seen.state}) did not answer at "
+            f"{seen.endpoint_url} within {self.start_timeout:.0f} s. Wait and retry, raise the "
+            f"limit with --timeout, or stop it with `eventlab down`. Last lines of "
+            f"{seen.log_path}:\n{tail(Path(seen.log_path))}"
+        )
+
+    def _promote_locked(self, record: InstanceRecord) -> InstanceRecord:
+        """Mark a healthy instance running, once its sockets are checked; remember its port."""
+        self.record = record
+        self.check_listeners()
+        seconds = record.startup_seconds
+        if seconds is None:
+            seconds = round(time.time() - record.started_at, 3)
+        promoted = replace(record, state=RUNNING, startup_seconds=seconds)
+        promoted.save(self.record_path)
+        self.last_port_path.write_text(f"{promoted.port}\n")
+        self.record = promoted
+        return promoted
+
+    def _spawn_locked(self) -> None:
+        """Launch LocalStack and record it as starting, all under the lock."""
+        check_interpreter()
+        missing = loopback.missing_plugins()
+        if missing:
+            raise LocalStackError(
+                "eventlab's loopback plugins are not registered in this environment "
+                f"({', '.join(missing)}), and without them LocalStack listens on every "
+                "interface. Reinstall the project (`make setup`, or `pip install --no-deps -e .`)."
+            )
+        strays = processes.marked(self.marker)
+        if strays:
+            log.info("stopping %d stray process(es) of an earlier LocalStack", len(strays))
+            processes.terminate(strays, grace=3.0)
+        port = self._choose_port()
         if not executor_registered():
             log.warning(
                 "eventlab's Lambda executor is not registered in this environment (entry point "
@@ -311,15 +707,18 @@ class EmbeddedLocalStack:
                 "or `pip install --no-deps -e .`).",
                 LAMBDA_EXECUTOR_NAME,
             )
-        if shutil.which("node") is None or shutil.which("npm") is None:
-            log.warning("node/npm not on PATH: Kinesis (kinesis-mock) will not start without them")
 
         self.filesystem_root.mkdir(parents=True, exist_ok=True)
         if self.log_path.exists():
             self.log_path.replace(self.log_path.with_suffix(".log.1"))
         endpoint = f"http://{HOST}:{port}"
         env = {**os.environ, **self._settings(port), **self.extra_env}
-        started = time.monotonic()
+        problem = node_problem(env.get("PATH", ""))
+        if problem:
+            self.warnings.append(problem)
+            log.warning("%s", problem)
+        node, npm = node_tools(env.get("PATH", ""))
+        self._started = time.monotonic()
         with self.log_path.open("wb") as logfile:
             self._process = subprocess.Popen(
                 [sys.executable, "-m", "localstack.runtime.main"],
@@ -331,29 +730,94 @@ class EmbeddedLocalStack:
                 start_new_session=True,
                 preexec_fn=None if self.detach else _die_with_parent,
             )
-        log.info("starting LocalStack on %s (log: %s)", endpoint, self.log_path)
-        self.owned = True
         try:
-            self._wait_healthy(endpoint, started)
+            self.owned = True
+            identity = ProcessIdentity.of(self._process.pid) or ProcessIdentity(
+                self._process.pid, time.time(), tuple(self._process.args)  # type: ignore[arg-type]
+            )
+            self.record = InstanceRecord(
+                pid=identity.pid,
+                create_time=identity.create_time,
+                cmdline=list(identity.cmdline),
+                port=port,
+                endpoint_url=endpoint,
+                log_path=str(self.log_path),
+                started_at=time.time(),
+                version=localstack_version(),
+                state=STARTING,
+                node=node,
+                npm=npm,
+            )
+            self.record.save(self.record_path)
+            _known_state_dirs[self.state_dir] = None
         except BaseException:
-            self._terminate_tree(self._process.pid)
+            processes.terminate_tree(psutil.Process(self._process.pid), grace=STOP_GRACE)
+            self._process.wait(timeout=5)
+            self.record, self.owned = None, False
             raise
-        self.record = InstanceRecord(
-            pid=self._process.pid,
-            port=port,
-            endpoint_url=endpoint,
-            log_path=str(self.log_path),
-            started_at=time.time(),
-            startup_seconds=round(time.monotonic() - started, 3),
-            version=localstack_version(),
-        )
-        self.record.save(self.record_path)
-        log.info("LocalStack ready at %s in %.1f s", endpoint, self.record.startup_seconds)
+        log.info("starting LocalStack on %s (log: %s)", endpoint, self.log_path)
+
+    def _choose_port(self) -> int:
+        """The requested port (checked), else the last start's port when usable, else a free one."""
+        if self.requested_port is not None:
+            check_port(self.requested_port)
+            return self.requested_port
+        last = _read_last_port(self.state_dir)
+        if last is not None:
+            try:
+                check_port(last)
+                return last
+            except LocalStackError as why:
+                log.info("not reusing port %d of the last start: %s", last, why)
+        for _ in range(20):
+            port = free_port()
+            with contextlib.suppress(PortInUseError):
+                check_port(port)
+                return port
+        return free_port()
+
+    def _finish_start(self) -> None:
+        """Wait for the instance this object spawned; on any failure (or an interrupt) stop it."""
+        assert self._process is not None and self.record is not None
+        try:
+            self._wait_healthy(self.record.endpoint_url, self._started)
+            with self._lock():
+                current = InstanceRecord.load(self.record_path)
+                if current is None or current.pid != self.record.pid:
+                    raise LocalStackStartError(
+                        "LocalStack was stopped while it was starting (`eventlab down`?)."
+                    )
+                seconds = round(time.monotonic() - self._started, 3)
+                self._promote_locked(replace(current, startup_seconds=seconds))
+        except BaseException:
+            self._abort_start()
+            raise
+        assert self.record is not None
+        log.info("LocalStack ready at %s in %.1f s", self.record.endpoint_url, self.record.startup_seconds or 0)
+
+    def _abort_start(self) -> None:
+        """Stop the half-started instance and its children, and drop its record."""
+        assert self._process is not None
+        pid = self._process.pid
+        root = None
+        with contextlib.suppress(psutil.Error):
+            root = psutil.Process(pid)
+        processes.terminate_tree(root, processes.marked(self.marker), grace=STOP_GRACE)
+        with contextlib.suppress(Exception):
+            self._process.wait(timeout=1)
+        with self._lock():
+            current = InstanceRecord.load(self.record_path)
+            if current is not None and current.pid == pid:
+                self.record_path.unlink(missing_ok=True)
+        self.record, self.owned = None, False
 
     def _settings(self, port: int) -> dict[str, str]:
         """The LocalStack settings that make it a quiet, offline, self-contained host process."""
         return {
             "GATEWAY_LISTEN": f"{HOST}:{port}",
+            # LocalStack's own gateway server binds 0.0.0.0 whatever GATEWAY_LISTEN says; this
+            # one (eventlab.loopback) is the same server on the given host.
+            "GATEWAY_SERVER": loopback.GATEWAY_SERVER_NAME,
             # URLs LocalStack hands out (queue URLs among them) must resolve offline.
             "LOCALSTACK_HOST": f"{HOST}:{port}",
             "SQS_ENDPOINT_STRATEGY": "path",
@@ -373,6 +837,16 @@ class EmbeddedLocalStack:
             "LAMBDA_EVENT_SOURCE_MAPPING_MAX_BACKOFF_ON_EMPTY_POLL_SEC": "2",
             # Lambda handlers run as host processes (eventlab.lambda_.executor), not in Docker.
             "LAMBDA_RUNTIME_EXECUTOR": LAMBDA_EXECUTOR_NAME,
+            # Every process of this instance (and whatever it starts) carries its state folder.
+            MARKER_ENV: self.marker,
+            # Idle must mean idle, and memory must stay flat across runs. By default SQS sends
+            # CloudWatch metrics for every message (kept forever: about 4 KB a message, and
+            # a backlog that kept LocalStack at half a core long after a 20,000-message run)
+            # and publishes queue gauges every minute; no notebook reads them.
+            "SQS_DISABLE_CLOUDWATCH_METRICS": "1",
+            # kinesis-mock would dump its whole state (every record) to disk every 5 s and load
+            # it again at the next start; the emulator's state is meant to live in memory only.
+            "KINESIS_PERSISTENCE": "0",
         }
 
     def _wait_healthy(self, endpoint: str, started: float) -> None:
@@ -381,6 +855,10 @@ class EmbeddedLocalStack:
         while True:
             code = self._process.poll()
             if code is not None:
+                if not self.record_path.exists():
+                    raise LocalStackStartError(
+                        "LocalStack was stopped while it was starting (`eventlab down`?)."
+                    )
                 raise LocalStackStartError(
                     f"LocalStack exited with code {code} before it became healthy. See "
                     f"{self.log_path}; its last lines:\n{tail(self.log_path)}"
@@ -397,66 +875,28 @@ class EmbeddedLocalStack:
             time.sleep(0.2)
 
     def stop(self, *, force: bool = False) -> bool:
-        """Stop the instance and all its children if this object owns it (or ``force``).
+        """Stop the instance and all its processes if this object owns it (or ``force``).
 
+        Only processes that are provably this instance's are signalled: the recorded one when
+        its start time and command line still match, and those marked with this state folder.
         Returns True when a process was stopped.
         """
         if not (self.owned or force):
             return False
         with self._lock():
-            record = self.record or InstanceRecord.load(self.record_path)
-            stopped = False
-            if record is not None and psutil.pid_exists(record.pid):
-                self._terminate_tree(record.pid)
-                stopped = True
-            stopped = self._kill_strays() or stopped
+            record = self.recorded()
+            root = record.identity.process() if record is not None else None
+            members = processes.family(root, processes.marked(self.marker))
+            if members:
+                processes.terminate_tree(root, members, grace=STOP_GRACE)
             self.record_path.unlink(missing_ok=True)
             self.record, self.owned = None, False
-        if stopped:
-            log.info("LocalStack stopped")
-        return stopped
-
-    def _terminate_tree(self, pid: int) -> None:
-        """SIGTERM LocalStack, give it time to shut its services down, then kill what is left."""
-        try:
-            root = psutil.Process(pid)
-            family = [root, *root.children(recursive=True)]
-        except psutil.NoSuchProcess:
-            return
-        with contextlib.suppress(psutil.NoSuchProcess):
-            root.terminate()
-        _, alive = psutil.wait_procs([root], timeout=STOP_GRACE)
-        for proc in alive:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                proc.kill()
-        rest = [p for p in family[1:] if p.is_running()]
-        for proc in rest:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                proc.terminate()
-        _, alive = psutil.wait_procs(rest, timeout=3)
-        for proc in alive:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                proc.kill()
         if self._process is not None:
             with contextlib.suppress(Exception):
                 self._process.wait(timeout=1)
-
-    def _kill_strays(self) -> bool:
-        """Kill processes left from an earlier instance of this state folder (e.g. kinesis-mock
-        orphaned by a crash); they run from inside it, so their command line names it."""
-        marker = str(self.filesystem_root)
-        strays = []
-        for proc in psutil.process_iter(["pid", "cmdline"]):
-            with contextlib.suppress(psutil.Error):
-                if proc.pid != os.getpid() and marker in " ".join(proc.info["cmdline"] or ()):
-                    strays.append(proc)
-        for proc in strays:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                proc.kill()
-        psutil.wait_procs(strays, timeout=3)
-        if strays:
-            log.info("killed %d stray process(es) of an earlier LocalStack", len(strays))
-        return bool(strays)
+        if members:
+            log.info("LocalStack stopped")
+        return bool(members)
 
     @contextlib.contextmanager
     def _lock(self) -> Iterator[None]:

@@ -5,6 +5,11 @@ target it is on, except where the emulator needs an emulated quota (``target.is_
 
 Real AWS is never used by accident: :meth:`Target.aws` needs an explicit profile or region,
 ignores nothing silently, and logs the account it is about to touch before it returns.
+
+On an emulated target the clients also explain the emulator's own failures: a call to an
+emulator that stopped raises :class:`EmulatorStoppedError` (what happened, how to restart, the
+log tail) instead of a bare ``EndpointConnectionError``, and Kinesis without Node.js raises
+:class:`KinesisBackendError` at once instead of after five retries.
 """
 
 from __future__ import annotations
@@ -19,8 +24,17 @@ from typing import Any, Literal
 import boto3
 import botocore.session
 from botocore.config import Config
+from botocore.exceptions import ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
 
-from eventlab.runtime import EmbeddedLocalStack, LocalStackError
+from eventlab.runtime import (
+    EmbeddedLocalStack,
+    EmulatorStoppedError,
+    KinesisBackendError,
+    LocalStackError,
+    explain_kinesis_failure,
+    explain_unreachable,
+    find_instance,
+)
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +60,35 @@ def _isolated_botocore_session() -> botocore.session.Session:
             "credentials_file": (None, None, os.devnull, None),
         }
     )
+
+
+# Failures of the connection itself, after botocore's retries: the emulator is gone or stuck.
+_UNREACHABLE = (EndpointConnectionError, ConnectionClosedError, ReadTimeoutError)
+
+
+def _explain_emulator_errors(client: Any, endpoint_url: str) -> None:
+    """Make a client of an emulated target say what went wrong with the emulator (botocore
+    event hooks, so paginators and waiters are covered too). Never used for AWS."""
+
+    def needs_retry(response: Any = None, caught_exception: Exception | None = None, **_: Any) -> None:
+        if isinstance(caught_exception, _UNREACHABLE):
+            # No point in retrying for seconds when the emulator's process is known to be gone.
+            instance = find_instance(endpoint_url)
+            record = instance.record if instance is not None else None
+            if instance is not None and (record is None or not record.identity.alive()):
+                raise EmulatorStoppedError(explain_unreachable(endpoint_url)) from caught_exception
+        if response is not None:
+            message = str((response[1] or {}).get("Error", {}).get("Message", ""))
+            explained = explain_kinesis_failure(message, endpoint_url) if message else None
+            if explained:
+                raise KinesisBackendError(explained)
+
+    def after_call_error(exception: Exception | None = None, **_: Any) -> None:
+        if isinstance(exception, _UNREACHABLE):
+            raise EmulatorStoppedError(explain_unreachable(endpoint_url)) from exception
+
+    client.meta.events.register_first("needs-retry", needs_retry)
+    client.meta.events.register("after-call-error", after_call_error)
 
 
 @dataclass
@@ -90,6 +133,8 @@ class Target:
                 "the embedded LocalStack is not running. Start it with `eventlab up` (or "
                 "`make lab`), or use `with EmbeddedLocalStack() as ls: Target.localstack(ls.endpoint_url)`."
             )
+        runtime.record = record
+        runtime.check_listeners()  # attaching: refuse an instance that others could reach
         return cls.localstack(record.endpoint_url, region=region)
 
     @classmethod
@@ -174,8 +219,20 @@ class Target:
                     endpoint_url=self.endpoint_url,
                     config=self.client_config,
                 )
+                if self.is_emulated and self.endpoint_url:
+                    _explain_emulator_errors(client, self.endpoint_url)
                 self._clients[service] = client
             return client
+
+    def check_emulator(self) -> None:
+        """On an emulator that eventlab runs, check again that each of its sockets is on loopback:
+        kinesis-mock and Lambda handler processes start long after the emulator. Raises
+        :class:`eventlab.runtime.ExposedEmulatorError`; does nothing on AWS or elsewhere."""
+        if not self.is_emulated or not self.endpoint_url:
+            return
+        instance = find_instance(self.endpoint_url)
+        if instance is not None and instance.recorded() is not None:
+            instance.check_listeners()
 
     # -- identity --------------------------------------------------------------------------
     def identity(self) -> dict[str, str]:

@@ -21,12 +21,20 @@ from eventlab.target import Target
 
 @pytest.fixture(scope="session")
 def localstack() -> Iterator[EmbeddedLocalStack]:
-    """The embedded LocalStack, started once for the session (or reused if already running)."""
+    """The embedded LocalStack, started once for the session (or reused if already running).
+
+    Before and after the session, runs whose process died without cleaning up (a notebook
+    kernel that was killed, an earlier session that was) are deleted: see eventlab.journal.
+    """
+    from eventlab.leaks import reap_orphaned_runs
+
     timeout = float(os.environ.get("EVENTLAB_START_TIMEOUT", "120"))
     runtime = EmbeddedLocalStack(start_timeout=timeout)
     runtime.start()
     try:
+        reap_orphaned_runs()
         yield runtime
+        reap_orphaned_runs()
     finally:
         runtime.stop()
 
@@ -39,8 +47,10 @@ def target(localstack: EmbeddedLocalStack) -> Target:
 
 @pytest.fixture
 def run(target: Target) -> Iterator[Run]:
-    """A fresh run for one test; afterwards its resources are deleted and nothing may be left."""
+    """A fresh run for one test; afterwards its resources are deleted and nothing may be left,
+    and every socket of the emulator (kinesis-mock, Lambda handlers included) is on loopback."""
     with Run(target) as the_run:
         yield the_run
     leaks = the_run.leaks()
     assert not leaks, f"run {the_run.run_id} left resources behind: {leaks}"
+    target.check_emulator()

@@ -134,6 +134,7 @@ def execute(
 
 def _execute(notebook: Path, output_dir: Path, parameters: Mapping[str, Any], timeout: int) -> NotebookResult:
     import papermill
+    from nbclient.exceptions import DeadKernelError
 
     output_dir.mkdir(parents=True, exist_ok=True)
     output = output_dir / notebook.name
@@ -157,6 +158,15 @@ def _execute(notebook: Path, output_dir: Path, parameters: Mapping[str, Any], ti
             seconds=round(time.monotonic() - started, 2),
             error=f"{error.ename}: {error.evalue}",
             failed_cell=error.cell_index,
+        )
+    except DeadKernelError:
+        # Killed (by a signal, the OOM killer) or crashed: its run is swept from the journal.
+        return NotebookResult(
+            notebook=notebook.stem,
+            output=str(output),
+            ok=False,
+            seconds=round(time.monotonic() - started, 2),
+            error="the kernel died (killed or crashed) while the notebook ran",
         )
     figures_file = output_dir / "figures" / f"{notebook.stem}.json"
     figures = json.loads(figures_file.read_text())["figures"] if figures_file.exists() else {}

@@ -1,18 +1,22 @@
-"""The embedded LocalStack, for real: reuse, the CLI, and a stop that leaves no process behind."""
+"""The embedded LocalStack, for real: reuse, the CLI, a stop that leaves no process behind, every
+socket on loopback, and what a user sees when it stops or Node.js is missing."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import psutil
 import pytest
+from lambda_helpers import probe
 
+from eventlab import processes
 from eventlab.run import Run
-from eventlab.runtime import EmbeddedLocalStack
-from eventlab.services import kinesis
+from eventlab.runtime import EmbeddedLocalStack, EmulatorStoppedError, ExposedEmulatorError
+from eventlab.services import kinesis, lambda_
 from eventlab.target import Target
 
 pytestmark = pytest.mark.integration
@@ -63,3 +67,74 @@ def test_stop_ends_every_child_kinesis_mock_included(tmp_path: Path) -> None:
         family = [*family, *others]
     alive = [p for p in family if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
     assert alive == [], f"left running: {[p.cmdline() for p in alive]}"
+
+
+def test_every_socket_of_the_emulator_tree_is_on_loopback(localstack: EmbeddedLocalStack, run: Run) -> None:
+    """The README's promise: LocalStack, kinesis-mock and the Lambda handler processes all
+    listen on 127.0.0.1 only (LocalStack's own defaults bind 0.0.0.0 for two of them)."""
+    kinesis.create_stream(run, "loopback")  # starts kinesis-mock
+    function, _ = probe(run, "loopback")
+    lambda_.invoke(run, function, {})  # starts a handler process
+    sockets = localstack.listeners()
+    commands = {s.process for s in sockets}
+    assert any(c.startswith("node ") for c in commands), f"kinesis-mock listens: {sockets}"
+    assert any("bootstrap.py" in c for c in commands), f"a handler process listens: {sockets}"
+    assert any(s.port == localstack.port for s in sockets), "the gateway"
+    exposed = [str(s) for s in sockets if not s.loopback]
+    assert exposed == [], f"reachable from other machines: {exposed}"
+    # ... and the same seen from the outside: nothing of the tree on any other address.
+    pids = {p.pid for p in localstack.processes()}
+    others = [
+        c for c in psutil.net_connections(kind="inet")
+        if c.pid in pids and c.status == psutil.CONN_LISTEN and c.laddr.ip not in ("127.0.0.1", "::1")
+    ]
+    assert others == []
+
+
+def test_a_stopped_emulator_is_explained_and_comes_back_on_the_same_port(tmp_path: Path) -> None:
+    state = tmp_path / "ls"
+    with EmbeddedLocalStack(state_dir=state) as first:
+        target = Target.localstack(first.endpoint_url)
+        target.client("sqs").list_queues()
+        endpoint, port = first.endpoint_url, first.port
+        emulator = psutil.Process(first.record.pid)
+        emulator.kill()  # it dies under a live target
+        emulator.wait(timeout=10)
+        with pytest.raises(EmulatorStoppedError) as caught:
+            target.client("sqs").list_queues()
+    message = str(caught.value)
+    assert f"the embedded LocalStack at {endpoint} has stopped" in message
+    assert "eventlab up" in message and "localstack.log" in message
+    with EmbeddedLocalStack(state_dir=state) as again:  # no port asked for
+        assert again.port == port, "an exported EVENTLAB_ENDPOINT_URL stays valid"
+        target.client("sqs").list_queues()  # the old target works again
+
+
+def test_up_without_node_says_so_on_the_command_line(tmp_path: Path) -> None:
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    for name in ("sh", "rm"):  # what LocalStack itself runs; no node, no npm
+        found = shutil.which(name)
+        assert found is not None
+        (tools / name).symlink_to(found)
+    env = {**os.environ, "PATH": str(tools), "EVENTLAB_BUILD_DIR": str(tmp_path / "build")}
+    try:
+        up = subprocess.run([sys.executable, "-m", "eventlab.cli", "up"], env=env, capture_output=True, text=True, timeout=180)
+        assert up.returncode == 0, up.stderr
+        warning = [line for line in up.stdout.splitlines() if line.strip().startswith("warning:")]
+        assert warning and "Node.js (node) and npm not found on PATH" in warning[0], up.stdout
+        assert "Kinesis" in warning[0] and "Install Node.js 20" in warning[0]
+    finally:
+        subprocess.run([sys.executable, "-m", "eventlab.cli", "down"], env=env, capture_output=True, timeout=120)
+
+
+def test_a_start_that_listens_on_every_interface_is_refused_and_stopped(tmp_path: Path) -> None:
+    """LocalStack's own gateway server (twisted) binds 0.0.0.0 whatever GATEWAY_LISTEN says:
+    the check after start catches it, names the socket, and stops the instance."""
+    state = tmp_path / "ls"
+    with pytest.raises(ExposedEmulatorError) as caught:
+        EmbeddedLocalStack(state_dir=state, extra_env={"GATEWAY_SERVER": "twisted"}).start()
+    (exposed,) = caught.value.listeners
+    assert exposed.address == "0.0.0.0" and f"tcp 0.0.0.0:{exposed.port} of pid {exposed.pid}" in str(caught.value)
+    assert not (state / "instance.json").exists()
+    assert processes.marked(str(state.resolve())) == [], "the exposed instance was stopped"

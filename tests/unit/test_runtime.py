@@ -1,24 +1,40 @@
-"""The embedded LocalStack's failure modes: each gives a clear error, the fix, and the log tail."""
+"""The embedded LocalStack's failure modes: each gives a clear error, the fix, and the log tail;
+and what keeps it safe: loopback only, a record that names its process, honest port errors."""
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import shutil
 import socket
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import psutil
 import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError, EndpointConnectionError
 
-from eventlab import runtime
+from eventlab import loopback, processes, runtime
+from eventlab.processes import MARKER_ENV
 from eventlab.runtime import (
     EmbeddedLocalStack,
+    EmulatorStoppedError,
+    ExposedEmulatorError,
     InstanceRecord,
     InterpreterError,
+    KinesisBackendError,
     LocalStackStartError,
     LocalStackTimeoutError,
     PortInUseError,
 )
+from eventlab.target import Target
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -71,8 +87,8 @@ def test_a_stale_record_is_not_reused(tmp_path: Path) -> None:
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     InstanceRecord(
-        pid=dead.pid, port=1, endpoint_url="http://127.0.0.1:1", log_path="", started_at=0,
-        startup_seconds=0, version="x",
+        pid=dead.pid, create_time=0, cmdline=["python"], port=1, endpoint_url="http://127.0.0.1:1",
+        log_path="", started_at=0, version="x", state="running", startup_seconds=0,
     ).save(tmp_path / "instance.json")
     assert EmbeddedLocalStack(state_dir=tmp_path).running() is None
 
@@ -105,3 +121,306 @@ def test_find_python_finds_this_interpreter() -> None:
         ["sh", str(ROOT / "scripts" / "find-python")], env=env, capture_output=True, text=True
     )
     assert result.returncode == 0 and result.stdout.strip() == sys.executable
+
+
+# -- loopback: the verifier ----------------------------------------------------------------
+
+LISTEN_SCRIPT = """
+import socket, sys, time
+family = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
+kind = socket.SOCK_DGRAM if sys.argv[2] == "udp" else socket.SOCK_STREAM
+sock = socket.socket(family, kind)
+sock.bind((sys.argv[1], 0))
+if kind == socket.SOCK_STREAM:
+    sock.listen()
+print(sock.getsockname()[1], flush=True)
+time.sleep(300)
+"""
+
+
+@contextlib.contextmanager
+def marked_listener(state_dir: Path, host: str, protocol: str = "tcp") -> Iterator[tuple[subprocess.Popen[str], int]]:
+    """A process that passes for one of the emulator's (it carries the marker) and listens."""
+    env = {**os.environ, MARKER_ENV: str(state_dir.resolve())}
+    child = subprocess.Popen(
+        [sys.executable, "-c", LISTEN_SCRIPT, host, protocol], env=env, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert child.stdout is not None
+        yield child, int(child.stdout.readline())
+    finally:
+        child.kill()
+        child.wait()
+
+
+@pytest.mark.parametrize(("host", "protocol"), [("0.0.0.0", "tcp"), ("::", "tcp"), ("0.0.0.0", "udp")])
+def test_the_verifier_refuses_a_socket_other_machines_can_reach(tmp_path: Path, host: str, protocol: str) -> None:
+    with marked_listener(tmp_path, host, protocol) as (child, port):
+        with pytest.raises(ExposedEmulatorError) as caught:
+            EmbeddedLocalStack(state_dir=tmp_path).check_listeners()
+    message = str(caught.value)
+    shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    assert f"{protocol} {shown} of pid {child.pid}" in message, "it names the socket and the process"
+    assert "refuses to go on" in message and "eventlab down" in message
+    assert [(item.pid, item.port) for item in caught.value.listeners] == [(child.pid, port)]
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
+def test_the_verifier_accepts_loopback_sockets(tmp_path: Path, host: str) -> None:
+    with marked_listener(tmp_path, host) as (child, port):
+        found = EmbeddedLocalStack(state_dir=tmp_path).check_listeners()
+    assert [(item.pid, item.port, item.address) for item in found] == [(child.pid, port, host)]
+
+
+def test_what_counts_as_loopback() -> None:
+    assert all(map(processes.is_loopback, ["127.0.0.1", "127.1.2.3", "::1", "::ffff:127.0.0.1"]))
+    assert not any(map(processes.is_loopback, ["0.0.0.0", "::", "192.0.2.2", "fd00::2", "", "localhost"]))
+
+
+def test_localstack_is_told_to_keep_quiet_and_on_loopback(tmp_path: Path) -> None:
+    settings = EmbeddedLocalStack(state_dir=tmp_path)._settings(4566)
+    assert settings["GATEWAY_LISTEN"] == "127.0.0.1:4566"
+    assert settings["GATEWAY_SERVER"] == "eventlab-loopback", "the gateway that honours the host"
+    assert settings[MARKER_ENV] == str(tmp_path.resolve())
+    # Idle must mean idle, and memory flat: no per-message CloudWatch metrics, no periodic
+    # dump of kinesis-mock's whole state to disk.
+    assert settings["SQS_DISABLE_CLOUDWATCH_METRICS"] == "1"
+    assert settings["KINESIS_PERSISTENCE"] == "0"
+
+
+def test_the_loopback_plugins_are_registered_and_the_preload_ships() -> None:
+    assert loopback.missing_plugins() == []
+    assert loopback.node_preload_path().is_file()
+
+
+# -- the record names its process: a stale pid is never signalled --------------------------
+
+def _record(pid: int, **changes: object) -> InstanceRecord:
+    identity = processes.ProcessIdentity.of(pid)
+    assert identity is not None
+    fields: dict[str, object] = {
+        "pid": pid, "create_time": identity.create_time, "cmdline": list(identity.cmdline), "port": 1,
+        "endpoint_url": "http://127.0.0.1:1", "log_path": "", "started_at": 0.0, "version": "x",
+        "state": "running", "startup_seconds": 1.0,
+    }
+    fields.update(changes)
+    return InstanceRecord(**fields)  # type: ignore[arg-type]
+
+
+def _stale_record_file(path: Path, pid: int, how: str) -> None:
+    if how == "older format":
+        path.write_text(json.dumps({"pid": pid, "port": 1, "endpoint_url": "http://127.0.0.1:1",
+                                    "log_path": "", "started_at": 0, "startup_seconds": 1, "version": "x"}))
+        return
+    changes: dict[str, object] = {"create_time": time.time() - 86_400} if how == "start time differs" else {
+        "cmdline": [sys.executable, "-m", "localstack.runtime.main"]}
+    _record(pid, **changes).save(path)
+
+
+@pytest.mark.parametrize("how", ["start time differs", "command line differs", "older format"])
+def test_down_leaves_an_unrelated_process_with_the_recorded_pid_alone(tmp_path: Path, how: str) -> None:
+    """After a crash or a reboot the recorded pid may belong to anything: here, a `sleep`."""
+    bystander = subprocess.Popen(["sleep", "300"])
+    try:
+        state = tmp_path / "build" / "localstack"
+        state.mkdir(parents=True)
+        _stale_record_file(state / "instance.json", bystander.pid, how)
+        env = {**os.environ, "EVENTLAB_BUILD_DIR": str(tmp_path / "build")}
+        status = subprocess.run([sys.executable, "-m", "eventlab.cli", "status"], env=env, capture_output=True, text=True, timeout=60)
+        down = subprocess.run([sys.executable, "-m", "eventlab.cli", "down"], env=env, capture_output=True, text=True, timeout=60)
+        assert status.returncode == 1 and "not running" in status.stderr
+        assert down.returncode == 0 and "was not running" in down.stdout, down.stderr
+        assert bystander.poll() is None, "down signalled a process that is not LocalStack"
+        assert EmbeddedLocalStack(state_dir=state).recorded() is None
+    finally:
+        bystander.kill()
+        bystander.wait()
+
+
+def test_strays_are_known_by_their_marker_not_by_a_path_in_their_command_line(tmp_path: Path) -> None:
+    state = tmp_path / "ls"
+    sleep = "import time; time.sleep(300)"
+    bystander = subprocess.Popen([sys.executable, "-c", sleep, str(state / "fs" / "tail-this.log")])
+    stray = subprocess.Popen([sys.executable, "-c", sleep], env={**os.environ, MARKER_ENV: str(state.resolve())})
+    try:
+        assert EmbeddedLocalStack(state_dir=state).stop(force=True) is True
+        assert stray.wait(timeout=20) is not None, "an orphan of the instance is stopped"
+        assert bystander.poll() is None, "a process that only names the folder is left alone"
+    finally:
+        for proc in (bystander, stray):
+            proc.kill()
+            proc.wait()
+
+
+def test_a_record_of_a_live_instance_is_recognised(tmp_path: Path) -> None:
+    me = _record(os.getpid())
+    me.save(tmp_path / "instance.json")
+    assert EmbeddedLocalStack(state_dir=tmp_path).recorded() == me
+
+
+# -- ports: say what is really wrong, before starting --------------------------------------
+
+def _lan_address() -> str | None:
+    for addresses in psutil.net_if_addrs().values():
+        for address in addresses:
+            if address.family == socket.AF_INET and not address.address.startswith("127."):
+                return str(address.address)
+    return None
+
+
+@pytest.mark.parametrize("where", ["0.0.0.0", "lan"])
+def test_a_port_held_on_another_address_is_reported_before_starting(tmp_path: Path, where: str) -> None:
+    host = _lan_address() if where == "lan" else where
+    if host is None:
+        pytest.skip("this machine has no non-loopback IPv4 address")
+    with socket.socket() as squatter:
+        squatter.bind((host, 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        with pytest.raises(PortInUseError) as caught:
+            EmbeddedLocalStack(port=port, state_dir=tmp_path).start()
+    message = str(caught.value)
+    assert f"{host}:{port} by pid {os.getpid()}" in message, "names the address and the holder"
+    assert "--port" in message
+    assert not (tmp_path / "localstack.log").exists(), "refused before anything was started"
+
+
+def test_a_privileged_port_is_not_reported_in_use() -> None:
+    start = runtime.unprivileged_port_start()
+    if start <= 1:
+        pytest.skip("every port is unprivileged on this machine")
+    port = start - 1
+    code = f"from eventlab.runtime import check_port\ncheck_port({port})"
+    command = [sys.executable, "-c", code]
+    if os.geteuid() == 0:
+        if shutil.which("setpriv") is None:
+            pytest.skip("root, and no setpriv to drop the privilege")
+        command = ["setpriv", "--bounding-set=-net_bind_service", *command]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert "PortNotPermittedError" in result.stderr and "EACCES" in result.stderr
+    assert f"port {port} is a privileged port" in result.stderr and "not in use" in result.stderr
+
+
+def test_a_restart_takes_the_last_port_again_when_it_is_free(tmp_path: Path) -> None:
+    port = runtime.free_port()
+    (tmp_path / "last-port").write_text(f"{port}\n")
+    assert EmbeddedLocalStack(state_dir=tmp_path)._choose_port() == port
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", port))
+        squatter.listen()
+        assert EmbeddedLocalStack(state_dir=tmp_path)._choose_port() != port, "taken: another one"
+
+
+# -- Node.js -------------------------------------------------------------------------------
+
+def _fake_tool(folder: Path, name: str, output: str = "") -> None:
+    tool = folder / name
+    tool.write_text(f"#!/bin/sh\necho {output}\n")
+    tool.chmod(0o755)
+
+
+def test_missing_node_and_npm_are_named_with_the_fix(tmp_path: Path) -> None:
+    problem = runtime.node_problem(str(tmp_path))
+    assert problem is not None and "Node.js (node) and npm not found on PATH" in problem
+    assert "Kinesis" in problem and "eventlab down && eventlab up" in problem
+    _fake_tool(tmp_path, "node", "v20.1.0")
+    problem = runtime.node_problem(str(tmp_path))
+    assert problem is not None and problem.startswith("npm not found")
+    _fake_tool(tmp_path, "npm")
+    assert runtime.node_problem(str(tmp_path)) is None
+    _fake_tool(tmp_path, "node", "v16.20.0")
+    assert "Node.js 16" in (runtime.node_problem(str(tmp_path)) or "")
+
+
+KINESIS_NO_NODE = {
+    "__type": "InternalError",
+    "message": "exception while calling kinesis.CreateStream: Installation of kinesis-local 0.5.2 failed.",
+}
+
+
+@contextlib.contextmanager
+def fake_emulator(status: int, body: dict[str, str]) -> Iterator[tuple[str, list[str]]]:
+    """An HTTP server on 127.0.0.1 that answers every request the same way, and counts them."""
+    seen: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            seen.append(self.path)
+            payload = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/x-amz-json-1.1")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", seen
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_kinesis_without_node_names_node_and_npm_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EVENTLAB_BUILD_DIR", str(tmp_path))
+    with fake_emulator(500, KINESIS_NO_NODE) as (endpoint, seen):
+        state = tmp_path / "localstack"
+        state.mkdir()
+        _record(os.getpid(), endpoint_url=endpoint, node=None, npm="/usr/bin/npm", log_path=str(state / "localstack.log")).save(state / "instance.json")
+        client = Target.localstack(endpoint).client("kinesis")
+        with pytest.raises(KinesisBackendError) as caught:
+            client.create_stream(StreamName="s", ShardCount=1)
+    message = str(caught.value)
+    assert "Node.js (node) was not on the PATH LocalStack was started with" in message
+    assert "npm" in message and "eventlab down && eventlab up" in message
+    assert "Installation of kinesis-local 0.5.2 failed" in message, "LocalStack's own words are kept"
+    assert len(seen) == 1, "not retried five times first"
+
+
+def test_other_emulator_errors_are_left_as_they_are() -> None:
+    missing = {"__type": "ResourceNotFoundException", "message": "Stream s under account 000000000000 not found."}
+    with fake_emulator(400, missing) as (endpoint, _):
+        with pytest.raises(ClientError) as caught:
+            Target.localstack(endpoint).client("kinesis").describe_stream(StreamName="s")
+    assert caught.value.response["Error"]["Code"] == "ResourceNotFoundException"
+
+
+# -- an emulator that stopped ----------------------------------------------------------------
+
+def test_a_call_to_a_stopped_emulator_says_so_and_how_to_restart(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EVENTLAB_BUILD_DIR", str(tmp_path))
+    state = tmp_path / "localstack"
+    state.mkdir()
+    port = runtime.free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    (state / "localstack.log").write_text("...\nERROR the last thing LocalStack said\n")
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    InstanceRecord(
+        pid=dead.pid, create_time=time.time() - 60, cmdline=[sys.executable, "-m", "localstack.runtime.main"],
+        port=port, endpoint_url=endpoint, log_path=str(state / "localstack.log"), started_at=0.0,
+        version="x", state="running",
+    ).save(state / "instance.json")
+    with pytest.raises(EmulatorStoppedError) as caught:
+        Target.localstack(endpoint).client("sqs").list_queues()
+    message = str(caught.value)
+    assert f"the embedded LocalStack at {endpoint} has stopped" in message
+    assert "eventlab up" in message and f"port {port}" in message
+    assert "the last thing LocalStack said" in message, "the log tail is in the error"
+    assert isinstance(caught.value.__cause__, EndpointConnectionError)
+
+
+def test_nothing_at_an_unknown_endpoint_is_explained_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EVENTLAB_BUILD_DIR", str(tmp_path))
+    endpoint = f"http://127.0.0.1:{runtime.free_port()}"
+    target = Target.localstack(endpoint)
+    target.client_config = target.client_config.merge(Config(retries={"mode": "standard", "max_attempts": 1}))
+    with pytest.raises(EmulatorStoppedError, match=f"nothing answers at {endpoint}.*eventlab up"):
+        target.client("sqs").list_queues()

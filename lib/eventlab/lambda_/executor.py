@@ -59,6 +59,7 @@ from localstack.services.lambda_.invocation.runtime_executor import (
 from werkzeug import Request
 
 from eventlab.lambda_ import EXECUTOR_NAME, executor_bootstrap_path
+from eventlab.processes import MARKER_ENV
 
 LOG = logging.getLogger(__name__)
 
@@ -66,8 +67,11 @@ BOOTSTRAP = executor_bootstrap_path()
 # Past the function's own timeout (enforced inside the process) the executor kills the process.
 TIMEOUT_GRACE_SECONDS = 10.0
 STOP_GRACE_SECONDS = 3.0
-# Environment variables of LocalStack's own process that a handler process also gets.
-PASSED_THROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")
+# Environment variables of LocalStack's own process that a handler process also gets; the
+# emulator's marker lets eventlab find (and check, and stop) handler processes as its own.
+PASSED_THROUGH = (
+    "PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", MARKER_ENV,
+)
 
 _live: dict[str, subprocess.Popen[bytes]] = {}
 _live_lock = threading.Lock()

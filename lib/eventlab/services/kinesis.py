@@ -26,7 +26,8 @@ def create_stream(
     retention_hours: int = 24,
 ) -> Stream:
     """Create a stream and wait until it is ACTIVE (encrypted with the AWS-managed key by
-    default); deletion waits until it is gone."""
+    default); deletion waits until it is gone. On the emulator without Node.js this raises
+    :class:`eventlab.runtime.KinesisBackendError`, which names the cause and the fix."""
     if on_demand == (shard_count is not None):
         raise ValueError(f"stream {base!r}: give shard_count, or on_demand=True with shard_count=None.")
     name = run.name(base, max_length=MAX_NAME)
@@ -53,6 +54,8 @@ def create_stream(
         client.increase_stream_retention_period(StreamName=name, RetentionPeriodHours=retention_hours)
         wait_active(run, name)
     arn = client.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]["StreamARN"]
+    # The first stream starts kinesis-mock, a new listening process: check it is on loopback.
+    run.target.check_emulator()
     return Stream(name=name, arn=arn)
 
 
