@@ -1,12 +1,15 @@
 """IAM and resource policies, least privilege by construction.
 
 Resource policies grant one service principal, only for the named source ARNs
-(``aws:SourceArn``): never a wildcard principal, never an unconditioned grant.
+(``aws:SourceArn``): never a wildcard principal, never an unconditioned grant. A resource
+policy is merged, never replaced (:func:`merge`): a second topic subscribed to a queue adds
+its ARN to the queue's grant instead of revoking the first topic's.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -37,6 +40,22 @@ def allow(actions: Sequence[str], resources: Sequence[str]) -> dict[str, Any]:
     return {"Effect": "Allow", "Action": sorted(set(actions)), "Resource": sorted(set(resources))}
 
 
+def allow_sms_publish() -> dict[str, Any]:
+    """``sns:Publish`` to phone numbers (SMS) only. A phone number has no ARN, so the grant
+    cannot name its resource; ``NotResource`` on every SNS ARN keeps topics and platform
+    endpoints out of it, where ``Resource: "*"`` would let the role publish to any topic."""
+    return {"Effect": "Allow", "Action": ["sns:Publish"], "NotResource": ["arn:aws:sns:*:*:*"]}
+
+
+def iam_size(policy: Policy) -> int:
+    """A policy's size as IAM counts it against its quotas: characters, whitespace not counted."""
+    return len(re.sub(r"\s", "", to_json(policy)))
+
+
+def _condition(sources: list[str]) -> dict[str, Any]:
+    return {"ArnEquals": {"aws:SourceArn": sources if len(sources) > 1 else sources[0]}}
+
+
 def _grant(sid: str, service: str, action: str, resource_arn: str, source_arns: Iterable[str]) -> dict[str, Any]:
     sources = sorted(set(source_arns))
     if not sources:
@@ -47,8 +66,80 @@ def _grant(sid: str, service: str, action: str, resource_arn: str, source_arns: 
         "Principal": {"Service": service},
         "Action": action,
         "Resource": resource_arn,
-        "Condition": {"ArnEquals": {"aws:SourceArn": sources if len(sources) > 1 else sources[0]}},
+        "Condition": _condition(sources),
     }
+
+
+def _one(value: Any) -> Any:
+    """A policy element that may be written as a value or a one-element list, as the value."""
+    return value[0] if isinstance(value, list) and len(value) == 1 else value
+
+
+def _granted_sources(statement: Mapping[str, Any], service: str, action: str, resource_arn: str) -> list[str] | None:
+    """The source ARNs of a statement shaped as :func:`_grant` writes it for this service, action
+    and resource (whatever its Sid); None for any other statement."""
+    principal = statement.get("Principal")
+    if not (
+        statement.get("Effect") == "Allow"
+        and isinstance(principal, Mapping)
+        and set(principal) == {"Service"}
+        and _one(principal["Service"]) == service
+        and _one(statement.get("Action")) == action
+        and _one(statement.get("Resource")) == resource_arn
+    ):
+        return None
+    condition = statement.get("Condition")
+    if not (isinstance(condition, Mapping) and set(condition) == {"ArnEquals"}):
+        return None
+    equals = condition["ArnEquals"]
+    if not (isinstance(equals, Mapping) and set(equals) == {"aws:SourceArn"}):
+        return None
+    sources = equals["aws:SourceArn"]
+    return [sources] if isinstance(sources, str) else list(sources)
+
+
+def parse(policy: Policy | str | None) -> Policy:
+    """A policy document from what an API returns (JSON text, or nothing when there is none)."""
+    if not policy:
+        return {}
+    document_ = json.loads(policy) if isinstance(policy, str) else dict(policy)
+    if not isinstance(document_, dict):
+        raise ValueError(f"not a policy document: {policy!r}")
+    return document_
+
+
+def merge(
+    policy: Policy | str | None, action: str, resource_arn: str, grants: Mapping[str, Iterable[str]]
+) -> Policy:
+    """``policy`` (a queue's or topic's current policy, or None) with ``grants`` added.
+
+    Per service principal there is one statement for ``action`` on ``resource_arn``, and its
+    ``aws:SourceArn`` list is the union of the sources it had and the new ones. Every other
+    statement (another service's, a hand-written one, AWS's default topic statement) is kept
+    as it is. Merging the same grants again returns an equal policy.
+    """
+    merged = parse(policy)
+    statements = merged.get("Statement", [])
+    statements = [dict(s) for s in ([statements] if isinstance(statements, Mapping) else statements)]
+    sids = {s.get("Sid") for s in statements}
+    for service, source_arns in sorted(grants.items()):
+        new = set(source_arns)
+        if not new:
+            raise ValueError(f"{service}: a resource policy needs the source ARNs it grants")
+        for statement in statements:
+            old = _granted_sources(statement, service, action, resource_arn)
+            if old is not None:
+                statement["Condition"] = _condition(sorted(set(old) | new))
+                break
+        else:
+            sid = base = f"Allow{service.split('.')[0].title()}"
+            number = 1
+            while sid in sids:
+                number += 1
+                sid = f"{base}{number}"
+            sids.add(sid)
+            statements.append(_grant(sid, service, action, resource_arn, new))
+    return {**merged, "Version": merged.get("Version", VERSION), "Statement": statements}
 
 
 def service_may_call(
@@ -68,10 +159,6 @@ def service_may_call(
 def services_may_call(action: str, resource_arn: str, grants: Mapping[str, Iterable[str]]) -> Policy:
     """One statement per service principal (e.g. SNS and EventBridge both feeding a queue),
     each limited to its own source ARNs."""
-    statements = [
-        _grant(f"Allow{service.split('.')[0].title()}", service, action, resource_arn, sources)
-        for service, sources in sorted(grants.items())
-    ]
-    if not statements:
+    if not grants:
         raise ValueError("a resource policy needs at least one grant")
-    return document(*statements)
+    return merge(None, action, resource_arn, grants)

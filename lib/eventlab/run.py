@@ -87,7 +87,7 @@ class Run:
     def __init__(self, target: Target, *, run_id: str | None = None, project: str = "eventlab") -> None:
         self.target = target
         self.run_id = run_id or new_run_id()
-        if not _NAME_RE.match(self.run_id):
+        if not _NAME_RE.fullmatch(self.run_id):
             raise ValueError(f"run id {self.run_id!r}: use lowercase letters, digits and '-'.")
         self.project = project
         self.started_at = time.time()

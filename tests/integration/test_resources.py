@@ -60,6 +60,64 @@ def test_topic_fans_out_to_a_subscribed_queue(run: Run) -> None:
     assert [m["Body"] for m in got["Messages"]] == ["hello"]
 
 
+def _statements(run: Run, queue: sqs.Queue) -> list[dict]:
+    return json.loads(sqs.get_queue_attributes(run, queue)["Policy"])["Statement"]
+
+
+def _sns_sources(statements: list[dict]) -> list[str]:
+    (statement,) = [s for s in statements if s.get("Principal") == {"Service": "sns.amazonaws.com"}]
+    sources = statement["Condition"]["ArnEquals"]["aws:SourceArn"]
+    return sorted([sources] if isinstance(sources, str) else sources)
+
+
+def test_a_second_topic_does_not_revoke_the_first_topics_grant(run: Run) -> None:
+    """On AWS a replaced policy makes SQS refuse the first topic's deliveries; the emulator does
+    not evaluate queue policies, so the policy itself is what is checked."""
+    first, second = sns.create_topic(run, "orders"), sns.create_topic(run, "refunds")
+    queue = sqs.create_queue(run, "ledger-inbox")
+    sns.subscribe_queue(run, first, queue)
+    sns.subscribe_queue(run, second, queue)
+    assert _sns_sources(_statements(run, queue)) == sorted([first.arn, second.arn])
+
+    sns.subscribe_queue(run, second, queue)  # again: the same subscription, the same policy
+    statements = _statements(run, queue)
+    assert len(statements) == 1 and _sns_sources(statements) == sorted([first.arn, second.arn])
+
+
+def test_granting_keeps_a_statement_someone_else_wrote(run: Run) -> None:
+    queue = sqs.create_queue(run, "shared-inbox")
+    topic = sns.create_topic(run, "alerts")
+    foreign = {"Sid": "Ops", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{run.target.account_id}:root"},
+               "Action": "sqs:SendMessage", "Resource": queue.arn}
+    run.target.client("sqs").set_queue_attributes(
+        QueueUrl=queue.url, Attributes={"Policy": json.dumps({"Version": "2012-10-17", "Statement": [foreign]})}
+    )
+    sns.subscribe_queue(run, topic, queue)
+    statements = _statements(run, queue)
+    assert foreign in statements
+    assert _sns_sources(statements) == [topic.arn]
+    rule = events.put_rule(run, None, "nightly", schedule_expression="rate(1 day)")
+    sqs.allow_senders(run, queue, service="events.amazonaws.com", source_arns=[rule.arn])
+    statements = _statements(run, queue)
+    assert foreign in statements and _sns_sources(statements) == [topic.arn]
+    assert {s["Principal"].get("Service") for s in statements} == {None, "sns.amazonaws.com", "events.amazonaws.com"}
+
+
+def test_a_topic_grant_keeps_the_topics_default_statement(run: Run) -> None:
+    topic = sns.create_topic(run, "paid")
+    client = run.target.client("sns")
+    default = json.loads(client.get_topic_attributes(TopicArn=topic.arn)["Attributes"]["Policy"])["Statement"]
+    rule_a = events.put_rule(run, None, "paid-a", event_pattern={"source": ["a"]})
+    rule_b = events.put_rule(run, None, "paid-b", event_pattern={"source": ["b"]})
+    sns.merge_topic_policy(run, topic, {"events.amazonaws.com": [rule_a.arn]})
+    policy = sns.merge_topic_policy(run, topic, {"events.amazonaws.com": [rule_b.arn]})
+    live = json.loads(client.get_topic_attributes(TopicArn=topic.arn)["Attributes"]["Policy"])
+    assert live == policy
+    assert all(s in live["Statement"] for s in default)
+    (ours,) = [s for s in live["Statement"] if s["Principal"] == {"Service": "events.amazonaws.com"}]
+    assert sorted(ours["Condition"]["ArnEquals"]["aws:SourceArn"]) == sorted([rule_a.arn, rule_b.arn])
+
+
 def test_bus_rule_routes_matching_events_to_a_queue(run: Run) -> None:
     bus = events.create_event_bus(run, "shop")
     queue = sqs.create_queue(run, "placed")

@@ -10,7 +10,7 @@ import pytest
 
 from eventlab.run import Run
 from eventlab.services import events, s3
-from eventlab.topology import Topology, apply
+from eventlab.topology import Topology, TopologyError, apply
 
 pytestmark = pytest.mark.integration
 FANOUT = Path(__file__).resolve().parents[2] / "data" / "topologies" / "fanout.yaml"
@@ -76,11 +76,15 @@ def test_policies_grant_only_the_senders_that_need_them(run: Run) -> None:
     topic_arn = deployment.topics["order-events"].arn
 
     def grants(policy: dict) -> dict[str, object]:
-        for statement in policy["Statement"]:
+        ours = [s for s in policy["Statement"] if "Service" in s["Principal"]]
+        for statement in ours:
             assert statement["Effect"] == "Allow"
             assert statement["Principal"] != "*" and "*" not in json.dumps(statement["Principal"])
             assert "aws:SourceArn" in statement["Condition"]["ArnEquals"]
-        return {s["Principal"]["Service"]: s["Condition"]["ArnEquals"]["aws:SourceArn"] for s in policy["Statement"]}
+        for statement in policy["Statement"]:
+            if statement not in ours:  # kept by the merge: only the topic's default owner statement
+                assert statement["Condition"]["StringEquals"]["AWS:SourceOwner"] == run.target.account_id
+        return {s["Principal"]["Service"]: s["Condition"]["ArnEquals"]["aws:SourceArn"] for s in ours}
 
     assert grants(deployment.policies["queue:orders"]) == {"events.amazonaws.com": rule_arn}
     assert grants(deployment.policies["queue:big-orders"]) == {"sns.amazonaws.com": topic_arn}
@@ -127,4 +131,35 @@ def test_a_failed_apply_is_destroyed_completely(run: Run, monkeypatch: pytest.Mo
     assert run.resources, "some resources were created before the failure"
     report = run.destroy()
     assert report.ok
+    assert run.leaks() == []
+
+
+# Topologies the validator used to pass and apply() then failed on halfway (on LocalStack or on
+# AWS), after creating the resources that came before the bad one.
+CODE = {"code": "eventlab:ecommerce", "handler": "inventory.handler"}
+FORMERLY_PASSING = {
+    "name-newline": {"buckets": [{"name": "lake"}], "queues": [{"name": "orders\n"}]},
+    "filter-depth": {"queues": [{"name": "q"}], "topics": [{"name": "t", "subscriptions": [{
+        "protocol": "sqs", "endpoint": "queue:q", "filter_policy_scope": "MessageBody",
+        "filter_policy": {"a": {"b": {"c": {"d": [1, 2, 3, 4]}}}, "e": {"f": [1, 2, 3, 4, 5]}}}]}]},
+    "target-id-space": {"queues": [{"name": "q"}], "rules": [{"name": "r", "event_pattern": {"source": ["x"]},
+                                                             "targets": [{"id": "my target", "arn": "queue:q"}]}]},
+    "rule-role-65": {"streams": [{"name": "s"}], "rules": [{"name": "r" * 46, "event_pattern": {"source": ["x"]},
+                                                            "targets": [{"id": "t", "arn": "stream:s", "partition_key_path": "$.id"}]}]},
+    "function-role-65": {"queues": [{"name": "q"}], "functions": [{"name": "f" * 48, **CODE}]},
+    "archive-49": {"queues": [{"name": "q"}], "buses": [{"name": "b" * 29, "archive": {}}]},
+    "memory-64": {"queues": [{"name": "q"}], "functions": [{"name": "f", "memory": 64, **CODE}]},
+    "bucket-dash": {"queues": [{"name": "q"}], "buckets": [{"name": "lake-"}]},
+    "pattern-2048": {"queues": [{"name": "q"}], "rules": [{"name": "r", "event_pattern": {"source": [f"s{i:05d}" for i in range(300)]}}]},
+    "numeric-2e9": {"queues": [{"name": "q"}], "topics": [{"name": "t", "subscriptions": [{
+        "protocol": "sqs", "endpoint": "queue:q", "filter_policy": {"n": [{"numeric": [">", 2e9]}]}}]}]},
+    "node-runtime": {"queues": [{"name": "q"}], "functions": [{"name": "f", "runtime": "nodejs20.x", **CODE}]},
+}
+
+
+@pytest.mark.parametrize("data", FORMERLY_PASSING.values(), ids=FORMERLY_PASSING.keys())
+def test_bad_topologies_are_refused_before_anything_exists(run: Run, data: dict) -> None:
+    with pytest.raises(TopologyError):
+        apply(Topology.from_dict(data), run)
+    assert run.resources == [], "nothing was created"
     assert run.leaks() == []

@@ -9,7 +9,46 @@ from typing import Any
 
 from eventlab.run import Run
 
-MAX_NAME = 64
+# Limits from the EventBridge API reference and quota page; the topology validator reads them here.
+MAX_BUS_NAME = 256
+BUS_NAME_PATTERN = r"[/\.\-_A-Za-z0-9]+"
+MAX_RULE_NAME = 64
+RULE_NAME_PATTERN = r"[\.\-_A-Za-z0-9]+"
+MAX_ARCHIVE_NAME = 48
+ARCHIVE_NAME_PATTERN = r"[\.\-_A-Za-z0-9]+"
+# "Event pattern size": 2,048 characters by default (a quota AWS raises up to 4,096 on request);
+# PutRule itself takes up to 4,096, as does CreateArchive.
+EVENT_PATTERN_MAX_CHARS = 2_048
+ARCHIVE_PATTERN_MAX_CHARS = 4_096
+SCHEDULE_MAX_CHARS = 256
+DESCRIPTION_MAX_CHARS = 512
+MAX_TARGETS = 5  # per rule
+TARGET_ID_PATTERN = r"[\.\-_A-Za-z0-9]{1,64}"
+INPUT_MAX_CHARS = 8_192
+INPUT_PATH_MAX_CHARS = 256
+INPUT_TEMPLATE_MAX_CHARS = 8_192
+INPUT_PATHS_MAX = 100  # entries of an input transformer's InputPathsMap
+PARTITION_KEY_PATH_MAX_CHARS = 256
+MESSAGE_GROUP_ID_MAX_CHARS = 100
+RETRY_ATTEMPTS = (0, 185)
+EVENT_AGE_SECONDS = (60, 86_400)
+ARCHIVE_SUFFIX = "-archive"
+TARGET_ROLE_SUFFIX = "-events"
+
+
+def archive_base(bus_base: str) -> str:
+    """The base name of a bus's archive (the run prefix is added by :func:`create_archive`)."""
+    return f"{bus_base}{ARCHIVE_SUFFIX}"
+
+
+def target_role_base(rule_base: str) -> str:
+    """The base name of the role a rule's stream, bus and Firehose targets are delivered with."""
+    return f"{rule_base}{TARGET_ROLE_SUFFIX}"
+
+
+def pattern_json(pattern: Mapping[str, Any]) -> str:
+    """An event pattern as sent to EventBridge; its length is what the size limits count."""
+    return json.dumps(pattern)
 
 
 @dataclass(frozen=True)
@@ -27,7 +66,7 @@ class Rule:
 
 def create_event_bus(run: Run, base: str) -> EventBus:
     """Create a custom bus named for the run."""
-    name = run.name(base, max_length=MAX_NAME)
+    name = run.name(base, max_length=MAX_BUS_NAME)
     client = run.target.client("events")
     arn = client.create_event_bus(Name=name, Tags=run.tag_list())["EventBusArn"]
     run.track("events:bus", name, arn, lambda: client.delete_event_bus(Name=name))
@@ -49,11 +88,11 @@ def put_rule(
     """
     if (event_pattern is None) == (schedule_expression is None):
         raise ValueError(f"rule {base!r}: give exactly one of event_pattern or schedule_expression.")
-    name = run.name(base, max_length=MAX_NAME)
+    name = run.name(base, max_length=MAX_RULE_NAME)
     bus_name = bus.name if bus else "default"
     kwargs: dict[str, Any] = {"Name": name, "EventBusName": bus_name, "Tags": run.tag_list()}
     if event_pattern is not None:
-        kwargs["EventPattern"] = json.dumps(event_pattern)
+        kwargs["EventPattern"] = pattern_json(event_pattern)
     if schedule_expression is not None:
         kwargs["ScheduleExpression"] = schedule_expression
     if description:
@@ -81,11 +120,11 @@ def create_archive(
     run: Run, bus: EventBus, base: str, *, retention_days: int = 1, event_pattern: Mapping[str, Any] | None = None
 ) -> str:
     """Archive a bus's events (optionally filtered) for replay; returns the archive ARN."""
-    name = run.name(base, max_length=48)
+    name = run.name(base, max_length=MAX_ARCHIVE_NAME)
     client = run.target.client("events")
     kwargs: dict[str, Any] = {"ArchiveName": name, "EventSourceArn": bus.arn, "RetentionDays": retention_days}
     if event_pattern is not None:
-        kwargs["EventPattern"] = json.dumps(event_pattern)
+        kwargs["EventPattern"] = pattern_json(event_pattern)
     arn = client.create_archive(**kwargs)["ArchiveArn"]
     run.track("events:archive", name, arn, lambda: client.delete_archive(ArchiveName=name))
     return str(arn)

@@ -12,7 +12,13 @@ from eventlab.services import iam
 from eventlab.services.kinesis import Stream
 from eventlab.services.s3 import Bucket
 
+# Limits from the Firehose API reference; the topology validator reads them here.
 MAX_NAME = 64
+NAME_PATTERN = r"[a-zA-Z0-9_.-]+"
+BUFFER_SECONDS = (0, 900)
+BUFFER_MB = (1, 128)
+PREFIX_MAX_CHARS = 1_024
+ROLE_SUFFIX = "-firehose"
 Compression = Literal["UNCOMPRESSED", "GZIP", "ZIP", "Snappy", "HADOOP_SNAPPY"]
 
 
@@ -36,8 +42,8 @@ def create_delivery_stream_to_s3(
     compression: Compression = "UNCOMPRESSED",
 ) -> DeliveryStream:
     """A delivery stream into ``bucket``, with a role allowed only that bucket (and stream)."""
-    if not 0 <= buffer_seconds <= 900 or not 1 <= buffer_mb <= 128:
-        raise ValueError("Firehose buffering: 0-900 seconds and 1-128 MB.")
+    if not BUFFER_SECONDS[0] <= buffer_seconds <= BUFFER_SECONDS[1] or not BUFFER_MB[0] <= buffer_mb <= BUFFER_MB[1]:
+        raise ValueError(f"Firehose buffering: {BUFFER_SECONDS[0]}-{BUFFER_SECONDS[1]} seconds and {BUFFER_MB[0]}-{BUFFER_MB[1]} MB.")
     name = run.name(base, max_length=MAX_NAME)
     statements = [
         policies.allow(
@@ -54,15 +60,15 @@ def create_delivery_stream_to_s3(
                 [source.arn],
             )
         )
-    role = iam.create_role(run, f"{base}-role", service="firehose.amazonaws.com", policy=policies.document(*statements))
-    prefix = prefix or f"{name}/"
+    role = iam.create_role(run, role_base(base), service="firehose.amazonaws.com", policy=policies.document(*statements))
+    prefix = prefix or default_prefix(name)
     kwargs: dict = {
         "DeliveryStreamName": name,
         "ExtendedS3DestinationConfiguration": {
             "RoleARN": role.arn,
             "BucketARN": bucket.arn,
             "Prefix": prefix,
-            "ErrorOutputPrefix": f"errors/{name}/",
+            "ErrorOutputPrefix": error_prefix(name),
             "BufferingHints": {"IntervalInSeconds": buffer_seconds, "SizeInMBs": buffer_mb},
             "CompressionFormat": compression,
         },
@@ -91,6 +97,21 @@ def create_delivery_stream_to_s3(
     run.track("firehose:delivery-stream", name, arn, delete)
     wait_active(run, name)
     return DeliveryStream(name=name, arn=arn, bucket=bucket, prefix=prefix)
+
+
+def role_base(base: str) -> str:
+    """The base name of a delivery stream's role (distinct from a function's ``-role``)."""
+    return f"{base}{ROLE_SUFFIX}"
+
+
+def default_prefix(name: str) -> str:
+    """Where a delivery stream writes when no prefix is given: a folder named after it."""
+    return f"{name}/"
+
+
+def error_prefix(name: str) -> str:
+    """Where a delivery stream writes the records it could not deliver."""
+    return f"errors/{name}/"
 
 
 def wait_active(run: Run, name: str, timeout: float = 120) -> None:

@@ -8,8 +8,15 @@ from typing import Any
 from eventlab import policies
 from eventlab.run import Run
 
+# Limits from the IAM API reference and "IAM and AWS STS quotas"; the topology validator reads them.
 MAX_NAME = 64
+NAME_PATTERN = r"[\w+=,.@-]+"
+MAX_POLICY_NAME = 128
+POLICY_NAME_PATTERN = r"[\w+=,.@-]+"
+# All inline policies of one role together, in characters without whitespace.
+ROLE_INLINE_POLICIES_MAX_CHARS = 10_240
 ROLE_PATH = "/eventlab/"
+POLICY_NAME = "least-privilege"  # the inline policy create_role writes
 
 
 @dataclass(frozen=True)
@@ -29,7 +36,7 @@ def create_role(run: Run, base: str, *, service: str, policy: policies.Policy) -
         Tags=run.tag_list(),
     )["Role"]["Arn"]
     run.track("iam:role", name, arn, lambda: delete_role(client, name))
-    client.put_role_policy(RoleName=name, PolicyName="least-privilege", PolicyDocument=policies.to_json(policy))
+    client.put_role_policy(RoleName=name, PolicyName=POLICY_NAME, PolicyDocument=policies.to_json(policy))
     return Role(name=name, arn=arn)
 
 

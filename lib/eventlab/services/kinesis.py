@@ -7,7 +7,14 @@ from dataclasses import dataclass
 
 from eventlab.run import Run
 
+# Limits from the Kinesis API reference and quota page; the topology validator reads them here.
 MAX_NAME = 128
+NAME_PATTERN = r"[a-zA-Z0-9_.-]+"
+SHARDS = (1, 500)  # per stream; 500 is the default shard quota of the largest regions
+RETENTION_HOURS = (24, 8_760)
+MAX_CONSUMERS = 20  # enhanced fan-out consumers per stream
+MAX_CONSUMER_NAME = 128
+CONSUMER_NAME_PATTERN = r"[a-zA-Z0-9_.-]+"
 
 
 @dataclass(frozen=True)

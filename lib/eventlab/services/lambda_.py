@@ -30,8 +30,45 @@ from eventlab.services import iam
 
 log = logging.getLogger(__name__)
 
+# Limits from the Lambda API reference and "Lambda quotas"; the topology validator reads them here.
 MAX_NAME = 64
+NAME_PATTERN = r"[a-zA-Z0-9_-]+"
 DEFAULT_RUNTIME = "python3.13"
+# eventlab's executor runs Python handlers only: the Python runtimes Lambda creates functions
+# with today, and those it has deprecated (still created, with a warning; see the Lambda
+# runtimes page for the dates after which AWS refuses them).
+PYTHON_RUNTIMES = ("python3.14", "python3.13", "python3.12", "python3.11", "python3.10")
+DEPRECATED_PYTHON_RUNTIMES = ("python3.9", "python3.8")
+MEMORY_MB = (128, 10_240)
+TIMEOUT_SECONDS = (1, 900)
+HANDLER_MAX_CHARS = 128
+# The environment, measured as Lambda does: its compact JSON, in bytes.
+ENVIRONMENT_MAX_BYTES = 4_096
+ENVIRONMENT_KEY_PATTERN = r"[a-zA-Z]([a-zA-Z0-9_])+"
+# Set by the runtime; Lambda refuses a function that sets them.
+RESERVED_ENVIRONMENT_KEYS = frozenset({
+    "_HANDLER", "_X_AMZN_TRACE_ID", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_EXECUTION_ENV",
+    "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "AWS_LAMBDA_FUNCTION_VERSION",
+    "AWS_LAMBDA_INITIALIZATION_TYPE", "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME",
+    "AWS_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+    "AWS_LAMBDA_RUNTIME_API", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR", "TZ",
+})
+# A .zip uploaded in the CreateFunction request, and what it holds unzipped.
+PACKAGE_MAX_ZIPPED_BYTES = 50 * 1024 * 1024
+PACKAGE_MAX_UNZIPPED_BYTES = 250 * 1024 * 1024
+# Reserved concurrency comes out of the account's (default 1,000); 100 always stay unreserved.
+ACCOUNT_CONCURRENCY = 1_000
+MIN_UNRESERVED_CONCURRENCY = 100
+# Event source mappings (Lambda parameters for SQS and Kinesis event source mappings).
+SQS_BATCH_SIZE = (1, 10_000)
+SQS_FIFO_BATCH_SIZE = (1, 10)
+SQS_BATCH_WITHOUT_WINDOW = 10  # larger batches need a batching window of at least 1 s
+STREAM_BATCH_SIZE = (1, 10_000)
+BATCHING_WINDOW_SECONDS = (0, 300)
+ROLE_SUFFIX = "-role"
+LOG_GROUP_PREFIX = "/aws/lambda/"
+LOG_GROUP_MAX_CHARS = 512
+LOG_GROUP_PATTERN = r"[\.\-_/#A-Za-z0-9]+"
 LOG_RETENTION_DAYS = 7
 # Files and folders never packaged: caches and local tooling, not handler code.
 SKIPPED = frozenset({"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".DS_Store"})
@@ -135,6 +172,31 @@ def log_group_arn(run: Run, group: str) -> str:
     return f"arn:aws:logs:{run.target.region}:{run.target.account_id}:log-group:{group}"
 
 
+def role_base(base: str) -> str:
+    """The base name of a function's execution role."""
+    return f"{base}{ROLE_SUFFIX}"
+
+
+def log_group_name(function_name: str) -> str:
+    """The log group Lambda writes a function's logs to (created here first, with a retention)."""
+    return f"{LOG_GROUP_PREFIX}{function_name}"
+
+
+def environment_size(environment: Mapping[str, str]) -> int:
+    """The size Lambda measures against its 4 KB environment limit: compact JSON, in bytes."""
+    return len(json.dumps(dict(environment), separators=(",", ":")).encode())
+
+
+def execution_statements(group_arn: str, statements: Sequence[dict[str, Any]] = (), dead_letter_target_arn: str | None = None) -> list[dict[str, Any]]:
+    """The statements of a function role's policy: write its own log group, plus ``statements``
+    and the send permission on its dead-letter target."""
+    all_statements = [policies.allow(["logs:CreateLogStream", "logs:PutLogEvents"], [f"{group_arn}:*"]), *statements]
+    if dead_letter_target_arn:
+        action = "sns:Publish" if dead_letter_target_arn.startswith("arn:aws:sns:") else "sqs:SendMessage"
+        all_statements.append(policies.allow([action], [dead_letter_target_arn]))
+    return all_statements
+
+
 def create_function(
     run: Run,
     base: str,
@@ -156,21 +218,17 @@ def create_function(
     :func:`eventlab.policies.allow`). The log group ``/aws/lambda/<name>`` is created first, with
     a retention, so it is tagged and deleted with the run rather than left behind by Lambda.
     """
-    if not 1 <= timeout <= 900:
-        raise ValueError(f"function {base!r}: timeout={timeout}; Lambda allows 1 to 900 seconds.")
+    if not TIMEOUT_SECONDS[0] <= timeout <= TIMEOUT_SECONDS[1]:
+        raise ValueError(f"function {base!r}: timeout={timeout}; Lambda allows {TIMEOUT_SECONDS[0]} to {TIMEOUT_SECONDS[1]} seconds.")
+    if not MEMORY_MB[0] <= memory_size <= MEMORY_MB[1]:
+        raise ValueError(f"function {base!r}: memory_size={memory_size}; Lambda allows {MEMORY_MB[0]} to {MEMORY_MB[1]} MB.")
     name = run.name(base, max_length=MAX_NAME)
     zipped = package(code_dir)
-    group = create_log_group(run, f"/aws/lambda/{name}")
+    group = create_log_group(run, log_group_name(name))
 
-    all_statements = [
-        policies.allow(["logs:CreateLogStream", "logs:PutLogEvents"], [f"{log_group_arn(run, group)}:*"]),
-        *statements,
-    ]
-    if dead_letter_target_arn:
-        action = "sns:Publish" if dead_letter_target_arn.startswith("arn:aws:sns:") else "sqs:SendMessage"
-        all_statements.append(policies.allow([action], [dead_letter_target_arn]))
+    all_statements = execution_statements(log_group_arn(run, group), statements, dead_letter_target_arn)
     role = iam.create_role(
-        run, f"{base}-role", service="lambda.amazonaws.com", policy=policies.document(*all_statements)
+        run, role_base(base), service="lambda.amazonaws.com", policy=policies.document(*all_statements)
     )
 
     kwargs: dict[str, Any] = {
@@ -260,6 +318,23 @@ def add_permission(
     return sid
 
 
+def read_statement(source_arn: str) -> dict[str, Any]:
+    """What an event source mapping needs of its role: the read actions on that queue or stream."""
+    return _queue_read_statement(source_arn) if source_arn.startswith("arn:aws:sqs:") else _stream_read_statement(source_arn)
+
+
+def read_policy_name(source_arn: str) -> str:
+    """The name of the inline policy that lets a function's role read one event source:
+    ``read-<service>-<resource>``, unique per source (a queue and a stream may share a name)
+    and within IAM's rules for policy names (no '/', at most 128 characters)."""
+    service, resource = source_arn.split(":")[2], re.split(r"[:/]", source_arn)[-1]
+    name = f"read-{service}-{resource}"
+    if len(name) > iam.MAX_POLICY_NAME:
+        digest = hashlib.sha256(source_arn.encode()).hexdigest()[:8]
+        name = f"{name[: iam.MAX_POLICY_NAME - 9]}-{digest}"
+    return name
+
+
 def _queue_read_statement(queue_arn: str) -> dict[str, Any]:
     return policies.allow(
         ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"],
@@ -302,12 +377,11 @@ def create_event_source_mapping(
     mapping is Enabled, so messages sent afterwards are picked up.
     """
     is_queue = source_arn.startswith("arn:aws:sqs:")
-    if is_queue and not 1 <= batch_size <= 10_000:
-        raise ValueError(f"batch_size={batch_size}: SQS mappings take 1 to 10,000.")
-    if is_queue and batch_size > 10 and maximum_batching_window < 1:
-        raise ValueError("SQS batch sizes over 10 need maximum_batching_window >= 1 s (AWS rule).")
-    statement = _queue_read_statement(source_arn) if is_queue else _stream_read_statement(source_arn)
-    grant(run, function, f"read-{source_arn.rsplit(':', 1)[-1][:100]}", [statement])
+    if is_queue and not SQS_BATCH_SIZE[0] <= batch_size <= SQS_BATCH_SIZE[1]:
+        raise ValueError(f"batch_size={batch_size}: SQS mappings take {SQS_BATCH_SIZE[0]} to {SQS_BATCH_SIZE[1]:,}.")
+    if is_queue and batch_size > SQS_BATCH_WITHOUT_WINDOW and maximum_batching_window < 1:
+        raise ValueError(f"SQS batch sizes over {SQS_BATCH_WITHOUT_WINDOW} need maximum_batching_window >= 1 s (AWS rule).")
+    grant(run, function, read_policy_name(source_arn), [read_statement(source_arn)])
     kwargs: dict[str, Any] = {
         "FunctionName": function.name,
         "EventSourceArn": source_arn,

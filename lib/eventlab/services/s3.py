@@ -2,12 +2,39 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from eventlab.run import Run
 
+# General purpose bucket naming rules (S3 user guide, "General purpose bucket naming rules").
+MIN_NAME = 3
 MAX_NAME = 63
+RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
+RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
+
+
+def bucket_name_problems(name: str) -> list[str]:
+    """Why S3 would refuse ``name`` for a general purpose bucket (empty if it would not)."""
+    problems = []
+    if not MIN_NAME <= len(name) <= MAX_NAME:
+        problems.append(f"is {len(name)} characters; S3 allows {MIN_NAME} to {MAX_NAME}")
+    if not re.fullmatch(r"[a-z0-9.-]*", name):
+        problems.append("may hold only lowercase letters, digits, '.' and '-'")
+    if not re.fullmatch(r"[a-z0-9](.*[a-z0-9])?", name, flags=re.DOTALL):
+        problems.append("must begin and end with a lowercase letter or digit")
+    if ".." in name:
+        problems.append("must not contain two adjacent periods")
+    try:
+        ipaddress.IPv4Address(name)
+        problems.append("must not be formatted as an IP address")
+    except ValueError:
+        pass
+    problems += [f"must not start with {p!r} (reserved by S3)" for p in RESERVED_PREFIXES if name.startswith(p)]
+    problems += [f"must not end with {s!r} (reserved by S3)" for s in RESERVED_SUFFIXES if name.endswith(s)]
+    return problems
 
 
 @dataclass(frozen=True)
@@ -19,6 +46,8 @@ class Bucket:
 def create_bucket(run: Run, base: str) -> Bucket:
     """Create a bucket with public access blocked and SSE-S3 on; deletion empties it first."""
     name = run.name(base.lower().replace("_", "-"), max_length=MAX_NAME)
+    if problems := bucket_name_problems(name):
+        raise ValueError(f"bucket name {name!r} " + "; ".join(problems))
     client = run.target.client("s3")
     kwargs: dict = {"Bucket": name}
     if run.target.region != "us-east-1":

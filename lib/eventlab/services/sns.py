@@ -12,7 +12,25 @@ from eventlab.run import Run
 from eventlab.services import sqs
 
 FIFO_SUFFIX = ".fifo"
-MAX_NAME = 256
+# Limits from the SNS API reference and developer guide; the topology validator reads them here.
+MAX_NAME = 256  # the whole name, ".fifo" included
+NAME_PATTERN = r"[A-Za-z0-9_-]+(\.fifo)?"
+MAX_TAGS = 50
+# Topic policy quotas ("Amazon SNS API permissions: Actions and resources reference").
+POLICY_MAX_BYTES = 30 * 1024
+POLICY_MAX_STATEMENTS = 100
+PUBLISH_ACTION = "sns:Publish"
+# Filter policy constraints ("Filter policy constraints in Amazon SNS"): at most five keys (for
+# payload-based policies, the top-level keys), at most 150 value combinations (each array's
+# values times its nesting depth, multiplied together), numeric bounds within +-1e9, 256 KB.
+FILTER_POLICY_MAX_KEYS = 5
+FILTER_POLICY_MAX_COMBINATIONS = 150
+FILTER_POLICY_NUMERIC_RANGE = (-1e9, 1e9)
+FILTER_POLICY_MAX_BYTES = 256 * 1024
+FILTER_POLICIES_PER_TOPIC = 200  # default quota, adjustable
+# What a subscription to a FIFO topic can be, and which protocols take raw delivery.
+FIFO_PROTOCOLS = frozenset({"sqs"})
+RAW_DELIVERY_PROTOCOLS = frozenset({"sqs", "http", "https", "firehose"})
 
 
 @dataclass(frozen=True)
@@ -105,13 +123,21 @@ def subscribe_queue(run: Run, topic: Topic, queue: sqs.Queue, **options: Any) ->
     return subscribe(run, topic, "sqs", queue.arn, **options)
 
 
-def set_topic_policy(run: Run, topic: Topic, grants: Mapping[str, Iterable[str]]) -> policies.Policy:
-    """Replace the topic policy: each service principal (e.g. EventBridge) may publish only for
-    its source ARNs (e.g. the rules that target the topic)."""
-    policy = policies.services_may_call("sns:Publish", topic.arn, grants)
-    run.target.client("sns").set_topic_attributes(
-        TopicArn=topic.arn, AttributeName="Policy", AttributeValue=policies.to_json(policy)
-    )
+def merge_topic_policy(run: Run, topic: Topic, grants: Mapping[str, Iterable[str]]) -> policies.Policy:
+    """Add grants to the topic policy: each service principal (e.g. EventBridge) may publish for
+    its source ARNs (e.g. the rules that target the topic) and for those it was granted before;
+    other statements, such as the topic owner's default one, are kept (:func:`policies.merge`)."""
+    client = run.target.client("sns")
+    current = client.get_topic_attributes(TopicArn=topic.arn).get("Attributes", {})
+    policy = policies.merge(current.get("Policy"), PUBLISH_ACTION, topic.arn, grants)
+    text = policies.to_json(policy)
+    if len(text.encode()) > POLICY_MAX_BYTES or len(policy["Statement"]) > POLICY_MAX_STATEMENTS:
+        raise ValueError(
+            f"topic {topic.name}: its policy would be {len(text.encode())} bytes in "
+            f"{len(policy['Statement'])} statements; SNS allows {POLICY_MAX_BYTES} bytes and "
+            f"{POLICY_MAX_STATEMENTS} statements. Publish through fewer rules."
+        )
+    client.set_topic_attributes(TopicArn=topic.arn, AttributeName="Policy", AttributeValue=text)
     return policy
 
 

@@ -12,7 +12,23 @@ from eventlab import policies
 from eventlab.run import Run
 
 FIFO_SUFFIX = ".fifo"
-MAX_NAME = 80
+# Limits from the SQS API reference and quota pages; the topology validator reads them here.
+MAX_NAME = 80  # the whole name, ".fifo" included
+NAME_PATTERN = r"[A-Za-z0-9_-]+(\.fifo)?"
+# (minimum, maximum) of each queue attribute eventlab sets (CreateQueue, SetQueueAttributes).
+ATTRIBUTE_RANGES: dict[str, tuple[int, int]] = {
+    "VisibilityTimeout": (0, 43_200),
+    "ReceiveMessageWaitTimeSeconds": (0, 20),
+    "DelaySeconds": (0, 900),
+    "MessageRetentionPeriod": (60, 1_209_600),
+    "MaximumMessageSize": (1_024, 1_048_576),
+}
+MAX_RECEIVE_COUNT = (1, 1_000)  # the redrive policy's maxReceiveCount
+MAX_TAGS = 50
+# Queue policy quotas (SQS developer guide, "Amazon SQS policy quotas").
+POLICY_MAX_BYTES = 8_192
+POLICY_MAX_STATEMENTS = 20
+SEND_ACTION = "sqs:SendMessage"
 
 
 @dataclass(frozen=True)
@@ -56,8 +72,9 @@ def create_queue(
             f"queue {base!r} is {kind} but its DLQ {dead_letter_queue.name} is not: "
             "a FIFO queue's DLQ must be FIFO and a standard queue's must be standard."
         )
-    if not 1 <= max_receive_count <= 1000:
-        raise ValueError(f"max_receive_count={max_receive_count}: AWS allows 1 to 1000.")
+    low, high = MAX_RECEIVE_COUNT
+    if not low <= max_receive_count <= high:
+        raise ValueError(f"max_receive_count={max_receive_count}: AWS allows {low} to {high}.")
 
     name = run.name(base, suffix=FIFO_SUFFIX if fifo else "", max_length=MAX_NAME)
     attrs: dict[str, str] = {k: str(v) for k, v in (attributes or {}).items()}
@@ -82,16 +99,25 @@ def create_queue(
 
 
 def allow_senders(run: Run, queue: Queue, *, service: str, source_arns: Iterable[str]) -> policies.Policy:
-    """Let ``service`` (sns/events/s3) send to the queue, only for the given source ARNs."""
-    return set_queue_policy(run, queue, {service: source_arns})
+    """Let ``service`` (sns/events/s3) send to the queue, also for the given source ARNs
+    (added to those the queue's policy already admits)."""
+    return merge_queue_policy(run, queue, {service: source_arns})
 
 
-def set_queue_policy(run: Run, queue: Queue, grants: Mapping[str, Iterable[str]]) -> policies.Policy:
-    """Replace the queue policy: each service principal may send only for its source ARNs."""
-    policy = policies.services_may_call("sqs:SendMessage", queue.arn, grants)
-    run.target.client("sqs").set_queue_attributes(
-        QueueUrl=queue.url, Attributes={"Policy": policies.to_json(policy)}
-    )
+def merge_queue_policy(run: Run, queue: Queue, grants: Mapping[str, Iterable[str]]) -> policies.Policy:
+    """Add grants to the queue's policy: each service principal may send for its source ARNs
+    and for those it was granted before; other statements are kept (:func:`policies.merge`)."""
+    client = run.target.client("sqs")
+    current = client.get_queue_attributes(QueueUrl=queue.url, AttributeNames=["Policy"]).get("Attributes", {})
+    policy = policies.merge(current.get("Policy"), SEND_ACTION, queue.arn, grants)
+    text = policies.to_json(policy)
+    if len(text.encode()) > POLICY_MAX_BYTES or len(policy["Statement"]) > POLICY_MAX_STATEMENTS:
+        raise ValueError(
+            f"queue {queue.name}: its policy would be {len(text.encode())} bytes in "
+            f"{len(policy['Statement'])} statements; SQS allows {POLICY_MAX_BYTES} bytes and "
+            f"{POLICY_MAX_STATEMENTS} statements. Send through fewer topics or rules."
+        )
+    client.set_queue_attributes(QueueUrl=queue.url, Attributes={"Policy": text})
     return policy
 
 

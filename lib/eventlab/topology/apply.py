@@ -6,14 +6,14 @@ is created, so ``run.destroy()`` removes exactly what was built, also after a fa
 Applying again with the same run creates only what is missing.
 
 Resource policies are computed from the whole topology: a queue fed by a topic and by two
-rules gets one policy with an SNS statement for that topic and an EventBridge statement for
-those rules, each conditioned on ``aws:SourceArn``.
+rules gets an SNS statement for that topic and an EventBridge statement for those rules, each
+conditioned on ``aws:SourceArn``, merged into the policy the queue already has (never
+replacing a grant made before; see :func:`eventlab.policies.merge`).
 """
 
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,12 +22,16 @@ from eventlab import policies
 from eventlab.run import Run
 from eventlab.services import events, firehose, iam, kinesis, s3, sns, sqs
 from eventlab.topology.model import QueueSpec, Ref, RuleSpec, Topology, TopologyError
+from eventlab.topology.plan import (
+    EVENTS,
+    ROLE_TARGET_KINDS,
+    SNS,
+    resource_grants,
+    target_role_statement,
+)
 from eventlab.topology.validate import validate
 
 log = logging.getLogger(__name__)
-
-EVENTS = "events.amazonaws.com"
-SNS = "sns.amazonaws.com"
 
 
 @dataclass
@@ -84,7 +88,7 @@ class Deployment:
 
 def apply(topology: Topology, run: Run) -> Deployment:
     """Validate, then build ``topology`` for ``run``; idempotent for the same run."""
-    validate(topology)
+    validate(topology, prefix=run.prefix)
     sourced = [d.name for d in topology.delivery_streams if d.source]
     if sourced and run.target.is_emulated:
         raise TopologyError(
@@ -161,7 +165,7 @@ class _Builder:
                     lambda b=bus: events.create_archive(
                         self.run,
                         self.d.buses[b.name],
-                        f"{b.name}-archive",
+                        events.archive_base(b.name),
                         retention_days=b.archive.retention_days,
                         event_pattern=b.archive.event_pattern,
                     ),
@@ -231,29 +235,14 @@ class _Builder:
         )
 
     def _resource_policies(self) -> None:
-        """One policy per queue and topic that others send to, from every sender in the topology."""
-        queue_grants: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
-        topic_grants: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
-        for topic in self.t.topics:
-            for sub in topic.subscriptions:
-                if sub.protocol == "sqs":
-                    queue_grants[Ref.parse(sub.endpoint, default_kind="queue").name][SNS].add(self.d.topics[topic.name].arn)
-                if sub.dead_letter:
-                    queue_grants[Ref.parse(sub.dead_letter, default_kind="queue").name][SNS].add(self.d.topics[topic.name].arn)
-        for rule in self.t.rules:
-            rule_arn = self.d.rules[rule.name].arn
-            for target in rule.targets:
-                ref = Ref.parse(target.arn)
-                if ref.kind == "queue":
-                    queue_grants[ref.name][EVENTS].add(rule_arn)
-                elif ref.kind == "topic":
-                    topic_grants[ref.name][EVENTS].add(rule_arn)
-                if target.dead_letter:
-                    queue_grants[Ref.parse(target.dead_letter, default_kind="queue").name][EVENTS].add(rule_arn)
+        """The grants of every sender in the topology, merged into each queue's and topic's policy."""
+        queue_grants, topic_grants = resource_grants(
+            self.t, lambda topic: self.d.topics[topic].arn, lambda rule: self.d.rules[rule].arn
+        )
         for name, grants in queue_grants.items():
-            self.d.policies[f"queue:{name}"] = sqs.set_queue_policy(self.run, self.d.queues[name], grants)
+            self.d.policies[f"queue:{name}"] = sqs.merge_queue_policy(self.run, self.d.queues[name], grants)
         for name, grants in topic_grants.items():
-            self.d.policies[f"topic:{name}"] = sns.set_topic_policy(self.run, self.d.topics[name], grants)
+            self.d.policies[f"topic:{name}"] = sns.merge_topic_policy(self.run, self.d.topics[name], grants)
 
     def _subscribe(self, topic: Any, sub: Any) -> sns.Subscription:
         if sub.protocol == "sqs":
@@ -306,21 +295,18 @@ class _Builder:
                 entry["SqsParameters"] = {"MessageGroupId": spec.message_group_id}
             if ref.kind == "stream":
                 entry["KinesisParameters"] = {"PartitionKeyPath": spec.partition_key_path}
-                role_statements.append(policies.allow(["kinesis:PutRecord", "kinesis:PutRecords"], [arn]))
-            elif ref.kind == "bus":
-                role_statements.append(policies.allow(["events:PutEvents"], [arn]))
-            elif ref.kind == "firehose":
-                role_statements.append(policies.allow(["firehose:PutRecord", "firehose:PutRecordBatch"], [arn]))
+            if (statement := target_role_statement(ref.kind, arn)) is not None:
+                role_statements.append(statement)
             elif ref.kind == "function":
                 from eventlab.topology import functions
 
                 functions.allow_invoke(self.d, ref.name, EVENTS, rule_handle.arn)
             entries.append((ref, entry))
         if role_statements:
-            role = iam.create_role(self.run, f"{rule.name}-events", service=EVENTS, policy=policies.document(*role_statements))
+            role = iam.create_role(self.run, events.target_role_base(rule.name), service=EVENTS, policy=policies.document(*role_statements))
             self.d.policies[f"role:{role.name}"] = policies.document(*role_statements)
             for ref, entry in entries:
-                if ref.kind in ("stream", "bus", "firehose"):
+                if ref.kind in ROLE_TARGET_KINDS:
                     entry["RoleArn"] = role.arn
         events.put_targets(self.run, rule_handle, [entry for _, entry in entries])
 

@@ -10,7 +10,9 @@ gets exactly those actions on exactly those ARNs, and its environment gets their
     firehose:lake  -> firehose:PutRecord(s) FIREHOSE_LAKE_NAME
     bucket:store   -> s3 Get/Put/DeleteObject, ListBucket   BUCKET_STORE_NAME
     identity:a@b.c -> ses:SendEmail on that identity        SENDER_EMAIL
-    sms:any        -> sns:Publish on "*" (AWS gives phone numbers no ARN: the one wildcard)
+    sms:any        -> sns:Publish to phone numbers only: AWS gives a phone number no ARN, so the
+                      grant names none and excludes every SNS ARN (NotResource arn:aws:sns:*:*:*);
+                      no topic or platform endpoint is covered
 """
 
 from __future__ import annotations
@@ -66,13 +68,29 @@ def _grant(deployment: Deployment, ref: Ref) -> tuple[list[dict[str, Any]], str]
         arn = f"arn:aws:ses:{target.region}:{target.account_id}:identity/{ref.name}"
         return [policies.allow(["ses:SendEmail", "ses:SendRawEmail"], [arn])], ref.name
     if ref.kind == "sms":
-        return [{"Effect": "Allow", "Action": ["sns:Publish"], "Resource": ["*"]}], "any"
+        return [policies.allow_sms_publish()], "any"
     bucket = deployment.buckets[ref.name]
     statements = [
         policies.allow(["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], [f"{bucket.arn}/*"]),
         policies.allow(["s3:ListBucket"], [bucket.arn]),
     ]
     return statements, bucket.name
+
+
+def grants_and_environment(deployment: Deployment, spec: FunctionSpec) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """What a function's ``allow`` list gives it: the statements of its role and its
+    environment (the declared variables, plus one per allowed resource)."""
+    statements: list[dict[str, Any]] = []
+    environment = dict(spec.environment)
+    for text in spec.allow:
+        ref = Ref.parse(text)
+        granted, value = _grant(deployment, ref)
+        statements.extend(granted)
+        if ref.kind == "identity":
+            environment.setdefault("SENDER_EMAIL", value)
+        elif ref.kind != "sms":
+            environment.setdefault(env_name(ref), value)
+    return statements, environment
 
 
 def build(deployment: Deployment) -> None:
@@ -83,15 +101,7 @@ def build(deployment: Deployment) -> None:
     for spec in deployment.topology.functions:
         if spec.name in deployment.functions:
             continue
-        statements, environment = [], dict(spec.environment)
-        for text in spec.allow:
-            ref = Ref.parse(text)
-            granted, value = _grant(deployment, ref)
-            statements.extend(granted)
-            if ref.kind == "identity":
-                environment.setdefault("SENDER_EMAIL", value)
-            elif ref.kind != "sms":
-                environment.setdefault(env_name(ref), value)
+        statements, environment = grants_and_environment(deployment, spec)
         function = lambda_.create_function(
             run,
             spec.name,

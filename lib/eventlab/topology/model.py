@@ -9,6 +9,7 @@ a FIFO queue or topic is named ``something.fifo`` *and* declares ``fifo: true``.
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import types
 import typing
@@ -230,10 +231,15 @@ class Topology:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, base_dir: Path | None = None) -> Topology:
-        """Build from plain data (as YAML gives it); unknown keys are errors, not ignored."""
-        if "base_dir" in data:
+        """Build from plain data (as YAML gives it): every field is checked against its declared
+        type, and unknown keys are errors, not ignored. Raises :class:`TopologyError` with every
+        problem found, each naming the field's path."""
+        if isinstance(data, Mapping) and "base_dir" in data:
             raise TopologyError(["topology: 'base_dir' is set from the file's location, not in YAML"])
-        topology: Topology = _build(cls, data, "topology")
+        problems: list[str] = []
+        topology = _build(cls, data, "topology", problems)
+        if problems:
+            raise TopologyError(problems)
         topology.base_dir = base_dir
         return topology
 
@@ -242,17 +248,85 @@ class Topology:
         """Load a topology from a YAML file (see ``data/topologies/``).
 
         A file may declare ``variables:`` with defaults and use them as ``${name}`` in any
-        string; ``variables`` here override the defaults (unknown names are errors).
+        string; ``variables`` here override the defaults (unknown names are errors). YAML
+        anchors and aliases are refused: a few hundred bytes of nested aliases expand to
+        gigabytes.
         """
         path = Path(path)
-        with path.open() as handle:
-            data = yaml.safe_load(handle) or {}
+        try:
+            with path.open() as handle:
+                data = yaml.load(handle, Loader=_TopologyLoader)  # a SafeLoader subclass
+        except _AliasRefused as refused:
+            raise TopologyError([f"{path.name}: {refused}"]) from None
+        except yaml.YAMLError as error:
+            raise TopologyError([f"{path.name}: not valid YAML ({error})"]) from None
+        except RecursionError:
+            raise TopologyError([f"{path.name}: nested too deeply to be a topology"]) from None
+        if data is None:
+            data = {}
+        if not isinstance(data, Mapping):
+            raise TopologyError([f"{path.name}: the top level must be a mapping of keys (name, queues, ...), not a {_kind(data)}"])
+        data = dict(data)
         defaults = data.pop("variables", None) or {}
+        problems = _variable_problems(defaults, f"{path.name} variables")
+        problems += _variable_problems(variables or {}, "variables passed in")
+        if problems:
+            raise TopologyError(problems)
         unknown = sorted(set(variables or {}) - set(defaults))
         if unknown:
             raise TopologyError([f"{path.name}: unknown variable(s) {unknown}; declared: {sorted(defaults)}"])
         data = _substitute(data, {**defaults, **(variables or {})}, path.name)
         return cls.from_dict(data, base_dir=path.resolve().parent)
+
+
+def check_types(topology: Topology) -> list[str]:
+    """Every field of a topology built in Python whose value is not of its declared type (YAML
+    is checked as it is loaded), each with the field's path."""
+    problems: list[str] = []
+    _convert(Topology, topology, "topology", problems, built=True)
+    return problems
+
+
+class _AliasRefused(yaml.YAMLError):
+    """An anchor or alias in a topology file."""
+
+
+class _TopologyLoader(yaml.SafeLoader):
+    """The safe loader, refusing anchors and aliases (the clean defence against alias bombs)."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            line = event.start_mark.line + 1
+            raise _AliasRefused(
+                f"line {line}: YAML anchors and aliases (&{event.anchor}, *{event.anchor}) are not "
+                "allowed in topology files; write the value out (or use a variable)"
+            )
+        return super().compose_node(parent, index)
+
+
+def _kind(value: Any) -> str:
+    """How a YAML value's type reads in an error: 'list', 'string', 'number', ..."""
+    names = {list: "list", dict: "mapping", str: "string", bool: "boolean", int: "whole number", float: "number"}
+    for kind, name in names.items():
+        if type(value) is kind or (kind is str and isinstance(value, str)):
+            return name
+    return "null" if value is None else type(value).__name__
+
+
+def _variable_problems(values: Any, where: str) -> list[str]:
+    if not isinstance(values, Mapping):
+        return [f"{where}: expected a mapping of names to values, got a {_kind(values)}"]
+    return [
+        f"{where}: {name!r} must be a string, number or boolean, not a {_kind(value)}"
+        for name, value in values.items()
+        if not isinstance(value, str | int | float) or not isinstance(name, str)
+    ]
+
+
+class _Substituted(str):
+    """A string a ``${variable}`` was substituted into. Placeholders live in strings, so such a
+    value may stand for a number or a boolean: it is converted to the field's declared type."""
 
 
 def _substitute(data: Any, values: Mapping[str, Any], where: str) -> Any:
@@ -262,9 +336,11 @@ def _substitute(data: Any, values: Mapping[str, Any], where: str) -> Any:
         def lookup(match: re.Match[str]) -> str:
             if match.group(1) not in values:
                 raise TopologyError([f"{where}: {data!r} uses the undeclared variable {match.group(1)!r}"])
-            return str(values[match.group(1)])
+            value = values[match.group(1)]
+            return str(value).lower() if isinstance(value, bool) else str(value)
 
-        return _PLACEHOLDER.sub(lookup, data)
+        text, count = _PLACEHOLDER.subn(lookup, data)
+        return _Substituted(text) if count else text
     if isinstance(data, list):
         return [_substitute(item, values, where) for item in data]
     if isinstance(data, Mapping):
@@ -272,45 +348,132 @@ def _substitute(data: Any, values: Mapping[str, Any], where: str) -> Any:
     return data
 
 
-def _build(kind: Any, data: Any, path: str) -> Any:
-    """Turn plain data into the dataclass ``kind`` (recursively), naming the path of any error."""
+def _build(kind: Any, data: Any, path: str, problems: list[str]) -> Any:
+    """Turn plain data into the dataclass ``kind`` (recursively), noting each problem with its path."""
     if not isinstance(data, Mapping):
-        raise TopologyError([f"{path}: expected a mapping, got {type(data).__name__}"])
+        problems.append(f"{path}: expected a mapping, got a {_kind(data)} ({data!r})")
+        return None
+    odd = [key for key in data if not isinstance(key, str)]
+    if odd:
+        problems.append(f"{path}: keys must be names, not {odd!r}")
+        return None
     hints = typing.get_type_hints(kind)
     fields = {f.name: f for f in dataclasses.fields(kind)}
     unknown = sorted(set(data) - set(fields))
     if unknown:
-        raise TopologyError([f"{path}: unknown key(s) {unknown}; known: {sorted(fields)}"])
-    values = {}
-    for key, value in data.items():
-        values[key] = _convert(hints[key], value, f"{path}.{key}")
-    try:
-        return kind(**values)
-    except TypeError as error:
-        raise TopologyError([f"{path}: {error}"]) from None
+        problems.append(f"{path}: unknown key(s) {unknown}; known: {sorted(fields)}")
+    missing = sorted(
+        name for name, f in fields.items()
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING and name not in data
+    )
+    if missing:
+        problems.append(f"{path}: missing required key(s) {missing}")
+    if unknown or missing:
+        return None
+    values = {key: _convert(hints[key], value, f"{path}.{key}", problems) for key, value in data.items()}
+    return kind(**values)
 
 
-def _convert(hint: Any, value: Any, path: str) -> Any:
+def _convert(hint: Any, value: Any, path: str, problems: list[str], *, built: bool = False) -> Any:
+    """``value`` as the declared type ``hint``, checked strictly: a str is a str, an int is an
+    int (not a bool, not a float), a bool is a bool, mappings have string keys, Literal values
+    are among the allowed. Substituted variables are converted; every mismatch is noted.
+    ``built``: the value was built in Python, so nested specs must be dataclass instances."""
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
     if origin in (typing.Union, types.UnionType):
-        if value is None:
+        if value is None and type(None) in args:
             return None
         (inner,) = [a for a in args if a is not type(None)]
-        return _convert(inner, value, path)
+        return _convert(inner, value, path, problems, built=built)
     if dataclasses.is_dataclass(hint):
-        return _build(hint, value, path)
+        if isinstance(value, hint):  # built in Python: check its fields in place
+            hints = typing.get_type_hints(hint)
+            for f in dataclasses.fields(hint):
+                if f.compare:  # base_dir (compare=False) is set by eventlab, not declared
+                    _convert(hints[f.name], getattr(value, f.name), f"{path}.{f.name}", problems, built=True)
+            return value
+        if built:
+            problems.append(f"{path}: expected a {hint.__name__}, got a {_kind(value)} ({value!r})")
+            return value
+        return _build(hint, value, path, problems)
     if origin is list:
         if not isinstance(value, list):
-            raise TopologyError([f"{path}: expected a list"])
-        return [_convert(args[0], item, f"{path}[{i}]") for i, item in enumerate(value)]
-    if hint is bool and isinstance(value, str):  # "${flag}" substituted into a string
-        if value.lower() not in ("true", "false"):
-            raise TopologyError([f"{path}: expected true or false, got {value!r}"])
-        return value.lower() == "true"
-    if hint is int and isinstance(value, str):
-        try:
+            problems.append(f"{path}: expected a list, got a {_kind(value)} ({value!r})")
+            return value
+        return [_convert(args[0], item, f"{path}[{i}]", problems, built=built) for i, item in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, Mapping):
+            problems.append(f"{path}: expected a mapping, got a {_kind(value)} ({value!r})")
+            return value
+        converted = {}
+        for key, item in value.items():
+            if args[0] is str and not isinstance(key, str):
+                problems.append(f"{path}: key {key!r} must be a string (quote it in YAML)")
+                continue
+            converted[str(key)] = _convert(args[1], item, f"{path}.{key}", problems, built=built)
+        return converted
+    if origin is Literal:
+        if isinstance(value, str) and value in args:
+            return str(value)
+        problems.append(f"{path}: {value!r} is not one of {', '.join(map(repr, args))}")
+        return value
+    if hint is Any:
+        _check_json(value, path, problems)
+        return _plain(value)
+    if hint is str:
+        if isinstance(value, str):
+            return str(value)
+        problems.append(f"{path}: expected a string, got a {_kind(value)} ({value!r}); quote it in YAML")
+        return value
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, _Substituted) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        problems.append(f"{path}: expected true or false, got {value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, _Substituted) and re.fullmatch(r"[+-]?\d+", value.strip()):
             return int(value)
-        except ValueError:
-            raise TopologyError([f"{path}: expected a whole number, got {value!r}"]) from None
+        problems.append(f"{path}: expected a whole number, got {value!r}")
+        return value
+    if isinstance(hint, type) and not isinstance(value, hint):
+        problems.append(f"{path}: expected {hint.__name__}, got a {_kind(value)} ({value!r})")
     return value
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-like value with substituted strings made plain ``str`` again."""
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    if isinstance(value, Mapping):
+        return {key: _plain(item) for key, item in value.items()}
+    return value
+
+
+def _check_json(value: Any, path: str, problems: list[str]) -> None:
+    """Note a value JSON cannot carry (a YAML date, set or binary, a key that is not a string, a
+    non-finite number): patterns and policies are sent to AWS as JSON."""
+    if value is None or isinstance(value, str | bool | int):
+        return
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            problems.append(f"{path}: {value!r} is not a JSON number")
+        return
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_json(item, f"{path}[{i}]", problems)
+        return
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                problems.append(f"{path}: key {key!r} must be a string (quote it in YAML)")
+            else:
+                _check_json(item, f"{path}.{key}", problems)
+        return
+    problems.append(f"{path}: a {_kind(value)} ({value!r}) cannot be sent as JSON; quote it in YAML")

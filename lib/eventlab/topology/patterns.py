@@ -8,42 +8,76 @@ anything, with an error that points at the offending path.
 from __future__ import annotations
 
 import ipaddress
+import json
 import math
 import re
 from collections.abc import Mapping
 from typing import Any, Literal
 
+from eventlab.services import events, sns
+
 Flavor = Literal["eventbridge", "sns"]
 
 _NUMERIC_OPS = {"<", "<=", "=", ">", ">="}
 _SCHEDULE_RE = re.compile(
-    r"^(rate\((1 (minute|hour|day)|([2-9]|[1-9]\d+) (minutes|hours|days))\)|cron\((\S+ ){5}\S+\))$"
+    r"rate\((1 (minute|hour|day)|([2-9]|[1-9]\d+) (minutes|hours|days))\)|cron\((\S+ ){5}\S+\)"
 )
-SNS_MAX_KEYS = 5
-SNS_MAX_COMBINATIONS = 150
+# The limits live with their services; these names stay for existing callers.
+SNS_MAX_KEYS = sns.FILTER_POLICY_MAX_KEYS
+SNS_MAX_COMBINATIONS = sns.FILTER_POLICY_MAX_COMBINATIONS
 
 
 class PatternError(ValueError):
     """A pattern or policy that AWS would reject; the message names the path and the rule."""
 
 
-def _string_or_ignore_case(value: Any, path: str, operator: str) -> None:
+# Wildcard complexity (EventBridge "Wildcard matching"): no consecutive '*', at most five.
+WILDCARD_MAX_STARS = 5
+
+
+def _string_or_ignore_case(value: Any, path: str, operator: str, flavor: Flavor) -> None:
     if isinstance(value, str):
         return
-    if isinstance(value, Mapping) and set(value) == {"equals-ignore-case"} and isinstance(value["equals-ignore-case"], str):
+    if (
+        flavor == "eventbridge"
+        and isinstance(value, Mapping)
+        and set(value) == {"equals-ignore-case"}
+        and isinstance(value["equals-ignore-case"], str)
+    ):
         return
-    raise PatternError(f"{path}: '{operator}' takes a string (or {{\"equals-ignore-case\": string}})")
+    also = " (or {\"equals-ignore-case\": string})" if flavor == "eventbridge" else ""
+    raise PatternError(f"{path}: '{operator}' takes a string{also}")
 
 
-def _check_numeric(value: Any, path: str) -> None:
+def _check_wildcard(value: Any, path: str) -> None:
+    if not isinstance(value, str):
+        raise PatternError(f"{path}: 'wildcard' takes a string")
+    if "**" in value or value.count("*") > WILDCARD_MAX_STARS:
+        raise PatternError(f"{path}: a wildcard has at most {WILDCARD_MAX_STARS} '*', none of them consecutive")
+
+
+def _check_cidr(value: Any, path: str) -> None:
+    """An IP range as EventBridge and SNS take it: address/bits, with no host bits set."""
+    try:
+        if not isinstance(value, str) or not re.fullmatch(r"[^/]+/\d+", value):
+            raise ValueError("write address/bits")
+        ipaddress.ip_network(value)
+    except ValueError as error:
+        raise PatternError(f"{path}: 'cidr' takes an IP range like 10.0.0.0/24 ({error})") from None
+
+
+def _check_numeric(value: Any, path: str, flavor: Flavor) -> None:
     if not isinstance(value, list) or len(value) not in (2, 4):
         raise PatternError(f"{path}: 'numeric' takes [op, number] or [op, number, op, number]")
     ops, numbers = value[0::2], value[1::2]
     for op, number in zip(ops, numbers, strict=True):
-        if op not in _NUMERIC_OPS:
+        if not isinstance(op, str) or op not in _NUMERIC_OPS:
             raise PatternError(f"{path}: numeric operator {op!r} is not one of {sorted(_NUMERIC_OPS)}")
         if isinstance(number, bool) or not isinstance(number, int | float) or not math.isfinite(number):
             raise PatternError(f"{path}: numeric bound {number!r} must be a finite number")
+        low, high = sns.FILTER_POLICY_NUMERIC_RANGE
+        if flavor == "sns" and not low <= number <= high:
+            raise PatternError(f"{path}: numeric bound {number!r} is outside the {low:g} to {high:g} SNS filter policies take")
     if len(value) == 4:
         if ops[0] not in (">", ">=") or ops[1] not in ("<", "<="):
             raise PatternError(f"{path}: a numeric range is [\">\"|\">=\", low, \"<\"|\"<=\", high]")
@@ -58,12 +92,18 @@ def _check_anything_but(value: Any, path: str, flavor: Flavor) -> None:
         if not value or not all(isinstance(v, str | int | float) and not isinstance(v, bool) for v in value):
             raise PatternError(f"{path}: 'anything-but' list must hold strings or numbers")
         return
-    allowed = {"prefix", "suffix", "equals-ignore-case"} | ({"wildcard"} if flavor == "eventbridge" else set())
+    # SNS takes only a prefix inside anything-but; EventBridge also suffix, equals-ignore-case and
+    # wildcard, each with a non-empty string or a list of them.
+    allowed = {"prefix", "suffix", "equals-ignore-case", "wildcard"} if flavor == "eventbridge" else {"prefix"}
     if isinstance(value, Mapping) and len(value) == 1 and next(iter(value)) in allowed:
-        inner = next(iter(value.values()))
-        if isinstance(inner, str) or (isinstance(inner, list) and inner and all(isinstance(v, str) for v in inner)):
+        operator, inner = next(iter(value.items()))
+        values = inner if isinstance(inner, list) and flavor == "eventbridge" else [inner]
+        if values and all(isinstance(v, str) and v for v in values):
+            if operator == "wildcard":
+                for v in values:
+                    _check_wildcard(v, path)
             return
-    raise PatternError(f"{path}: 'anything-but' takes a value, a list, or one of {sorted(allowed)}")
+    raise PatternError(f"{path}: 'anything-but' takes a value, a list, or one of {sorted(allowed)} with a non-empty string")
 
 
 def _check_operator(item: Mapping[str, Any], path: str, flavor: Flavor) -> None:
@@ -71,25 +111,21 @@ def _check_operator(item: Mapping[str, Any], path: str, flavor: Flavor) -> None:
         raise PatternError(f"{path}: an operator object has exactly one key, not {sorted(item)}")
     operator, value = next(iter(item.items()))
     if operator in ("prefix", "suffix"):
-        _string_or_ignore_case(value, path, operator)
+        _string_or_ignore_case(value, path, operator, flavor)
     elif operator == "equals-ignore-case":
         if not isinstance(value, str):
             raise PatternError(f"{path}: 'equals-ignore-case' takes a string")
     elif operator == "wildcard" and flavor == "eventbridge":
-        if not isinstance(value, str):
-            raise PatternError(f"{path}: 'wildcard' takes a string")
+        _check_wildcard(value, path)
     elif operator == "anything-but":
         _check_anything_but(value, path, flavor)
     elif operator == "numeric":
-        _check_numeric(value, path)
+        _check_numeric(value, path, flavor)
     elif operator == "exists":
         if not isinstance(value, bool):
             raise PatternError(f"{path}: 'exists' takes true or false")
     elif operator == "cidr":
-        try:
-            ipaddress.ip_network(value, strict=False)
-        except (TypeError, ValueError) as error:
-            raise PatternError(f"{path}: 'cidr' takes an IP range like 10.0.0.0/24 ({error})") from None
+        _check_cidr(value, path)
     else:
         raise PatternError(f"{path}: unknown operator {operator!r}")
 
@@ -112,7 +148,12 @@ def _check_values(values: Any, path: str, flavor: Flavor) -> int:
 
 
 def _check_object(node: Any, path: str, flavor: Flavor, depth: int) -> tuple[int, int]:
-    """Check a (nested) object; returns (leaf keys, value combinations)."""
+    """Check a (nested) object whose keys sit at nesting ``depth`` (1: the top level).
+
+    Returns its keys as SNS counts them (the top-level ones; a ``$or`` counts as its largest
+    branch) and its value combinations as SNS counts them: each array's values times the depth
+    of its key, multiplied together, with the branches of a ``$or`` added up.
+    """
     if not isinstance(node, Mapping) or not node:
         raise PatternError(f"{path or 'pattern'}: must be a non-empty JSON object")
     keys, combinations = 0, 1
@@ -121,22 +162,29 @@ def _check_object(node: Any, path: str, flavor: Flavor, depth: int) -> tuple[int
         if key == "$or":
             if not isinstance(value, list) or len(value) < 2:
                 raise PatternError(f"{where}: '$or' takes a list of at least two patterns")
-            branches = [_check_object(branch, f"{where}[{i}]", flavor, depth + 1) for i, branch in enumerate(value)]
+            branches = [_check_object(branch, f"{where}[{i}]", flavor, depth) for i, branch in enumerate(value)]
             keys += max(b[0] for b in branches)
             combinations *= sum(b[1] for b in branches)
         elif isinstance(value, Mapping):
-            inner_keys, inner_combinations = _check_object(value, where, flavor, depth + 1)
-            keys += inner_keys
+            _, inner_combinations = _check_object(value, where, flavor, depth + 1)
+            keys += 1
             combinations *= inner_combinations
         else:
             keys += 1
-            combinations *= _check_values(value, where, flavor)
+            combinations *= _check_values(value, where, flavor) * depth
     return keys, combinations
 
 
-def validate_event_pattern(pattern: Any) -> None:
-    """Raise :class:`PatternError` if EventBridge would reject this event pattern."""
-    _check_object(pattern, "", "eventbridge", 0)
+def validate_event_pattern(pattern: Any, max_chars: int = events.EVENT_PATTERN_MAX_CHARS) -> None:
+    """Raise :class:`PatternError` if EventBridge would reject this event pattern (a rule's by
+    default; an archive's takes ``events.ARCHIVE_PATTERN_MAX_CHARS``)."""
+    _check_object(pattern, "", "eventbridge", 1)
+    size = len(events.pattern_json(pattern))
+    if size > max_chars:
+        raise PatternError(
+            f"the pattern is {size} characters as JSON; EventBridge allows {max_chars} (the default "
+            "event pattern size quota). Match on fewer values, or split the rule"
+        )
 
 
 def validate_filter_policy(policy: Any, scope: str = "MessageAttributes") -> None:
@@ -150,19 +198,22 @@ def validate_filter_policy(policy: Any, scope: str = "MessageAttributes") -> Non
                 f"{nested[0]}: nested keys need filter_policy_scope MessageBody; attribute "
                 "policies are flat"
             )
-    keys, combinations = _check_object(policy, "", "sns", 0)
+    keys, combinations = _check_object(policy, "", "sns", 1)
     if keys > SNS_MAX_KEYS:
         raise PatternError(f"filter policy has {keys} keys; SNS allows at most {SNS_MAX_KEYS}")
     if combinations > SNS_MAX_COMBINATIONS:
         raise PatternError(
-            f"filter policy allows {combinations} value combinations; SNS allows at most "
-            f"{SNS_MAX_COMBINATIONS}"
+            f"filter policy allows {combinations} value combinations (each array's values times "
+            f"its nesting depth, multiplied); SNS allows at most {SNS_MAX_COMBINATIONS}"
         )
+    size = len(json.dumps(policy).encode())
+    if size > sns.FILTER_POLICY_MAX_BYTES:
+        raise PatternError(f"filter policy is {size} bytes as JSON; SNS allows {sns.FILTER_POLICY_MAX_BYTES}")
 
 
 def validate_schedule(expression: str) -> None:
     """Raise :class:`PatternError` unless this is a valid ``rate(...)`` or ``cron(...)`` schedule."""
-    if not _SCHEDULE_RE.match(expression):
+    if len(expression) > events.SCHEDULE_MAX_CHARS or not _SCHEDULE_RE.fullmatch(expression):
         raise PatternError(
             f"schedule {expression!r}: use rate(1 minute), rate(5 minutes), ... or a six-field "
             "cron(min hour day-of-month month day-of-week year)"
