@@ -26,7 +26,7 @@ from typing import Any, Literal
 import numpy as np
 import yaml
 
-from eventlab.paths import project_root
+from eventlab.locations import project_root
 
 log = logging.getLogger(__name__)
 

@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import NoReturn
 
 from eventlab import interrupts
+from eventlab.locations import build_dir
 from eventlab.parameters import ParameterError
-from eventlab.paths import build_dir
 from eventlab.run import Run
 from eventlab.runtime import (
     DEFAULT_START_TIMEOUT,

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from eventlab.leaks import Leak, delete_leaks, find_leaks
-from eventlab.paths import build_dir
+from eventlab.locations import build_dir
 from eventlab.run import Run
 from eventlab.target import Target
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from eventlab.paths import build_dir
+from eventlab.locations import build_dir
 from eventlab.processes import ProcessIdentity
 
 log = logging.getLogger(__name__)

@@ -55,7 +55,7 @@ import requests
 from eventlab import loopback, processes
 from eventlab.lambda_ import EXECUTOR_NAME as LAMBDA_EXECUTOR_NAME
 from eventlab.lambda_ import executor_registered
-from eventlab.paths import build_dir
+from eventlab.locations import build_dir
 from eventlab.processes import MARKER_ENV, Listener, ProcessIdentity
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from eventlab import parameters as notebook_parameters
-from eventlab.paths import build_dir, project_root
+from eventlab.locations import build_dir, project_root
 
 log = logging.getLogger(__name__)
 

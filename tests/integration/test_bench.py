@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from eventlab import bench
-from eventlab.paths import build_dir
+from eventlab.locations import build_dir
 from eventlab.runtime import EmbeddedLocalStack
 
 pytestmark = pytest.mark.integration

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from eventlab import workbook
-from eventlab.paths import build_dir
+from eventlab.locations import build_dir
 from eventlab.runtime import EmbeddedLocalStack
 
 pytestmark = [pytest.mark.integration, pytest.mark.notebook]

@@ -27,11 +27,11 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from eventlab.locations import project_root
 from eventlab.measure import analysis
 from eventlab.measure.load import LoadSpec
 from eventlab.measure.paths import ORDERED_PATHS, PATHS, SERVICE, measure, path_groups
 from eventlab.measure.results import RunResult
-from eventlab.paths import project_root
 from eventlab.run import Run
 
 log = logging.getLogger(__name__)

@@ -23,7 +23,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from eventlab.idempotency import IdempotencyStore
-from eventlab.paths import project_root
+from eventlab.locations import project_root
 from eventlab.run import Run
 from eventlab.services import events, ses
 from eventlab.topology import Deployment, Topology, apply

@@ -1,4 +1,5 @@
-"""Where eventlab keeps its files: the project root and its git-ignored build folder."""
+"""Where eventlab keeps its files: the project root and its git-ignored build folder (file locations;
+a "path" in eventlab is a message path, see :mod:`eventlab.measure.paths`)."""
 
 from __future__ import annotations
 
