@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from eventlab.services.lambda_ import handler_dir
+from eventlab.handlers import handler_dir
 
 
 @pytest.fixture

@@ -35,9 +35,9 @@ import multiprocessing
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
+from eventlab.handlers import handler_dir
 from eventlab.measure.consumers import (
     HttpReceiver,
     KinesisEfoReader,
@@ -82,7 +82,7 @@ SERVICE = {
     "sqs-lambda": "SQS -> Lambda",
 }
 
-SINK_HANDLER = Path(__file__).resolve().parent.parent / "experiments" / "handlers" / "receipt_sink"
+SINK_HANDLER = "receipt_sink"  # the bundled handler (eventlab.handlers) that reports to the sink
 
 
 SHARED = (("sns-sqs", "sns-http"), ("kinesis", "kinesis-efo"))
@@ -171,7 +171,7 @@ def _lambda_path(run: Run, receipts: ReceiptLog, *, batch_size: int, batch: bool
     queue = sqs.create_queue(run, _base("path-lambda-q"), attributes={"VisibilityTimeout": 30})
     receiver = HttpReceiver(receipts, sink_path="sqs-lambda")
     sink = LambdaSink(receiver)
-    function = lambda_.create_function(run, _base("path-sink"), SINK_HANDLER, timeout=10, environment=sink.environment())
+    function = lambda_.create_function(run, _base("path-sink"), handler_dir(SINK_HANDLER), timeout=10, environment=sink.environment())
     lambda_.create_event_source_mapping(run, function, queue.arn, batch_size=batch_size)
     sender = SqsSender(run.target.client("sqs"), queue.url, batch=batch, path="sqs-lambda")
     return PathSetup("sqs-lambda", sender, ["sqs-lambda"], [receiver])

@@ -1,7 +1,7 @@
 """The article's e-commerce order-fulfilment pipeline, whole, as a ready-made pattern.
 
 The topology is ``data/topologies/ecommerce.yaml`` (read it for the picture); the handlers
-are ``patterns/handlers/ecommerce``. This module deploys it, plays the producers (the
+are ``eventlab/handlers/ecommerce``. This module deploys it, plays the producers (the
 OrderService and the clickstream), and follows each order through every service to its end
 state, so a notebook or a test can show that the whole choreography worked.
 

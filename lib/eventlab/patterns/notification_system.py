@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from eventlab import policies
+from eventlab.handlers import handler_dir
 from eventlab.leaks import Leak, delete_leaks
 from eventlab.run import Resource, Run, TeardownReport
 from eventlab.services import lambda_, ses, sns, sqs
@@ -132,7 +133,7 @@ def deploy(
     function = lambda_.create_function(
         run,
         NAMES["function"],
-        lambda_.handler_dir(HANDLER),
+        handler_dir(HANDLER),
         handler="main.handler",
         timeout=timeout,
         environment={"ADMIN_EMAIL": admin_email, "SENDER_EMAIL": sender, "LOG_LEVEL": log_level},

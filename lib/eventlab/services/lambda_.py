@@ -566,11 +566,3 @@ def invocation_reports(run: Run, function: Function) -> list[dict[str, Any]]:
             })
     return rows
 
-
-def handler_dir(name: str) -> Path:
-    """The folder of one of eventlab's bundled handlers (``lib/eventlab/patterns/handlers/<name>``)."""
-    path = Path(__file__).resolve().parent.parent / "patterns" / "handlers" / name
-    if not path.is_dir():
-        raise FileNotFoundError(f"no bundled handler {name!r} in {path.parent}")
-    return path
-

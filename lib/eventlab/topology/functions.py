@@ -18,7 +18,6 @@ gets exactly those actions on exactly those ARNs, and its environment gets their
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from eventlab import policies
@@ -32,18 +31,6 @@ def env_name(ref: Ref) -> str:
     """The environment variable that carries a referenced resource into a function."""
     suffix = {"queue": "URL", "topic": "ARN"}.get(ref.kind, "NAME")
     return f"{ref.kind.upper()}_{re.sub(r'[^A-Za-z0-9]', '_', ref.name.removesuffix('.fifo')).upper()}_{suffix}"
-
-
-def code_dir(deployment: Deployment, spec: FunctionSpec) -> Path:
-    """A function's code folder: ``eventlab:NAME`` is a bundled handler, else a path relative to
-    the topology's YAML file (or the working directory)."""
-    if spec.code.startswith("eventlab:"):
-        from eventlab.services import lambda_
-
-        return lambda_.handler_dir(spec.code.removeprefix("eventlab:"))
-    path = Path(spec.code)
-    base = deployment.topology.base_dir
-    return path if path.is_absolute() or base is None else base / path
 
 
 def _grant(deployment: Deployment, ref: Ref) -> tuple[list[dict[str, Any]], str]:
@@ -105,7 +92,7 @@ def build(deployment: Deployment) -> None:
         function = lambda_.create_function(
             run,
             spec.name,
-            code_dir(deployment, spec),
+            deployment.topology.code_dir(spec),
             handler=spec.handler,
             runtime=spec.runtime,
             timeout=spec.timeout,

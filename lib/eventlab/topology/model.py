@@ -20,7 +20,10 @@ from typing import Any, Literal
 
 import yaml
 
+from eventlab.handlers import handler_dir
+
 _PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
+BUNDLED = "eventlab:"  # ``code: eventlab:NAME`` is a handler eventlab ships (see eventlab.handlers)
 REF_KINDS = ("queue", "topic", "function", "stream", "bus", "bucket", "firehose", "identity", "sms")
 
 
@@ -228,6 +231,15 @@ class Topology:
     functions: list[FunctionSpec] = field(default_factory=list)
     # Where relative function code folders are found: the YAML file's folder when loaded from one.
     base_dir: Path | None = field(default=None, compare=False)
+
+    def code_dir(self, function: FunctionSpec) -> Path:
+        """A function's code folder: ``eventlab:NAME`` is a bundled handler (FileNotFoundError
+        when there is none of that name), else a path relative to the YAML file's folder (or to
+        the working directory)."""
+        if function.code.startswith(BUNDLED):
+            return handler_dir(function.code.removeprefix(BUNDLED))
+        path = Path(function.code)
+        return path if path.is_absolute() or self.base_dir is None else self.base_dir / path
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, base_dir: Path | None = None) -> Topology:

@@ -17,7 +17,6 @@ import zipfile
 from collections import Counter
 from collections.abc import Callable, Mapping
 from io import BytesIO
-from pathlib import Path
 
 from eventlab.services import events, firehose, kinesis, lambda_, sns, sqs, tags
 from eventlab.topology import plan
@@ -311,7 +310,7 @@ def validate(topology: Topology, *, prefix: str | None = None) -> None:
     for function in topology.functions:
         where = f"function {function.name!r}"
         check_name("function", function.name)
-        _check_function_code(function, topology.base_dir, where, add)
+        _check_function_code(function, topology, where, add)
         _check_runtime(function, where, add)
         if _outside(function.timeout, lambda_.TIMEOUT_SECONDS):
             add(f"{where}: timeout must be {lambda_.TIMEOUT_SECONDS[0]}..{lambda_.TIMEOUT_SECONDS[1]} seconds")
@@ -427,20 +426,16 @@ def _check_target(
         add(f"{at}: maximum_event_age must be {events.EVENT_AGE_SECONDS[0]}..{events.EVENT_AGE_SECONDS[1]} seconds")
 
 
-def _check_function_code(function: FunctionSpec, base_dir: Path | None, where: str, add: Callable[[str], None]) -> None:
+def _check_function_code(function: FunctionSpec, topology: Topology, where: str, add: Callable[[str], None]) -> None:
     """The code folder exists, packages within Lambda's size limits and holds the handler."""
-    if function.code.startswith("eventlab:"):
-        folder = Path(lambda_.__file__).resolve().parent.parent / "patterns" / "handlers" / function.code.removeprefix("eventlab:")
-        if not folder.is_dir():
-            add(f"{where}: no bundled handler {function.code!r}")
-            return
-    else:
-        folder = Path(function.code)
-        if not folder.is_absolute() and base_dir is not None:
-            folder = base_dir / folder
-        if not folder.is_dir():
-            add(f"{where}: code folder {str(folder)!r} does not exist")
-            return
+    try:
+        folder = topology.code_dir(function)
+    except FileNotFoundError:
+        add(f"{where}: no bundled handler {function.code!r}")
+        return
+    if not folder.is_dir():
+        add(f"{where}: code folder {str(folder)!r} does not exist")
+        return
     try:
         zipped = lambda_.package(folder)
     except (OSError, ValueError) as error:
