@@ -16,7 +16,6 @@ from eventlab.measure.consumers import (
     KinesisPoller,
     LambdaSink,
     SqsReceiver,
-    report_receipts,
 )
 from eventlab.measure.load import (
     EventBridgeSender,
@@ -28,6 +27,7 @@ from eventlab.measure.load import (
 )
 from eventlab.measure.probes import ProbeFactory, ReceiptLog
 from eventlab.measure.results import RunResult
+from eventlab.measure.sink import report_receipts
 from eventlab.run import Run
 from eventlab.services import events, kinesis, sns, sqs
 

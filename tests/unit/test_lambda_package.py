@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import importlib.metadata
 import io
+import json
+import os
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
 import pytest
 
+from eventlab.handlers import handler_dir
 from eventlab.lambda_ import EXECUTOR_NAME, executor_registered
+from eventlab.measure.consumers import HttpReceiver
+from eventlab.measure.probes import ProbeFactory, ReceiptLog
 from eventlab.runtime import EmbeddedLocalStack
 from eventlab.services.lambda_ import package
 
@@ -59,3 +66,25 @@ def test_a_module_that_needs_eventlab_cannot_be_bundled(tmp_path: Path) -> None:
     (tmp_path / "bundle.txt").write_text("json\n")
     with pytest.raises(ValueError, match="not an eventlab module"):
         package(tmp_path)
+
+
+def test_the_receipt_sink_handler_and_the_receiver_share_one_wire_format(tmp_path: Path) -> None:
+    """The packaged handler (with its bundled sink.py) reports to an HttpReceiver, as on Lambda."""
+    archive = zipfile.ZipFile(io.BytesIO(package(handler_dir("receipt_sink"))))
+    assert sorted(archive.namelist()) == ["main.py", "sink.py"]
+    archive.extractall(tmp_path)
+    receipts = ReceiptLog("sinkrun1")
+    probes = [ProbeFactory("sinkrun1").make(0) for _ in range(2)]
+    event = {"Records": [{"body": p.to_json(), "eventSource": "aws:sqs"} for p in probes]}
+    invoke = (
+        "import json, sys, types\nsys.path.insert(0, '.')\nimport main\n"
+        "print(json.dumps(main.handler(json.loads(sys.argv[1]), types.SimpleNamespace(function_name='fn'))))"
+    )
+    with HttpReceiver(receipts) as receiver:
+        env = {"PATH": os.environ.get("PATH", ""), "EVENTLAB_SINK_URL": receiver.sink_url}
+        reply = subprocess.run([sys.executable, "-I", "-c", invoke, json.dumps(event)], cwd=tmp_path, env=env,
+                               capture_output=True, text=True, timeout=60)
+    assert reply.returncode == 0, reply.stderr
+    assert json.loads(reply.stdout) == {"batchItemFailures": []}
+    frame = receipts.to_frame()
+    assert set(frame["msg_id"]) == {p.msg_id for p in probes} and set(frame["consumer"]) == {"fn"}

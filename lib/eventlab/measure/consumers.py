@@ -7,7 +7,7 @@
 - :class:`KinesisEfoReader`: enhanced fan-out, RegisterStreamConsumer + SubscribeToShard.
 - :class:`HttpReceiver`: a local server on 127.0.0.1 that records probes POSTed to it; it is
   also an SNS HTTP subscriber (it confirms subscriptions by fetching the SubscribeURL) and the
-  Lambda sink (``POST /receipts`` from a handler; see :func:`report_receipts`).
+  Lambda sink (``POST /receipts`` from a handler, in the format of :mod:`eventlab.measure.sink`).
 
 Each records into a shared :class:`~eventlab.measure.probes.ReceiptLog` and is a context
 manager: ``with SqsReceiver(...) as rx:`` starts it and stops it (threads joined) on exit.
@@ -15,7 +15,6 @@ manager: ``with SqsReceiver(...) as rx:`` starts it and stops it (threads joined
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import random
@@ -29,14 +28,13 @@ from typing import Any, Self
 
 from botocore.exceptions import ClientError
 
+from eventlab.measure import sink
 from eventlab.measure.probes import Probe, Receipt, ReceiptLog, decode
 from eventlab.run import Run
 
 log = logging.getLogger(__name__)
 
-SINK_PATH = "/receipts"
 SQS_THROTTLE_CODES = frozenset({"ThrottlingException", "RequestThrottled"})
-SINK_ENV = "EVENTLAB_SINK_URL"
 
 
 class Consumer:
@@ -431,46 +429,13 @@ class KinesisEfoReader(Consumer):
 
 
 # -- HTTP (SNS subscriber and Lambda sink) -----------------------------------------------------
-def lambda_event_payloads(event: dict[str, Any]) -> list[Any]:
-    """The probe payloads inside a Lambda event: SQS, SNS, Kinesis records or an EventBridge event."""
-    records = event.get("Records")
-    if not records:
-        return [event]
-    payloads: list[Any] = []
-    for record in records:
-        if "body" in record:
-            payloads.append(record["body"])
-        elif "Sns" in record:
-            payloads.append(record["Sns"]["Message"])
-        elif "kinesis" in record:
-            payloads.append(base64.b64decode(record["kinesis"]["data"]))
-        else:
-            payloads.append(record)
-    return payloads
-
-
-def report_receipts(sink_url: str, event: dict[str, Any], *, consumer: str = "lambda", received_ns: int | None = None, timeout: float = 5.0) -> None:
-    """From a Lambda handler: report the probes in ``event`` to the sink at ``sink_url``.
-
-    Call it first thing in the handler (the receipt time is taken here, or pass
-    ``received_ns``); the sink URL comes from the function's environment (``EVENTLAB_SINK_URL``).
-    Uses only the standard library, so handlers need no extra packages.
-    """
-    received_ns = received_ns or time.time_ns()
-    items = [{"payload": p if not isinstance(p, bytes) else p.decode(), "received_ns": received_ns} for p in lambda_event_payloads(event)]
-    data = json.dumps({"consumer": consumer, "items": items}).encode()
-    request = urllib.request.Request(sink_url, data=data, headers={"Content-Type": "application/json"}, method="POST")
-    with urllib.request.urlopen(request, timeout=timeout) as response:
-        response.read()
-
-
 class HttpReceiver:
     """A receipt-recording HTTP server on 127.0.0.1 (a free port unless given).
 
     - SNS: subscribe ``receiver.url`` with protocol ``http``; it confirms the subscription
       by fetching the SubscribeURL, and records each Notification's probe (path ``http``).
     - Lambda sink: a handler POSTs ``{"consumer": ..., "items": [{"payload", "received_ns"}]}``
-      to :attr:`sink_url` (see :func:`report_receipts`); recorded under path ``lambda``.
+      to :attr:`sink_url` (:mod:`eventlab.measure.sink`); recorded under path ``lambda``.
     - Anything else POSTed that holds a probe is recorded too.
     """
 
@@ -514,17 +479,14 @@ class HttpReceiver:
     @property
     def sink_url(self) -> str:
         """Where a Lambda handler reports receipts (give it to the function as ``EVENTLAB_SINK_URL``)."""
-        return self.url.rstrip("/") + SINK_PATH
+        return self.url.rstrip("/") + sink.SINK_PATH
 
     def _on_post(self, url_path: str, sns_type: str, body: bytes, received_ns: int) -> int:
         self.requests += 1
-        if url_path.startswith(SINK_PATH):
-            doc = json.loads(body)
-            for item in doc.get("items", []):
-                self.receipts.record_payload(
-                    item["payload"], path=self.sink_label, consumer=str(doc.get("consumer", "lambda")),
-                    received_ns=int(item.get("received_ns") or received_ns),
-                )
+        if url_path.startswith(sink.SINK_PATH):
+            consumer, items = sink.decode(body)
+            for payload, sent_ns in items:
+                self.receipts.record_payload(payload, path=self.sink_label, consumer=consumer, received_ns=int(sent_ns or received_ns))
             return 200
         doc = json.loads(body) if body else {}
         kind = sns_type or doc.get("Type", "")
@@ -577,7 +539,8 @@ class LambdaSink:
     """The hook for Lambda consumers: where a function reports the probes it was invoked with.
 
     Wraps an :class:`HttpReceiver`; :meth:`environment` is what to add to the function's
-    environment, and the handler calls :func:`report_receipts` with ``os.environ[EVENTLAB_SINK_URL]``.
+    environment; the handler reports with :func:`eventlab.measure.sink.report_receipts` (the
+    ``receipt_sink`` handler does).
     Lambda itself is not needed here: any process that can POST to 127.0.0.1 can report.
     """
 
@@ -589,4 +552,4 @@ class LambdaSink:
         return self.receiver.sink_url
 
     def environment(self) -> dict[str, str]:
-        return {SINK_ENV: self.url}
+        return {sink.SINK_ENV: self.url}

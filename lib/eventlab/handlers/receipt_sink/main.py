@@ -1,25 +1,16 @@
-"""Lambda handler for the path comparison: report every record it was invoked with.
+"""Lambda handler for the measured paths: report every record it was invoked with to the
+measurement's receipt sink (an HTTP receiver on 127.0.0.1, named by ``EVENTLAB_SINK_URL``).
 
-It POSTs the records to the receipt sink named by ``EVENTLAB_SINK_URL`` (an
-:class:`eventlab.measure.consumers.HttpReceiver` on 127.0.0.1), in the sink's format:
-``{"consumer": ..., "items": [{"payload": ..., "received_ns": ...}]}``. Standard library only,
-so the function needs no packages. The receipt time is taken first thing.
+The wire format is :mod:`eventlab.measure.sink`, bundled into this package as ``sink.py`` (see
+``bundle.txt``); the receipt time is taken first thing.
 """
 
-import json
-import os
 import time
-import urllib.request
+
+from sink import report_receipts
 
 
 def handler(event, context):
     received_ns = time.time_ns()
-    records = event.get("Records") or [event]
-    items = [{"payload": record.get("body", record), "received_ns": received_ns} for record in records]
-    body = json.dumps({"consumer": context.function_name, "items": items}).encode()
-    request = urllib.request.Request(
-        os.environ["EVENTLAB_SINK_URL"], data=body, headers={"Content-Type": "application/json"}, method="POST"
-    )
-    with urllib.request.urlopen(request, timeout=5) as response:
-        response.read()
+    report_receipts(None, event, consumer=context.function_name, received_ns=received_ns)
     return {"batchItemFailures": []}
