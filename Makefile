@@ -65,7 +65,7 @@ lock: setup
 	@echo "lock refreshed; run 'make setup' to install it"
 
 lint: setup
-	$(VENV)/bin/ruff check lib tests benchmarks
+	$(VENV)/bin/ruff check lib emulators tests benchmarks
 
 clean:
 	-[ -x $(VENV)/bin/eventlab ] && $(VENV)/bin/eventlab down

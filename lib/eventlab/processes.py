@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 
 # Set in an emulator's environment to its state folder; every process it starts inherits it.
 MARKER_ENV = "EVENTLAB_EMULATOR_STATE"
+# How much of a command line messages show.
+COMMAND_WIDTH = 160
 # Two readings of one process's start time differ by clock-tick rounding only.
 CREATE_TIME_TOLERANCE = 0.5
 
@@ -84,13 +86,23 @@ class ProcessIdentity:
         return self.process(check_cmdline=check_cmdline) is not None
 
     def describe(self) -> str:
-        return f"pid {self.pid} ({' '.join(self.cmdline)[:120]})"
+        return f"pid {self.pid} ({command_line(self.cmdline)})"
+
+
+def command_line(cmdline: Sequence[str], width: int = COMMAND_WIDTH) -> str:
+    """A command line for messages, at most ``width`` characters: a long one keeps its start
+    (the program) and its end (the script or last arguments), with the middle elided."""
+    text = " ".join(cmdline)
+    if len(text) <= width:
+        return text
+    head = width // 2
+    return f"{text[:head]}...{text[-(width - head - 3):]}"
 
 
 def describe(proc: psutil.Process) -> str:
     """``pid N (command line)``, for messages."""
     try:
-        return f"pid {proc.pid} ({' '.join(proc.cmdline())[:120]})"
+        return f"pid {proc.pid} ({command_line(proc.cmdline())})"
     except psutil.Error:
         return f"pid {proc.pid}"
 
@@ -164,7 +176,7 @@ def listeners(procs: Iterable[psutil.Process]) -> list[Listener]:
     for proc in procs:
         try:
             with proc.oneshot():
-                name = " ".join(proc.cmdline())[:120] or proc.name()
+                name = command_line(proc.cmdline()) or proc.name()
                 connections = proc.net_connections(kind="inet")
         except psutil.Error:
             continue

@@ -6,8 +6,8 @@ build folder; a record file there lets every later process find and reuse it.
 
 What keeps it safe to run on a shared machine:
 
-- every socket of its process tree listens on 127.0.0.1 only (:mod:`eventlab.loopback` makes it
-  so; :meth:`EmbeddedLocalStack.check_listeners` checks it after every start and attach and
+- every socket of its process tree listens on 127.0.0.1 only (eventlab's LocalStack plugin,
+  ``eventlab_localstack.loopback``, makes it so; :meth:`EmbeddedLocalStack.check_listeners` checks it after every start and attach and
   refuses to go on otherwise), because its Lambda executor runs code as the user;
 - the record names the process by pid, start time and command line, written under a lock
   right after the spawn (state ``starting``), so a stale pid is never signalled, and a start
@@ -52,9 +52,7 @@ from urllib.parse import urlsplit
 import psutil
 import requests
 
-from eventlab import loopback, processes
-from eventlab.lambda_ import EXECUTOR_NAME as LAMBDA_EXECUTOR_NAME
-from eventlab.lambda_ import executor_registered
+from eventlab import processes
 from eventlab.locations import build_dir
 from eventlab.processes import MARKER_ENV, Listener, ProcessIdentity
 
@@ -71,6 +69,15 @@ LOG_TAIL_LINES = 40
 # kinesis-local (kinesis-mock on Node) is tested by eventlab on Node 20.
 NODE_MIN_MAJOR = 20
 STARTING, RUNNING = "starting", "running"
+# eventlab's plugin for LocalStack (emulators/localstack/eventlab_localstack) is loaded by entry
+# point inside LocalStack's process and imports nothing of eventlab, nor eventlab of it: the
+# names both sides use are written on each side, and a unit test keeps the two equal.
+LAMBDA_EXECUTOR_NAME = "eventlab"  # LAMBDA_RUNTIME_EXECUTOR: the host-process Lambda executor
+LAMBDA_EXECUTOR_GROUP = "localstack.lambda.runtime_executor"
+GATEWAY_SERVER_NAME = "eventlab-loopback"  # GATEWAY_SERVER: the gateway that honours the host
+GATEWAY_SERVER_GROUP = "localstack.runtime.server"
+KINESIS_HOOK_NAME = "eventlab_kinesis_mock_on_loopback"  # keeps kinesis-mock on 127.0.0.1
+KINESIS_HOOK_GROUP = "localstack.hooks.on_infra_start"
 
 
 class LocalStackError(RuntimeError):
@@ -153,6 +160,22 @@ class InstanceRecord:
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(asdict(self), indent=2))
         tmp.replace(path)
+
+
+def _registered(group: str, name: str) -> bool:
+    return any(ep.name == name for ep in importlib.metadata.entry_points(group=group))
+
+
+def missing_plugins() -> list[str]:
+    """The loopback plugins this environment's metadata lacks (empty when both are registered)."""
+    wanted = ((GATEWAY_SERVER_GROUP, GATEWAY_SERVER_NAME), (KINESIS_HOOK_GROUP, KINESIS_HOOK_NAME))
+    return sorted(f"{group}:{name}" for group, name in wanted if not _registered(group, name))
+
+
+def executor_registered() -> bool:
+    """True when this environment's metadata has the Lambda executor's entry point. Without it,
+    LocalStack silently falls back to its Docker executor and every Lambda invoke fails."""
+    return _registered(LAMBDA_EXECUTOR_GROUP, LAMBDA_EXECUTOR_NAME)
 
 
 def localstack_version() -> str:
@@ -590,7 +613,7 @@ class EmbeddedLocalStack:
                 "the embedded LocalStack listens where other machines can reach it: "
                 f"{'; '.join(str(item) for item in bad)}. Its Lambda executor runs code as "
                 f"{_user_name()}, so eventlab refuses to go on. eventlab keeps every socket on "
-                f"{HOST} (GATEWAY_SERVER={loopback.GATEWAY_SERVER_NAME}, and a Node preload for "
+                f"{HOST} (GATEWAY_SERVER={GATEWAY_SERVER_NAME}, and a Node preload for "
                 "kinesis-mock): check that nothing in the environment overrides GATEWAY_LISTEN "
                 "or GATEWAY_SERVER, reinstall with `make setup`, and stop this instance with "
                 "`eventlab down`.",
@@ -688,7 +711,7 @@ class EmbeddedLocalStack:
     def _spawn_locked(self) -> None:
         """Launch LocalStack and record it as starting, all under the lock."""
         check_interpreter()
-        missing = loopback.missing_plugins()
+        missing = missing_plugins()
         if missing:
             raise LocalStackError(
                 "eventlab's loopback plugins are not registered in this environment "
@@ -816,8 +839,8 @@ class EmbeddedLocalStack:
         return {
             "GATEWAY_LISTEN": f"{HOST}:{port}",
             # LocalStack's own gateway server binds 0.0.0.0 whatever GATEWAY_LISTEN says; this
-            # one (eventlab.loopback) is the same server on the given host.
-            "GATEWAY_SERVER": loopback.GATEWAY_SERVER_NAME,
+            # one (eventlab_localstack.loopback) is the same server on the given host.
+            "GATEWAY_SERVER": GATEWAY_SERVER_NAME,
             # URLs LocalStack hands out (queue URLs among them) must resolve offline.
             "LOCALSTACK_HOST": f"{HOST}:{port}",
             "SQS_ENDPOINT_STRATEGY": "path",
@@ -835,7 +858,7 @@ class EmbeddedLocalStack:
             # from adding seconds of latency that AWS would not.
             "LAMBDA_EVENT_SOURCE_MAPPING_POLL_INTERVAL_SEC": "0.5",
             "LAMBDA_EVENT_SOURCE_MAPPING_MAX_BACKOFF_ON_EMPTY_POLL_SEC": "2",
-            # Lambda handlers run as host processes (eventlab.lambda_.executor), not in Docker.
+            # Lambda handlers run as host processes (eventlab_localstack.lambda_executor), not in Docker.
             "LAMBDA_RUNTIME_EXECUTOR": LAMBDA_EXECUTOR_NAME,
             # Every process of this instance (and whatever it starts) carries its state folder.
             MARKER_ENV: self.marker,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import psutil
 
-from eventlab.lambda_ import executor_bootstrap_path
+from eventlab_localstack.lambda_executor import bootstrap_path
 
 LAUNCHER = """
 import os, subprocess, sys, time
@@ -34,7 +34,7 @@ def test_a_handler_process_exits_when_its_parent_is_killed(tmp_path: Path) -> No
     # The launcher stands in for LocalStack: it starts the runtime, checks that it runs, and
     # exits without stopping it, as a LocalStack killed by SIGKILL would.
     out = subprocess.run(
-        [sys.executable, "-c", LAUNCHER, str(executor_bootstrap_path()), str(tmp_path)],
+        [sys.executable, "-c", LAUNCHER, str(bootstrap_path()), str(tmp_path)],
         env=env, capture_output=True, text=True, check=True, timeout=30,
     ).stdout
     pid_text, state = out.split(maxsplit=1)

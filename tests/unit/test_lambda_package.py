@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from eventlab.handlers import handler_dir
-from eventlab.lambda_ import EXECUTOR_NAME, executor_registered
 from eventlab.measure.consumers import HttpReceiver
 from eventlab.measure.probes import ProbeFactory, ReceiptLog
-from eventlab.runtime import EmbeddedLocalStack
+from eventlab.runtime import LAMBDA_EXECUTOR_NAME as EXECUTOR_NAME
+from eventlab.runtime import EmbeddedLocalStack, executor_registered
 from eventlab.services.lambda_ import package
 
 
@@ -45,7 +45,7 @@ def test_executor_is_registered_and_selected() -> None:
         ep for ep in importlib.metadata.entry_points(group="localstack.lambda.runtime_executor")
         if ep.name == EXECUTOR_NAME
     ]
-    assert entry.value == "eventlab.lambda_.executor:EventlabRuntimeExecutorPlugin"
+    assert entry.value == "eventlab_localstack.lambda_executor.executor:EventlabRuntimeExecutorPlugin"
     assert executor_registered()
     assert EmbeddedLocalStack()._settings(4566)["LAMBDA_RUNTIME_EXECUTOR"] == EXECUTOR_NAME
 

@@ -21,7 +21,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError, EndpointConnectionError
 
-from eventlab import loopback, processes, runtime
+from eventlab import processes, runtime
 from eventlab.processes import MARKER_ENV
 from eventlab.runtime import (
     EmbeddedLocalStack,
@@ -35,6 +35,7 @@ from eventlab.runtime import (
     PortInUseError,
 )
 from eventlab.target import Target
+from eventlab_localstack.loopback import node_preload_path
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -189,8 +190,8 @@ def test_localstack_is_told_to_keep_quiet_and_on_loopback(tmp_path: Path) -> Non
 
 
 def test_the_loopback_plugins_are_registered_and_the_preload_ships() -> None:
-    assert loopback.missing_plugins() == []
-    assert loopback.node_preload_path().is_file()
+    assert runtime.missing_plugins() == []
+    assert node_preload_path().is_file()
 
 
 # -- the record names its process: a stale pid is never signalled --------------------------
@@ -424,3 +425,11 @@ def test_nothing_at_an_unknown_endpoint_is_explained_too(tmp_path: Path, monkeyp
     target.client_config = target.client_config.merge(Config(retries={"mode": "standard", "max_attempts": 1}))
     with pytest.raises(EmulatorStoppedError, match=f"nothing answers at {endpoint}.*eventlab up"):
         target.client("sqs").list_queues()
+
+
+def test_a_long_command_line_keeps_its_program_and_its_script() -> None:
+    cmdline = ["/a/long/path/to/.venv/bin/python", "-P", "/" + "x" * 200 + "/lambda_executor/bootstrap.py"]
+    shown = processes.command_line(cmdline)
+    assert len(shown) <= processes.COMMAND_WIDTH and "..." in shown
+    assert shown.startswith("/a/long/path/to/.venv/bin/python -P") and shown.endswith("bootstrap.py")
+    assert processes.command_line(["sleep", "300"]) == "sleep 300"

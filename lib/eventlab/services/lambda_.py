@@ -1,7 +1,7 @@
 """Lambda: functions packaged from a folder, their roles, log groups, triggers and permissions.
 
 The same calls work on the embedded LocalStack (handlers run as host processes, see
-:mod:`eventlab.lambda_.executor`) and on real AWS: nothing here is LocalStack-only. On AWS a
+``eventlab_localstack.lambda_executor``) and on real AWS: nothing here is LocalStack-only. On AWS a
 new role takes seconds to be usable by Lambda; the create calls retry for that.
 """
 

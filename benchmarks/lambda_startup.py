@@ -1,6 +1,6 @@
-"""Measure Lambda on the embedded LocalStack: time to Active, cold start, warm invoke latency.
+"""Lambda start-up on the embedded LocalStack (not a test): time to Active, cold start, warm invokes.
 
-    python -m eventlab.lambda_.measure --invokes 50
+    .venv/bin/python benchmarks/lambda_startup.py --invokes 50
 
 Starts (or reuses) the embedded LocalStack, deploys a handler that returns at once under a
 fresh run, and writes one JSON document to stdout; the run is destroyed afterwards. The

@@ -1,11 +1,11 @@
 """A LocalStack Lambda runtime executor that runs Python handlers as host processes, no Docker.
 
 LocalStack loads it by entry point (namespace ``localstack.lambda.runtime_executor``, name
-:data:`EXECUTOR_NAME`) when ``LAMBDA_RUNTIME_EXECUTOR=eventlab``; the embedded LocalStack sets
-that (see :mod:`eventlab.runtime`). LocalStack keeps doing everything else: event source
+:data:`eventlab_localstack.EXECUTOR_NAME`) when ``LAMBDA_RUNTIME_EXECUTOR=eventlab``; the
+workbook's embedded LocalStack sets that. LocalStack keeps doing everything else: event source
 mappings, SNS and EventBridge delivery, async retries, destinations and DLQs, CloudWatch Logs.
 
-One execution environment is one process running :mod:`eventlab.lambda_.bootstrap` on the
+One execution environment is one process running :mod:`.bootstrap` on the
 interpreter LocalStack itself runs on (``sys.executable``): a declared runtime such as
 ``python3.9`` runs on that interpreter (3.13 here), with that interpreter's packages (boto3
 among them, as on AWS). Only ``python*`` runtimes with zip packages are supported.
@@ -58,17 +58,17 @@ from localstack.services.lambda_.invocation.runtime_executor import (
 )
 from werkzeug import Request
 
-from eventlab.lambda_ import EXECUTOR_NAME, executor_bootstrap_path
-from eventlab.processes import MARKER_ENV
+from eventlab_localstack import EXECUTOR_NAME, MARKER_ENV
+from eventlab_localstack.lambda_executor import bootstrap_path
 
 LOG = logging.getLogger(__name__)
 
-BOOTSTRAP = executor_bootstrap_path()
+BOOTSTRAP = bootstrap_path()
 # Past the function's own timeout (enforced inside the process) the executor kills the process.
 TIMEOUT_GRACE_SECONDS = 10.0
 STOP_GRACE_SECONDS = 3.0
 # Environment variables of LocalStack's own process that a handler process also gets; the
-# emulator's marker lets eventlab find (and check, and stop) handler processes as its own.
+# emulator's marker lets the workbook find (and check, and stop) handler processes as its own.
 PASSED_THROUGH = (
     "PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", MARKER_ENV,
 )

@@ -1,6 +1,6 @@
 """The runtime inside one handler process: imports the handler, then serves invocations.
 
-Started by :mod:`eventlab.lambda_.executor` as ``python -P bootstrap.py`` with the function's
+Started by :mod:`eventlab_localstack.lambda_executor.executor` as ``python -P bootstrap.py`` with the function's
 environment. It speaks the protocol of LocalStack's Docker init (see
 ``localstack/services/lambda_/invocation/executor_endpoint.py``):
 

@@ -1,4 +1,4 @@
-"""The loopback plugins, loaded inside the LocalStack process (see :mod:`eventlab.loopback`).
+"""The loopback plugins, loaded inside the LocalStack process (see :mod:`eventlab_localstack.loopback`).
 
 Imported by LocalStack's plugin manager only; it uses LocalStack's own API.
 """
@@ -17,7 +17,8 @@ from rolo.gateway import Gateway
 from rolo.serving.twisted import TwistedGateway
 from twisted.internet import reactor, ssl
 
-from eventlab.loopback import GATEWAY_SERVER_NAME, LISTEN_HOST, node_preload_path
+from eventlab_localstack import GATEWAY_SERVER_NAME, LISTEN_HOST
+from eventlab_localstack.loopback import node_preload_path
 
 LOG = logging.getLogger(__name__)
 
@@ -72,7 +73,7 @@ def eventlab_kinesis_mock_on_loopback() -> None:
 
     preload = node_preload_path()
     if not preload.is_file():
-        raise RuntimeError(f"eventlab's Node preload {preload} is missing: reinstall eventlab")
+        raise RuntimeError(f"eventlab's Node preload {preload} is missing: reinstall eventlab_localstack")
 
     @patch(KinesisMockNodeServer._create_shell_command)
     def _create_shell_command(fn: Any, self: KinesisMockNodeServer) -> tuple[list[Any], dict[str, Any]]:
