@@ -29,9 +29,8 @@ from botocore.exceptions import ConnectionClosedError, EndpointConnectionError, 
 from eventlab.runtime import (
     EmbeddedLocalStack,
     EmulatorStoppedError,
-    KinesisBackendError,
     LocalStackError,
-    explain_kinesis_failure,
+    explain_failure,
     explain_unreachable,
     find_instance,
 )
@@ -79,9 +78,9 @@ def _explain_emulator_errors(client: Any, endpoint_url: str) -> None:
                 raise EmulatorStoppedError(explain_unreachable(endpoint_url)) from caught_exception
         if response is not None:
             message = str((response[1] or {}).get("Error", {}).get("Message", ""))
-            explained = explain_kinesis_failure(message, endpoint_url) if message else None
-            if explained:
-                raise KinesisBackendError(explained)
+            explained = explain_failure(message, endpoint_url) if message else None
+            if explained is not None:
+                raise explained
 
     def after_call_error(exception: Exception | None = None, **_: Any) -> None:
         if isinstance(exception, _UNREACHABLE):

@@ -16,8 +16,8 @@ import pytest
 from eventlab.handlers import handler_dir
 from eventlab.measure.consumers import HttpReceiver
 from eventlab.measure.probes import ProbeFactory, ReceiptLog
-from eventlab.runtime import LAMBDA_EXECUTOR_NAME as EXECUTOR_NAME
-from eventlab.runtime import EmbeddedLocalStack, executor_registered
+from eventlab.runtime.localstack import LAMBDA_EXECUTOR_NAME as EXECUTOR_NAME
+from eventlab.runtime.localstack import EmbeddedLocalStack, executor_registered
 from eventlab.services.lambda_ import package
 
 

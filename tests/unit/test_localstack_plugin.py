@@ -10,17 +10,18 @@ import tomllib
 from pathlib import Path
 
 import eventlab_localstack as plugin
-from eventlab import processes, runtime
+from eventlab import processes
+from eventlab.runtime import localstack, ports
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_workbook_and_the_plugin_agree_on_their_shared_names() -> None:
-    assert (runtime.LAMBDA_EXECUTOR_NAME, runtime.LAMBDA_EXECUTOR_GROUP) == (plugin.EXECUTOR_NAME, plugin.EXECUTOR_GROUP)
-    assert (runtime.GATEWAY_SERVER_NAME, runtime.GATEWAY_SERVER_GROUP) == (plugin.GATEWAY_SERVER_NAME, plugin.GATEWAY_SERVER_GROUP)
-    assert (runtime.KINESIS_HOOK_NAME, runtime.KINESIS_HOOK_GROUP) == (plugin.KINESIS_HOOK_NAME, plugin.KINESIS_HOOK_GROUP)
+    assert (localstack.LAMBDA_EXECUTOR_NAME, localstack.LAMBDA_EXECUTOR_GROUP) == (plugin.EXECUTOR_NAME, plugin.EXECUTOR_GROUP)
+    assert (localstack.GATEWAY_SERVER_NAME, localstack.GATEWAY_SERVER_GROUP) == (plugin.GATEWAY_SERVER_NAME, plugin.GATEWAY_SERVER_GROUP)
+    assert (localstack.KINESIS_HOOK_NAME, localstack.KINESIS_HOOK_GROUP) == (plugin.KINESIS_HOOK_NAME, plugin.KINESIS_HOOK_GROUP)
     assert processes.MARKER_ENV == plugin.MARKER_ENV
-    assert runtime.HOST == plugin.LISTEN_HOST
+    assert ports.HOST == plugin.LISTEN_HOST
 
 
 def test_the_entry_points_register_the_plugin_under_those_names() -> None:

@@ -21,7 +21,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError, EndpointConnectionError
 
-from eventlab import processes, runtime
+from eventlab import processes
 from eventlab.processes import MARKER_ENV
 from eventlab.runtime import (
     EmbeddedLocalStack,
@@ -33,6 +33,8 @@ from eventlab.runtime import (
     LocalStackStartError,
     LocalStackTimeoutError,
     PortInUseError,
+    localstack,
+    ports,
 )
 from eventlab.target import Target
 from eventlab_localstack.loopback import node_preload_path
@@ -80,7 +82,7 @@ def test_a_start_that_times_out_is_stopped_and_explained(tmp_path: Path) -> None
 
 def test_an_old_interpreter_is_refused_with_instructions() -> None:
     with pytest.raises(InterpreterError) as caught:
-        runtime.check_interpreter(version_info=(3, 11, 7))
+        localstack.check_interpreter(version_info=(3, 11, 7))
     assert "Python 3.13" in str(caught.value) and "environment.yml" in str(caught.value)
 
 
@@ -190,7 +192,7 @@ def test_localstack_is_told_to_keep_quiet_and_on_loopback(tmp_path: Path) -> Non
 
 
 def test_the_loopback_plugins_are_registered_and_the_preload_ships() -> None:
-    assert runtime.missing_plugins() == []
+    assert localstack.missing_plugins() == []
     assert node_preload_path().is_file()
 
 
@@ -287,7 +289,7 @@ def test_a_port_held_on_another_address_is_reported_before_starting(tmp_path: Pa
 
 
 def test_a_privileged_port_is_not_reported_in_use() -> None:
-    start = runtime.unprivileged_port_start()
+    start = ports.unprivileged_port_start()
     if start <= 1:
         pytest.skip("every port is unprivileged on this machine")
     port = start - 1
@@ -304,7 +306,7 @@ def test_a_privileged_port_is_not_reported_in_use() -> None:
 
 
 def test_a_restart_takes_the_last_port_again_when_it_is_free(tmp_path: Path) -> None:
-    port = runtime.free_port()
+    port = ports.free_port()
     (tmp_path / "last-port").write_text(f"{port}\n")
     assert EmbeddedLocalStack(state_dir=tmp_path)._choose_port() == port
     with socket.socket() as squatter:
@@ -322,16 +324,16 @@ def _fake_tool(folder: Path, name: str, output: str = "") -> None:
 
 
 def test_missing_node_and_npm_are_named_with_the_fix(tmp_path: Path) -> None:
-    problem = runtime.node_problem(str(tmp_path))
+    problem = localstack.node_problem(str(tmp_path))
     assert problem is not None and "Node.js (node) and npm not found on PATH" in problem
     assert "Kinesis" in problem and "eventlab down && eventlab up" in problem
     _fake_tool(tmp_path, "node", "v20.1.0")
-    problem = runtime.node_problem(str(tmp_path))
+    problem = localstack.node_problem(str(tmp_path))
     assert problem is not None and problem.startswith("npm not found")
     _fake_tool(tmp_path, "npm")
-    assert runtime.node_problem(str(tmp_path)) is None
+    assert localstack.node_problem(str(tmp_path)) is None
     _fake_tool(tmp_path, "node", "v16.20.0")
-    assert "Node.js 16" in (runtime.node_problem(str(tmp_path)) or "")
+    assert "Node.js 16" in (localstack.node_problem(str(tmp_path)) or "")
 
 
 KINESIS_NO_NODE = {
@@ -374,7 +376,7 @@ def test_kinesis_without_node_names_node_and_npm_at_once(tmp_path: Path, monkeyp
     with fake_emulator(500, KINESIS_NO_NODE) as (endpoint, seen):
         state = tmp_path / "localstack"
         state.mkdir()
-        _record(os.getpid(), endpoint_url=endpoint, node=None, npm="/usr/bin/npm", log_path=str(state / "localstack.log")).save(state / "instance.json")
+        _record(os.getpid(), endpoint_url=endpoint, tools={"node": None, "npm": "/usr/bin/npm"}, log_path=str(state / "localstack.log")).save(state / "instance.json")
         client = Target.localstack(endpoint).client("kinesis")
         with pytest.raises(KinesisBackendError) as caught:
             client.create_stream(StreamName="s", ShardCount=1)
@@ -399,7 +401,7 @@ def test_a_call_to_a_stopped_emulator_says_so_and_how_to_restart(tmp_path: Path,
     monkeypatch.setenv("EVENTLAB_BUILD_DIR", str(tmp_path))
     state = tmp_path / "localstack"
     state.mkdir()
-    port = runtime.free_port()
+    port = ports.free_port()
     endpoint = f"http://127.0.0.1:{port}"
     (state / "localstack.log").write_text("...\nERROR the last thing LocalStack said\n")
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
@@ -420,7 +422,7 @@ def test_a_call_to_a_stopped_emulator_says_so_and_how_to_restart(tmp_path: Path,
 
 def test_nothing_at_an_unknown_endpoint_is_explained_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EVENTLAB_BUILD_DIR", str(tmp_path))
-    endpoint = f"http://127.0.0.1:{runtime.free_port()}"
+    endpoint = f"http://127.0.0.1:{ports.free_port()}"
     target = Target.localstack(endpoint)
     target.client_config = target.client_config.merge(Config(retries={"mode": "standard", "max_attempts": 1}))
     with pytest.raises(EmulatorStoppedError, match=f"nothing answers at {endpoint}.*eventlab up"):

@@ -1,0 +1,89 @@
+"""The record an emulator leaves in its state folder, so that every later process finds it again.
+
+The record names the emulator's process by pid, start time and command line (a pid alone is
+reused after a crash or a reboot, and signalling a stale one kills a stranger). It is written
+under the state folder's lock right after the spawn (``starting``) and again once the emulator is
+healthy (``running``). Beside it: the port of the last successful start, taken again when free.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from eventlab.processes import ProcessIdentity
+
+RECORD_NAME = "instance.json"
+LAST_PORT_NAME = "last-port"
+LOCK_NAME = ".lock"
+STARTING, RUNNING = "starting", "running"
+
+
+@dataclass(frozen=True)
+class InstanceRecord:
+    """What a started emulator leaves in its state folder so that other processes can find it.
+
+    Written right after the spawn (``state="starting"``) and again once it is healthy
+    (``"running"``). The pid, start time and command line together name the process: a record
+    whose process is gone, or whose pid now belongs to another process, is stale.
+    """
+
+    pid: int
+    create_time: float
+    cmdline: list[str]
+    port: int
+    endpoint_url: str
+    log_path: str
+    started_at: float
+    version: str
+    state: str = STARTING
+    startup_seconds: float | None = None
+    # The tools the emulator needs from its PATH, where it found them (None: missing), e.g.
+    # LocalStack's Node.js and npm for Kinesis; read again to explain a failure.
+    tools: dict[str, str | None] = field(default_factory=dict)
+
+    @property
+    def identity(self) -> ProcessIdentity:
+        return ProcessIdentity(self.pid, self.create_time, tuple(self.cmdline))
+
+    @classmethod
+    def load(cls, path: Path) -> InstanceRecord | None:
+        """The record in ``path``; None when there is none or it is unreadable or of an older
+        format (one without the process's start time cannot be checked, so it is not trusted)."""
+        try:
+            return cls(**json.loads(path.read_text()))
+        except (OSError, ValueError, TypeError):
+            return None
+
+    def save(self, path: Path) -> None:
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(self), indent=2))
+        tmp.replace(path)
+
+
+def read_last_port(state_dir: Path) -> int | None:
+    """The port of the last successful start in ``state_dir``, if one is recorded."""
+    try:
+        return int((state_dir / LAST_PORT_NAME).read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def write_last_port(state_dir: Path, port: int) -> None:
+    (state_dir / LAST_PORT_NAME).write_text(f"{port}\n")
+
+
+@contextlib.contextmanager
+def state_lock(state_dir: Path) -> Iterator[None]:
+    """Serialise start and stop between processes that share this state folder."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    with (state_dir / LOCK_NAME).open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
