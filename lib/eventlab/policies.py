@@ -1,5 +1,10 @@
 """IAM and resource policies, least privilege by construction.
 
+Identity policies (a role's) name exact actions on exact resources. What it takes to send to a
+resource, or to read from one, is written down once, per kind of resource (:data:`SENDS_TO`,
+:data:`READS_FROM`): rule targets, function roles, Firehose roles and event source mappings all
+get their statements from :func:`may_send_to` and :func:`may_read_from`.
+
 Resource policies grant one service principal, only for the named source ARNs
 (``aws:SourceArn``): never a wildcard principal, never an unconditioned grant. A resource
 policy is merged, never replaced (:func:`merge`): a second topic subscribed to a queue adds
@@ -10,7 +15,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 Policy = dict[str, Any]
@@ -38,6 +44,74 @@ def allow(actions: Sequence[str], resources: Sequence[str]) -> dict[str, Any]:
     if not resources:
         raise ValueError("a statement needs at least one resource ARN")
     return {"Effect": "Allow", "Action": sorted(set(actions)), "Resource": sorted(set(resources))}
+
+
+@dataclass(frozen=True)
+class Access:
+    """Actions on one resource, or on what it holds (``on`` maps its ARN to the ARN the actions
+    name: a bucket's objects are ``<bucket ARN>/*``, a log group's streams ``<group ARN>:*``)."""
+
+    actions: tuple[str, ...]
+    on: Callable[[str], str] = lambda arn: arn
+
+
+def _objects(arn: str) -> str:
+    return f"{arn}/*"
+
+
+def _streams(arn: str) -> str:
+    return f"{arn}:*"
+
+
+# What a principal needs to send to (write into) a resource, by the service in its ARN.
+SENDS_TO: dict[str, tuple[Access, ...]] = {
+    "sqs": (Access(("sqs:SendMessage",)),),
+    "sns": (Access(("sns:Publish",)),),
+    "events": (Access(("events:PutEvents",)),),
+    "kinesis": (Access(("kinesis:PutRecord", "kinesis:PutRecords")),),
+    "firehose": (Access(("firehose:PutRecord", "firehose:PutRecordBatch")),),
+    "lambda": (Access(("lambda:InvokeFunction",)),),
+    "ses": (Access(("ses:SendEmail", "ses:SendRawEmail")),),  # on a sender (or recipient) identity
+    "logs": (Access(("logs:CreateLogStream", "logs:PutLogEvents"), _streams),),
+    "s3": (
+        Access(("s3:PutObject", "s3:AbortMultipartUpload"), _objects),
+        Access(("s3:GetBucketLocation", "s3:ListBucketMultipartUploads")),
+    ),
+}
+# What a principal needs to read from a resource (an event source mapping, a Firehose source).
+READS_FROM: dict[str, tuple[Access, ...]] = {
+    "sqs": (Access(("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility")),),
+    "kinesis": (
+        Access(("kinesis:DescribeStream", "kinesis:DescribeStreamSummary", "kinesis:GetRecords",
+                "kinesis:GetShardIterator", "kinesis:ListShards", "kinesis:ListStreams")),
+    ),
+    "s3": (Access(("s3:GetObject",), _objects), Access(("s3:ListBucket",))),
+}
+
+
+def service_of(arn: str) -> str:
+    """The service an ARN belongs to (``arn:aws:sqs:...`` -> ``sqs``)."""
+    parts = arn.split(":")
+    if len(parts) < 6 or parts[0] != "arn":
+        raise ValueError(f"{arn!r} is not an ARN")
+    return parts[2]
+
+
+def _statements(table: Mapping[str, tuple[Access, ...]], arn: str, verb: str) -> list[dict[str, Any]]:
+    service = service_of(arn)
+    if service not in table:
+        raise ValueError(f"eventlab knows no way to {verb} {arn}: only {', '.join(sorted(table))} resources")
+    return [allow(access.actions, [access.on(arn)]) for access in table[service]]
+
+
+def may_send_to(arn: str) -> list[dict[str, Any]]:
+    """The statements that let a role send to (or write into) the resource ``arn``."""
+    return _statements(SENDS_TO, arn, "send to")
+
+
+def may_read_from(arn: str) -> list[dict[str, Any]]:
+    """The statements that let a role read from the resource ``arn``."""
+    return _statements(READS_FROM, arn, "read from")
 
 
 def allow_sms_publish() -> dict[str, Any]:

@@ -86,3 +86,25 @@ def test_sms_publish_covers_no_topic() -> None:
 def test_iam_counts_policy_size_without_whitespace() -> None:
     policy = policies.document(policies.allow(["s3:GetObject"], ["arn:aws:s3:::a b/*"]))
     assert policies.iam_size(policy) == len(policies.to_json(policy)) - 1
+
+
+def test_one_table_says_what_sending_to_and_reading_from_each_kind_takes() -> None:
+    queue, stream = "arn:aws:sqs:us-east-1:1:q", "arn:aws:kinesis:us-east-1:1:stream/s"
+    assert policies.may_send_to(queue) == [{"Effect": "Allow", "Action": ["sqs:SendMessage"], "Resource": [queue]}]
+    (read,) = policies.may_read_from(stream)
+    assert "kinesis:GetRecords" in read["Action"] and read["Resource"] == [stream]
+    # a bucket's object actions name its objects, its bucket actions the bucket
+    objects, bucket = policies.may_send_to("arn:aws:s3:::b")
+    assert objects["Resource"] == ["arn:aws:s3:::b/*"] and "s3:PutObject" in objects["Action"]
+    assert bucket["Resource"] == ["arn:aws:s3:::b"] and all(not a.endswith("Object") for a in bucket["Action"])
+    (logs,) = policies.may_send_to("arn:aws:logs:us-east-1:1:log-group:/aws/lambda/f")
+    assert logs["Resource"] == ["arn:aws:logs:us-east-1:1:log-group:/aws/lambda/f:*"]
+    for table in (policies.SENDS_TO, policies.READS_FROM):
+        assert all("*" not in action for accesses in table.values() for a in accesses for action in a.actions)
+
+
+def test_a_kind_the_table_does_not_know_is_refused_with_the_known_ones() -> None:
+    with pytest.raises(ValueError, match=r"no way to read from .*only kinesis, s3, sqs"):
+        policies.may_read_from("arn:aws:sns:us-east-1:1:t")
+    with pytest.raises(ValueError, match="not an ARN"):
+        policies.may_send_to("queue:orders")

@@ -45,21 +45,10 @@ def create_delivery_stream_to_s3(
     if not BUFFER_SECONDS[0] <= buffer_seconds <= BUFFER_SECONDS[1] or not BUFFER_MB[0] <= buffer_mb <= BUFFER_MB[1]:
         raise ValueError(f"Firehose buffering: {BUFFER_SECONDS[0]}-{BUFFER_SECONDS[1]} seconds and {BUFFER_MB[0]}-{BUFFER_MB[1]} MB.")
     name = run.name(base, max_length=MAX_NAME)
-    statements = [
-        policies.allow(
-            ["s3:AbortMultipartUpload", "s3:GetBucketLocation", "s3:GetObject", "s3:ListBucket",
-             "s3:ListBucketMultipartUploads", "s3:PutObject"],
-            [bucket.arn, f"{bucket.arn}/*"],
-        )
-    ]
+    # Firehose writes the bucket's objects and reads back what it uploads in parts (AWS's list).
+    statements = [*policies.may_send_to(bucket.arn), *policies.may_read_from(bucket.arn)]
     if source is not None:
-        statements.append(
-            policies.allow(
-                ["kinesis:DescribeStream", "kinesis:GetShardIterator", "kinesis:GetRecords",
-                 "kinesis:ListShards"],
-                [source.arn],
-            )
-        )
+        statements += policies.may_read_from(source.arn)
     role = iam.create_role(run, role_base(base), service="firehose.amazonaws.com", policy=policies.document(*statements))
     prefix = prefix or default_prefix(name)
     kwargs: dict = {

@@ -70,6 +70,8 @@ LOG_GROUP_PREFIX = "/aws/lambda/"
 LOG_GROUP_MAX_CHARS = 512
 LOG_GROUP_PATTERN = r"[\.\-_/#A-Za-z0-9]+"
 LOG_RETENTION_DAYS = 7
+# What an asynchronous invocation's OnSuccess/OnFailure destination may be.
+DESTINATION_SERVICES = frozenset({"sqs", "sns", "lambda", "events"})
 # Files and folders never packaged: caches and local tooling, not handler code.
 SKIPPED = frozenset({"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".DS_Store"})
 # How long to retry while IAM propagates a new role or policy (AWS only; immediate locally).
@@ -190,10 +192,9 @@ def environment_size(environment: Mapping[str, str]) -> int:
 def execution_statements(group_arn: str, statements: Sequence[dict[str, Any]] = (), dead_letter_target_arn: str | None = None) -> list[dict[str, Any]]:
     """The statements of a function role's policy: write its own log group, plus ``statements``
     and the send permission on its dead-letter target."""
-    all_statements = [policies.allow(["logs:CreateLogStream", "logs:PutLogEvents"], [f"{group_arn}:*"]), *statements]
+    all_statements = [*policies.may_send_to(group_arn), *statements]
     if dead_letter_target_arn:
-        action = "sns:Publish" if dead_letter_target_arn.startswith("arn:aws:sns:") else "sqs:SendMessage"
-        all_statements.append(policies.allow([action], [dead_letter_target_arn]))
+        all_statements += policies.may_send_to(dead_letter_target_arn)
     return all_statements
 
 
@@ -318,11 +319,6 @@ def add_permission(
     return sid
 
 
-def read_statement(source_arn: str) -> dict[str, Any]:
-    """What an event source mapping needs of its role: the read actions on that queue or stream."""
-    return _queue_read_statement(source_arn) if source_arn.startswith("arn:aws:sqs:") else _stream_read_statement(source_arn)
-
-
 def read_policy_name(source_arn: str) -> str:
     """The name of the inline policy that lets a function's role read one event source:
     ``read-<service>-<resource>``, unique per source (a queue and a stream may share a name)
@@ -333,21 +329,6 @@ def read_policy_name(source_arn: str) -> str:
         digest = hashlib.sha256(source_arn.encode()).hexdigest()[:8]
         name = f"{name[: iam.MAX_POLICY_NAME - 9]}-{digest}"
     return name
-
-
-def _queue_read_statement(queue_arn: str) -> dict[str, Any]:
-    return policies.allow(
-        ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"],
-        [queue_arn],
-    )
-
-
-def _stream_read_statement(stream_arn: str) -> dict[str, Any]:
-    return policies.allow(
-        ["kinesis:DescribeStream", "kinesis:DescribeStreamSummary", "kinesis:GetRecords",
-         "kinesis:GetShardIterator", "kinesis:ListShards", "kinesis:ListStreams"],
-        [stream_arn],
-    )
 
 
 def grant(run: Run, function: Function, name: str, statements: Iterable[dict[str, Any]]) -> None:
@@ -381,7 +362,7 @@ def create_event_source_mapping(
         raise ValueError(f"batch_size={batch_size}: SQS mappings take {SQS_BATCH_SIZE[0]} to {SQS_BATCH_SIZE[1]:,}.")
     if is_queue and batch_size > SQS_BATCH_WITHOUT_WINDOW and maximum_batching_window < 1:
         raise ValueError(f"SQS batch sizes over {SQS_BATCH_WITHOUT_WINDOW} need maximum_batching_window >= 1 s (AWS rule).")
-    grant(run, function, read_policy_name(source_arn), [read_statement(source_arn)])
+    grant(run, function, read_policy_name(source_arn), policies.may_read_from(source_arn))
     kwargs: dict[str, Any] = {
         "FunctionName": function.name,
         "EventSourceArn": source_arn,
@@ -453,8 +434,10 @@ def put_function_event_invoke_config(
     statements = []
     for key, arn in (("OnSuccess", on_success), ("OnFailure", on_failure)):
         if arn:
+            if policies.service_of(arn) not in DESTINATION_SERVICES:
+                raise ValueError(f"destination {arn}: use an SQS queue, SNS topic, Lambda function or event bus ARN")
             destinations[key] = {"Destination": arn}
-            statements.append(policies.allow([_send_action(arn)], [arn]))
+            statements += policies.may_send_to(arn)
     if statements:
         grant(run, function, "async-destinations", statements)
     client = run.target.client("lambda")
@@ -472,20 +455,6 @@ def put_function_event_invoke_config(
         f"{function.arn}#event-invoke-config",
         lambda: client.delete_function_event_invoke_config(FunctionName=function.name),
     )
-
-
-def _send_action(arn: str) -> str:
-    service = arn.split(":")[2]
-    return {
-        "sqs": "sqs:SendMessage",
-        "sns": "sns:Publish",
-        "lambda": "lambda:InvokeFunction",
-        "events": "events:PutEvents",
-    }.get(service) or _unsupported_destination(arn)
-
-
-def _unsupported_destination(arn: str) -> str:
-    raise ValueError(f"destination {arn}: use an SQS queue, SNS topic, Lambda function or event bus ARN")
 
 
 @dataclass(frozen=True)

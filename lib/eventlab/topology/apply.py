@@ -27,7 +27,6 @@ from eventlab.topology.plan import (
     ROLE_TARGET_KINDS,
     SNS,
     resource_grants,
-    target_role_statement,
 )
 from eventlab.topology.validate import validate
 
@@ -53,10 +52,9 @@ class Deployment:
     functions: dict[str, Any] = field(default_factory=dict)
     policies: dict[str, policies.Policy] = field(default_factory=dict)
 
-    def arn(self, ref: Ref | str) -> str:
-        """The ARN behind a reference such as ``queue:orders``."""
-        ref = Ref.parse(ref) if isinstance(ref, str) else ref
-        table: dict[str, Any] = {
+    def arn_table(self, kind: str) -> dict[str, Any]:
+        """The handles of one kind of reference (``queue``, ``topic``, ...), by declared name."""
+        return {
             "queue": self.queues,
             "topic": self.topics,
             "bus": self.buses,
@@ -64,8 +62,12 @@ class Deployment:
             "bucket": self.buckets,
             "function": self.functions,
             "firehose": self.delivery_streams,
-        }[ref.kind]
-        return str(table[ref.name].arn)
+        }[kind]
+
+    def arn(self, ref: Ref | str) -> str:
+        """The ARN behind a reference such as ``queue:orders``."""
+        ref = Ref.parse(ref) if isinstance(ref, str) else ref
+        return str(self.arn_table(ref.kind)[ref.name].arn)
 
     def outputs(self) -> dict[str, str]:
         """Every ARN and queue URL, keyed ``kind:name`` (what an IaC tool would print)."""
@@ -295,8 +297,8 @@ class _Builder:
                 entry["SqsParameters"] = {"MessageGroupId": spec.message_group_id}
             if ref.kind == "stream":
                 entry["KinesisParameters"] = {"PartitionKeyPath": spec.partition_key_path}
-            if (statement := target_role_statement(ref.kind, arn)) is not None:
-                role_statements.append(statement)
+            if ref.kind in ROLE_TARGET_KINDS:
+                role_statements += policies.may_send_to(arn)
             elif ref.kind == "function":
                 from eventlab.topology import functions
 

@@ -27,6 +27,12 @@ if TYPE_CHECKING:
     from eventlab.topology.apply import Deployment
 
 
+def env_value(kind: str, handle: Any) -> str:
+    """What the environment variable of a referenced resource holds: a queue's URL, a topic's
+    ARN, any other resource's name."""
+    return str({"queue": getattr(handle, "url", None), "topic": handle.arn}.get(kind) or handle.name)
+
+
 def env_name(ref: Ref) -> str:
     """The environment variable that carries a referenced resource into a function."""
     suffix = {"queue": "URL", "topic": "ARN"}.get(ref.kind, "NAME")
@@ -35,33 +41,16 @@ def env_name(ref: Ref) -> str:
 
 def _grant(deployment: Deployment, ref: Ref) -> tuple[list[dict[str, Any]], str]:
     """The statements and the environment value for one ``allow`` entry."""
-    if ref.kind == "queue":
-        queue = deployment.queues[ref.name]
-        return [policies.allow(["sqs:SendMessage"], [queue.arn])], queue.url
-    if ref.kind == "topic":
-        topic = deployment.topics[ref.name]
-        return [policies.allow(["sns:Publish"], [topic.arn])], topic.arn
-    if ref.kind == "bus":
-        bus = deployment.buses[ref.name]
-        return [policies.allow(["events:PutEvents"], [bus.arn])], bus.name
-    if ref.kind == "stream":
-        stream = deployment.streams[ref.name]
-        return [policies.allow(["kinesis:PutRecord", "kinesis:PutRecords"], [stream.arn])], stream.name
-    if ref.kind == "firehose":
-        delivery = deployment.delivery_streams[ref.name]
-        return [policies.allow(["firehose:PutRecord", "firehose:PutRecordBatch"], [delivery.arn])], delivery.name
-    if ref.kind == "identity":
-        target = deployment.run.target
-        arn = f"arn:aws:ses:{target.region}:{target.account_id}:identity/{ref.name}"
-        return [policies.allow(["ses:SendEmail", "ses:SendRawEmail"], [arn])], ref.name
     if ref.kind == "sms":
         return [policies.allow_sms_publish()], "any"
-    bucket = deployment.buckets[ref.name]
-    statements = [
-        policies.allow(["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], [f"{bucket.arn}/*"]),
-        policies.allow(["s3:ListBucket"], [bucket.arn]),
-    ]
-    return statements, bucket.name
+    if ref.kind == "identity":
+        target = deployment.run.target
+        return policies.may_send_to(f"arn:aws:ses:{target.region}:{target.account_id}:identity/{ref.name}"), ref.name
+    handle = deployment.arn_table(ref.kind)[ref.name]
+    statements = policies.may_send_to(handle.arn)
+    if ref.kind == "bucket":  # a function's own state: it reads back what it wrote
+        statements += policies.may_read_from(handle.arn)
+    return statements, env_value(ref.kind, handle)
 
 
 def grants_and_environment(deployment: Deployment, spec: FunctionSpec) -> tuple[list[dict[str, Any]], dict[str, str]]:

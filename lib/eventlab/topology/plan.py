@@ -161,14 +161,16 @@ class Plan:
     buckets: dict[str, s3.Bucket] = field(default_factory=dict)
     delivery_streams: dict[str, firehose.DeliveryStream] = field(default_factory=dict)
 
-    def arn(self, ref: Ref) -> str:
-        table: dict[str, Any] = {
+    def arn_table(self, kind: str) -> dict[str, Any]:
+        return {
             "queue": self.queues, "topic": self.topics, "bus": self.buses, "stream": self.streams,
             "bucket": self.buckets, "firehose": self.delivery_streams,
-        }
+        }[kind]
+
+    def arn(self, ref: Ref) -> str:
         if ref.kind == "function":
             return estimated_arn("lambda", f"function:{full_name(self.prefix, ref.name)}")
-        return str(table[ref.kind][ref.name].arn)
+        return str(self.arn_table(ref.kind)[ref.name].arn)
 
 
 def plan(topology: Topology, prefix: str = EXAMPLE_PREFIX) -> Plan:
@@ -231,16 +233,6 @@ def resource_grants(
     return queue_grants, topic_grants
 
 
-def target_role_statement(kind: str, arn: str) -> dict[str, Any] | None:
-    """What a rule's role needs to deliver to one target (None: the target needs no role)."""
-    actions = {
-        "stream": ["kinesis:PutRecord", "kinesis:PutRecords"],
-        "bus": ["events:PutEvents"],
-        "firehose": ["firehose:PutRecord", "firehose:PutRecordBatch"],
-    }.get(kind)
-    return policies.allow(actions, [arn]) if actions else None
-
-
 def function_role_policies(p: Plan, spec: FunctionSpec) -> tuple[list[policies.Policy], dict[str, str]]:
     """A function's inline role policies (its own, then one per event source) and environment."""
     from eventlab.topology import functions
@@ -249,14 +241,12 @@ def function_role_policies(p: Plan, spec: FunctionSpec) -> tuple[list[policies.P
     group = lambda_.log_group_name(full_name(p.prefix, spec.name))
     documents = [policies.document(*lambda_.execution_statements(lambda_.log_group_arn(p.run, group), statements))]
     for source in spec.event_sources:
-        documents.append(policies.document(lambda_.read_statement(p.arn(Ref.parse(source.source)))))
+        documents.append(policies.document(*policies.may_read_from(p.arn(Ref.parse(source.source)))))
     return documents, environment
 
 
 def rule_role_policy(p: Plan, rule: RuleSpec) -> policies.Policy | None:
-    statements = [
-        s for s in (target_role_statement(_kind(t.arn) or "", p.arn(Ref.parse(t.arn))) for t in rule.targets) if s
-    ]
+    statements = [s for t in rule.targets if _kind(t.arn) in ROLE_TARGET_KINDS for s in policies.may_send_to(p.arn(Ref.parse(t.arn)))]
     return policies.document(*statements) if statements else None
 
 
