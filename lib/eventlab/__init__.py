@@ -4,10 +4,11 @@ The pieces most notebooks need are importable from here; everything else lives i
 module (``eventlab.services.sqs``, ``eventlab.runtime``, ``eventlab.workbook``, ...).
 """
 
+from eventlab import services  # declares every resource kind, for Run.leaks()
 from eventlab.run import Run
 from eventlab.runtime import EmbeddedLocalStack, localstack_version
 from eventlab.target import Target
 from eventlab.workbook import record
 
-__all__ = ["EmbeddedLocalStack", "Run", "Target", "localstack_version", "record"]
+__all__ = ["EmbeddedLocalStack", "Run", "Target", "localstack_version", "record", "services"]
 __version__ = "0.1.0"

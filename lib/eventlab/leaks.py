@@ -1,23 +1,23 @@
-"""Find resources left behind under a name prefix, in every service eventlab creates in; and
-clean up after runs whose process died (:func:`reap_orphaned_runs`, from the run journal)."""
+"""Find (and delete) what is left under a run's name prefix: a deletion order and a loop over the
+kinds the services declare; and clean up after runs whose process died (:func:`reap_orphaned_runs`,
+from the run journal)."""
 
 from __future__ import annotations
 
 import logging
 import re
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from eventlab import journal
+from eventlab import journal  # importing the services declares every resource kind
 from eventlab.journal import JournalEntry
-from eventlab.run import RUN_PREFIX, is_gone
-from eventlab.runtime import LocalStackError
-from eventlab.services import events, iam, s3
+from eventlab.run import KINDS, RUN_PREFIX, Leak, find_leftovers, is_gone
+from eventlab.runtime import EmulatorError
 from eventlab.target import DEFAULT_REGION, Target, TargetError
 
 log = logging.getLogger(__name__)
@@ -42,183 +42,35 @@ def check_prefix(prefix: str) -> str:
     return prefix
 
 
-@dataclass(frozen=True)
-class Leak:
-    kind: str
-    name: str
-
-    def __str__(self) -> str:
-        return f"{self.kind} {self.name}"
-
-
-def _queues(target: Target, prefix: str) -> Iterator[str]:
-    for page in target.client("sqs").get_paginator("list_queues").paginate(QueueNamePrefix=prefix):
-        yield from (url.rsplit("/", 1)[-1] for url in page.get("QueueUrls", []))
-
-
-def _topics(target: Target, prefix: str) -> Iterator[str]:
-    for page in target.client("sns").get_paginator("list_topics").paginate():
-        for topic in page.get("Topics", []):
-            name = topic["TopicArn"].rsplit(":", 1)[-1]
-            if name.startswith(prefix):
-                yield name
-
-
-def _subscriptions(target: Target, prefix: str) -> Iterator[str]:
-    for page in target.client("sns").get_paginator("list_subscriptions").paginate():
-        for sub in page.get("Subscriptions", []):
-            if sub["TopicArn"].rsplit(":", 1)[-1].startswith(prefix):
-                yield sub["SubscriptionArn"]
-
-
-def _buses(target: Target, prefix: str) -> Iterator[str]:
-    for bus in target.client("events").list_event_buses(NamePrefix=prefix).get("EventBuses", []):
-        yield bus["Name"]
-
-
-def _default_bus_rules(target: Target, prefix: str) -> Iterator[str]:
-    paginator = target.client("events").get_paginator("list_rules")
-    for page in paginator.paginate(NamePrefix=prefix, EventBusName="default"):
-        yield from (rule["Name"] for rule in page.get("Rules", []))
-
-
-def _archives(target: Target, prefix: str) -> Iterator[str]:
-    for archive in target.client("events").list_archives(NamePrefix=prefix).get("Archives", []):
-        yield archive["ArchiveName"]
-
-
-def _streams(target: Target, prefix: str) -> Iterator[str]:
-    for page in target.client("kinesis").get_paginator("list_streams").paginate():
-        yield from (name for name in page.get("StreamNames", []) if name.startswith(prefix))
-
-
-def _delivery_streams(target: Target, prefix: str) -> Iterator[str]:
-    client = target.client("firehose")
-    start: str | None = None
-    while True:
-        kwargs = {"Limit": 100, **({"ExclusiveStartDeliveryStreamName": start} if start else {})}
-        reply = client.list_delivery_streams(**kwargs)
-        names = reply.get("DeliveryStreamNames", [])
-        yield from (name for name in names if name.startswith(prefix))
-        if not reply.get("HasMoreDeliveryStreams") or not names:
-            return
-        start = names[-1]
-
-
-def _buckets(target: Target, prefix: str) -> Iterator[str]:
-    for bucket in target.client("s3").list_buckets().get("Buckets", []):
-        if bucket["Name"].startswith(prefix):
-            yield bucket["Name"]
-
-
-def _roles(target: Target, prefix: str) -> Iterator[str]:
-    for page in target.client("iam").get_paginator("list_roles").paginate(PathPrefix="/eventlab/"):
-        yield from (r["RoleName"] for r in page.get("Roles", []) if r["RoleName"].startswith(prefix))
-
-
-def _functions(target: Target, prefix: str) -> Iterator[str]:
-    for page in target.client("lambda").get_paginator("list_functions").paginate():
-        yield from (f["FunctionName"] for f in page.get("Functions", []) if f["FunctionName"].startswith(prefix))
-
-
-def _event_source_mappings(target: Target, prefix: str) -> Iterator[str]:
-    for page in target.client("lambda").get_paginator("list_event_source_mappings").paginate():
-        for mapping in page.get("EventSourceMappings", []):
-            if mapping.get("FunctionArn", "").rsplit(":", 1)[-1].startswith(prefix):
-                yield mapping["UUID"]
-
-
-def _log_groups(target: Target, prefix: str) -> Iterator[str]:
-    paginator = target.client("logs").get_paginator("describe_log_groups")
-    for group_prefix in (prefix, f"/aws/lambda/{prefix}"):
-        for page in paginator.paginate(logGroupNamePrefix=group_prefix):
-            yield from (g["logGroupName"] for g in page.get("logGroups", []))
-
-
-def _registries(target: Target, prefix: str) -> Iterator[str]:
-    # The emulator has no Schemas API; its registries are S3 buckets, found by _buckets.
-    if target.is_emulated:
-        return
-    for page in target.client("schemas").get_paginator("list_registries").paginate(
-        RegistryNamePrefix=prefix, Scope="LOCAL"
-    ):
-        yield from (r["RegistryName"] for r in page.get("Registries", []))
-
-
-CHECKS: dict[str, Callable[[Target, str], Iterator[str]]] = {
-    "sqs:queue": _queues,
-    "sns:topic": _topics,
-    "sns:subscription": _subscriptions,
-    "events:bus": _buses,
-    "events:rule": _default_bus_rules,
-    "events:archive": _archives,
-    "kinesis:stream": _streams,
-    "firehose:delivery-stream": _delivery_streams,
-    "s3:bucket": _buckets,
-    "iam:role": _roles,
-    "lambda:event-source-mapping": _event_source_mappings,
-    "lambda:function": _functions,
-    "logs:log-group": _log_groups,
-    "schemas:registry": _registries,
+# Deletion by kind, in an order that removes users before what they use (a kind that can be
+# found by prefix must have its place here: a unit test checks that every one has).
+DELETION_ORDER = (
+    "schemas:registry",
+    "sns:subscription",
+    "lambda:event-source-mapping",
+    "events:rule",
+    "events:archive",
+    "events:bus",
+    "lambda:function",
+    "sns:topic",
+    "sqs:queue",
+    "firehose:delivery-stream",
+    "kinesis:stream",
+    "s3:bucket",
+    "iam:role",
+    "logs:log-group",
+)
+# What each kind's services module says about finding and deleting it, by kind.
+CHECKS: dict[str, Callable[[Target, str], Iterable[str]]] = {k.name: k.find for k in KINDS.values() if k.find}
+DELETERS: dict[str, Callable[[Target, str], object]] = {
+    name: KINDS[name].delete for name in DELETION_ORDER if KINDS[name].delete  # type: ignore[misc]
 }
 
 
 def find_leaks(target: Target, prefix: str) -> list[Leak]:
-    """Every resource whose name starts with ``prefix``, across the services eventlab uses.
-
-    A service that cannot be listed (no permission on AWS) is logged and skipped, not ignored
-    silently.
-    """
-    check_prefix(prefix)
-    leaks: list[Leak] = []
-    for kind, check in CHECKS.items():
-        try:
-            leaks.extend(Leak(kind, name) for name in check(target, prefix))
-        except (ClientError, BotoCoreError) as error:
-            log.warning("leak check could not list %s: %s", kind, error)
-    return leaks
-
-
-def _delete_bus(target: Target, name: str) -> None:
-    client = target.client("events")
-    for rule in client.list_rules(EventBusName=name).get("Rules", []):
-        events.delete_rule(client, rule["Name"], name)
-    client.delete_event_bus(Name=name)
-
-
-def _queue_url(target: Target, name: str) -> str:
-    return str(target.client("sqs").get_queue_url(QueueName=name)["QueueUrl"])
-
-
-def _topic_arn(target: Target, name: str) -> str:
-    return f"arn:aws:sns:{target.region}:{target.account_id}:{name}"
-
-
-def _delete_registry(target: Target, name: str) -> None:
-    from eventlab.schemas.registry import EventBridgeSchemaRegistry
-
-    EventBridgeSchemaRegistry(target, name).delete()
-
-
-# Deletion by kind, in an order that removes users before what they use.
-DELETERS: dict[str, Callable[[Target, str], object]] = {
-    "schemas:registry": _delete_registry,
-    "sns:subscription": lambda t, arn: t.client("sns").unsubscribe(SubscriptionArn=arn),
-    "lambda:event-source-mapping": lambda t, uuid: t.client("lambda").delete_event_source_mapping(UUID=uuid),
-    "events:rule": lambda t, name: events.delete_rule(t.client("events"), name, "default"),
-    "events:archive": lambda t, name: t.client("events").delete_archive(ArchiveName=name),
-    "events:bus": _delete_bus,
-    "lambda:function": lambda t, name: t.client("lambda").delete_function(FunctionName=name),
-    "sns:topic": lambda t, name: t.client("sns").delete_topic(TopicArn=_topic_arn(t, name)),
-    "sqs:queue": lambda t, name: t.client("sqs").delete_queue(QueueUrl=_queue_url(t, name)),
-    "firehose:delivery-stream": lambda t, name: t.client("firehose").delete_delivery_stream(
-        DeliveryStreamName=name, AllowForceDelete=True
-    ),
-    "kinesis:stream": lambda t, name: t.client("kinesis").delete_stream(StreamName=name, EnforceConsumerDeletion=True),
-    "s3:bucket": lambda t, name: s3.empty_and_delete_bucket(t.client("s3"), name),
-    "iam:role": lambda t, name: iam.delete_role(t.client("iam"), name),
-    "logs:log-group": lambda t, name: t.client("logs").delete_log_group(logGroupName=name),
-}
+    """Every resource whose name starts with ``prefix`` (a run's), across the services eventlab
+    uses; a service that cannot be listed (no permission on AWS) is logged and skipped."""
+    return find_leftovers(target, check_prefix(prefix))
 
 
 def delete_leaks(target: Target, prefix: str) -> tuple[list[Leak], list[tuple[Leak, str]]]:
@@ -227,11 +79,9 @@ def delete_leaks(target: Target, prefix: str) -> tuple[list[Leak], list[tuple[Le
     Returns what was deleted and what could not be, with the reason. Deletions that AWS
     finishes asynchronously (streams, delivery streams) may show up as leaks for a while.
     """
-    leaks = find_leaks(target, prefix)
-    order = list(DELETERS)
     deleted: list[Leak] = []
     failed: list[tuple[Leak, str]] = []
-    for leak in sorted(leaks, key=lambda item: order.index(item.kind)):
+    for leak in sorted(find_leaks(target, prefix), key=lambda item: DELETION_ORDER.index(item.kind)):
         try:
             DELETERS[leak.kind](target, leak.name)
         except ClientError as error:
@@ -313,7 +163,7 @@ def reap_orphaned_runs(*, allow_aws: bool = False, folder: Path | None = None) -
             continue
         try:
             deleted, failed = delete_leaks(target, entry.prefix)
-        except (ClientError, BotoCoreError, LocalStackError, TargetError) as error:
+        except (ClientError, BotoCoreError, EmulatorError, TargetError) as error:
             results.append(Reaped(entry, note=f"could not be cleaned up now ({error}); will retry later"))
             continue
         if not failed:

@@ -5,6 +5,10 @@ is recorded with the call that deletes it. ``destroy()`` (or leaving ``with Run(
 on an exception) deletes exactly what the run created, newest first, and a leak check then
 looks for anything left under the prefix.
 
+What a leak check looks for is declared by the services: each ``services/<service>.py``
+registers its resource kinds (:func:`resource_kind`) with how to find what is left of them under
+a prefix and how to delete it. This module only loops over them (:func:`find_leftovers`).
+
 A new run is also written to the journal of live runs (:mod:`eventlab.journal`) until it is
 destroyed, so that a run whose process is killed is still cleaned up by the next eventlab process.
 """
@@ -17,12 +21,12 @@ import re
 import secrets
 import string
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from eventlab import interrupts, journal
 from eventlab.target import Target
@@ -34,6 +38,9 @@ TAG_RUN = "eventlab:run"
 TAG_PROJECT = "eventlab:project"
 _ALPHABET = string.ascii_lowercase + string.digits
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+# What a resource's base name may be (the run prefix and suffixes such as ".fifo" are added);
+# every service's own naming rule allows it.
+BASE_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_-]*"
 
 # Error codes that mean "already gone": deleting again is success, not a failure.
 GONE_CODES = frozenset(
@@ -47,6 +54,64 @@ GONE_CODES = frozenset(
         "NoSuchBucket",
     }
 )
+
+
+@dataclass(frozen=True)
+class ResourceKind:
+    """One kind of resource eventlab creates (``sqs:queue``): the name its ledger entries carry
+    and, for a kind whose names carry the run prefix, how to find what is left of it under a
+    prefix (names) and how to delete one of those by name."""
+
+    name: str
+    find: Callable[[Target, str], Iterable[str]] | None = None
+    delete: Callable[[Target, str], object] | None = None
+
+    def __str__(self) -> str:
+        return self.name
+
+
+KINDS: dict[str, ResourceKind] = {}
+"""Every kind a services module declared, by name (``eventlab.services`` imports them all)."""
+
+
+def resource_kind(
+    name: str,
+    find: Callable[[Target, str], Iterable[str]] | None = None,
+    delete: Callable[[Target, str], object] | None = None,
+) -> ResourceKind:
+    """Declare a resource kind (once, from its services module) and return it."""
+    kind = ResourceKind(name, find, delete)
+    if KINDS.get(name, kind) != kind:
+        raise ValueError(f"resource kind {name!r} is declared twice")
+    KINDS[name] = kind
+    return kind
+
+
+@dataclass(frozen=True)
+class Leak:
+    """A resource found under a run's prefix after the run."""
+
+    kind: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.name}"
+
+
+def find_leftovers(target: Target, prefix: str) -> list[Leak]:
+    """Every resource whose name starts with ``prefix``, in every kind that can be found so. A
+    kind that cannot be listed (no permission on AWS) is logged and skipped, not ignored silently."""
+    if not KINDS:
+        raise RuntimeError("no resource kinds are declared: import eventlab.services first")
+    found: list[Leak] = []
+    for kind in KINDS.values():
+        if kind.find is None:
+            continue
+        try:
+            found.extend(Leak(kind.name, name) for name in kind.find(target, prefix))
+        except (ClientError, BotoCoreError) as error:
+            log.warning("leak check could not list %s: %s", kind.name, error)
+    return found
 
 
 def new_run_id() -> str:
@@ -66,7 +131,7 @@ class Resource:
     kind: str
     name: str
     arn: str
-    delete: Callable[[], None] = field(repr=False)
+    delete: Callable[[], object] = field(repr=False)
 
 
 @dataclass
@@ -112,7 +177,7 @@ class Run:
 
     def name(self, base: str, *, suffix: str = "", max_length: int = 64) -> str:
         """``<prefix>-<base><suffix>``, checked against the service's length limit."""
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", base):
+        if not re.fullmatch(BASE_NAME_PATTERN, base):
             raise ValueError(
                 f"resource base name {base!r}: use letters, digits, '-' and '_' "
                 "(the run prefix and suffixes such as '.fifo' are added for you)."
@@ -134,11 +199,12 @@ class Run:
         """The same tags in the list-of-pairs shape most AWS APIs take."""
         return [{key: k, value: v} for k, v in self.tags.items()]
 
-    def track(self, kind: str, name: str, arn: str, delete: Callable[[], None]) -> Resource:
+    def track(self, kind: ResourceKind | str, name: str, arn: str, delete: Callable[[], object]) -> Resource:
         """Record a created resource; it is deleted, newest first, by ``destroy()``.
 
         Recording the same resource twice (an idempotent create called again) keeps one entry.
         """
+        kind = str(kind)
         for known in self.resources:
             if (known.kind, known.arn) == (kind, arn):
                 return known
@@ -195,10 +261,8 @@ class Run:
         return self
 
     def leaks(self) -> list[str]:
-        """Anything still present under this run's prefix (see :func:`eventlab.leaks.find_leaks`)."""
-        from eventlab.leaks import find_leaks
-
-        return [str(leak) for leak in find_leaks(self.target, self.prefix)]
+        """Anything still present under this run's prefix, in every kind the services declare."""
+        return [str(leak) for leak in find_leftovers(self.target, self.prefix)]
 
     def __enter__(self) -> Self:
         return self

@@ -106,3 +106,13 @@ def test_a_fifo_topic_cannot_feed_a_standard_queue(offline_run: Run) -> None:
         sns.subscribe_queue(offline_run, topic, queue)
 
 
+
+
+def test_every_kind_found_by_prefix_has_its_place_in_the_deletion_order() -> None:
+    from eventlab import leaks
+    from eventlab.run import KINDS
+
+    findable = {kind.name for kind in KINDS.values() if kind.find is not None}
+    assert findable == set(leaks.DELETION_ORDER), "a kind the leak check finds must also be deleted, in order"
+    assert all(KINDS[name].delete is not None for name in leaks.DELETION_ORDER)
+    assert set(leaks.CHECKS) == findable and list(leaks.DELETERS) == list(leaks.DELETION_ORDER)

@@ -8,7 +8,7 @@ import pytest
 from botocore.model import Shape
 
 from eventlab.run import Run
-from eventlab.services import events, firehose, iam, kinesis, lambda_, sns, sqs
+from eventlab.services import events, firehose, iam, kinesis, lambda_, logs, sns, sqs
 from eventlab.topology import FunctionSpec, QueueSpec, Topology, functions, plan
 
 
@@ -39,7 +39,7 @@ def test_the_names_apply_creates_are_listed_with_their_limits() -> None:
     assert names[("archive", "el-abcdefgh-shop-archive")] == events.MAX_ARCHIVE_NAME == 48
     assert names[("IAM role (for its stream, bus and Firehose targets)", "el-abcdefgh-placed-events")] == iam.MAX_NAME
     assert names[("IAM role", "el-abcdefgh-pay-role")] == 64
-    assert names[("log group", "/aws/lambda/el-abcdefgh-pay")] == lambda_.LOG_GROUP_MAX_CHARS
+    assert names[("log group", "/aws/lambda/el-abcdefgh-pay")] == logs.LOG_GROUP_MAX_CHARS
 
 
 # (module constant, service, operation, member path, "min"/"max"/"pattern") as botocore's API
@@ -74,8 +74,8 @@ MODEL = [
     (iam.MAX_NAME, "iam", "CreateRole", ["RoleName"], "max"),
     (iam.NAME_PATTERN, "iam", "CreateRole", ["RoleName"], "pattern"),
     (iam.MAX_POLICY_NAME, "iam", "PutRolePolicy", ["PolicyName"], "max"),
-    (lambda_.LOG_GROUP_MAX_CHARS, "logs", "CreateLogGroup", ["logGroupName"], "max"),
-    (lambda_.LOG_GROUP_PATTERN, "logs", "CreateLogGroup", ["logGroupName"], "pattern"),
+    (logs.LOG_GROUP_MAX_CHARS, "logs", "CreateLogGroup", ["logGroupName"], "max"),
+    (logs.LOG_GROUP_PATTERN, "logs", "CreateLogGroup", ["logGroupName"], "pattern"),
     (lambda_.HANDLER_MAX_CHARS, "lambda", "CreateFunction", ["Handler"], "max"),
     (lambda_.ENVIRONMENT_KEY_PATTERN, "lambda", "CreateFunction", ["Environment", "Variables", "*key"], "pattern"),
     (lambda_.MEMORY_MB[0], "lambda", "CreateFunction", ["MemorySize"], "min"),

@@ -44,11 +44,11 @@ from eventlab.schemas.infer import (
     render,
 )
 from eventlab.services import s3
+from eventlab.services import schemas as schemas_service
 from eventlab.target import Target
 
 log = logging.getLogger(__name__)
 
-MAX_REGISTRY_NAME = 64
 MAX_CONTENT = 100_000  # characters; the Schemas API's limit on Content
 MAX_VERSION_RETRIES = 20
 
@@ -399,16 +399,7 @@ class EventBridgeSchemaRegistry(SchemaRegistry):
             kwargs["NextToken"] = reply["NextToken"]
 
     def list_schemas(self, prefix: str = "") -> list[str]:
-        names: list[str] = []
-        kwargs: dict[str, Any] = {"RegistryName": self.name}
-        if prefix:
-            kwargs["SchemaNamePrefix"] = prefix
-        while True:
-            reply = self._client.list_schemas(**kwargs)
-            names.extend(s["SchemaName"] for s in reply.get("Schemas", []))
-            if not reply.get("NextToken"):
-                return sorted(names)
-            kwargs["NextToken"] = reply["NextToken"]
+        return schemas_service.list_schemas(self._client, self.name, prefix)
 
     def _write_version(self, schema: str, schema_type: str, content: str, description: str,
                        exists: bool) -> SchemaVersion:
@@ -457,10 +448,8 @@ class EventBridgeSchemaRegistry(SchemaRegistry):
             return {n: archive.read(n).decode("utf-8") for n in archive.namelist() if not n.endswith("/")}
 
     def delete(self) -> None:
-        """Delete every schema of the registry, then the registry (what the run's teardown calls)."""
-        for schema in self.list_schemas():
-            self._client.delete_schema(RegistryName=self.name, SchemaName=schema)
-        self._client.delete_registry(RegistryName=self.name)
+        """Delete every schema of the registry, then the registry."""
+        schemas_service.delete_registry(self._client, self.name)
 
 
 # -- the factory -----------------------------------------------------------------------------
@@ -472,8 +461,8 @@ def create_registry(run: Run, base: str = "events", *, description: str = "",
     Schemas API, so ``"eventbridge"`` there fails with a clear error.
     """
     backend = backend or ("s3" if run.target.is_emulated else "eventbridge")
-    name = run.name(base, max_length=MAX_REGISTRY_NAME)
     if backend == "s3":
+        name = run.name(base, max_length=schemas_service.MAX_REGISTRY_NAME)
         bucket = s3.create_bucket(run, f"{base}-schemas")
         registry = S3SchemaRegistry(run.target, name, bucket.name)
         registry.create(description, run.tags)
@@ -485,11 +474,5 @@ def create_registry(run: Run, base: str = "events", *, description: str = "",
             "LocalStack's open edition has no EventBridge Schemas API: use backend='s3' (the default "
             "on the emulator), which keeps the same registry model in an S3 bucket of the run."
         )
-    client = run.target.client("schemas")
-    kwargs: dict[str, Any] = {"RegistryName": name, "Tags": run.tags}
-    if description:
-        kwargs["Description"] = description
-    arn = client.create_registry(**kwargs)["RegistryArn"]
-    registry = EventBridgeSchemaRegistry(run.target, name)
-    run.track("schemas:registry", name, arn, registry.delete)
-    return registry
+    name, _ = schemas_service.create_registry(run, base, description=description)
+    return EventBridgeSchemaRegistry(run.target, name)

@@ -1,5 +1,30 @@
 """One module per AWS service, functions named after the AWS operations they wrap.
 
-Each ``create_*`` takes a :class:`~eventlab.run.Run`, names and tags the resource for it,
-applies secure defaults, and records the deletion in the run's ledger.
+Each module owns its service's resource kinds whole: ``create_*`` takes a
+:class:`~eventlab.run.Run`, names and tags the resource for it (within the service's name
+limit, a constant here that the topology validator reads), applies secure defaults and records
+the deletion in the run's ledger; and the module declares each kind
+(:func:`eventlab.run.resource_kind`) with how to find what a run left of it by prefix and how to
+delete that. Functions that a consumer calls from its own threads or processes (reading a
+queue or a shard) take a boto3 client instead of the run.
+
+Importing this package imports every service module, so every kind is declared for
+:meth:`eventlab.run.Run.leaks` and :mod:`eventlab.leaks`.
 """
+
+from eventlab.services import (
+    events,
+    firehose,
+    iam,
+    kinesis,
+    lambda_,
+    logs,
+    s3,
+    schemas,
+    ses,
+    sns,
+    sqs,
+    tags,
+)
+
+__all__ = ["events", "firehose", "iam", "kinesis", "lambda_", "logs", "s3", "schemas", "ses", "sns", "sqs", "tags"]

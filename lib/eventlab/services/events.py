@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from eventlab.run import Run
+from eventlab.run import Run, resource_kind
+from eventlab.target import Target
 
 # Limits from the EventBridge API reference and quota page; the topology validator reads them here.
 MAX_BUS_NAME = 256
@@ -69,7 +70,7 @@ def create_event_bus(run: Run, base: str) -> EventBus:
     name = run.name(base, max_length=MAX_BUS_NAME)
     client = run.target.client("events")
     arn = client.create_event_bus(Name=name, Tags=run.tag_list())["EventBusArn"]
-    run.track("events:bus", name, arn, lambda: client.delete_event_bus(Name=name))
+    run.track(BUS, name, arn, lambda: client.delete_event_bus(Name=name))
     return EventBus(name=name, arn=arn)
 
 
@@ -100,7 +101,7 @@ def put_rule(
     client = run.target.client("events")
     arn = client.put_rule(**kwargs)["RuleArn"]
 
-    run.track("events:rule", name, arn, lambda: delete_rule(client, name, bus_name))
+    run.track(RULE, name, arn, lambda: delete_rule(client, name, bus_name))
     return Rule(name=name, arn=arn, bus_name=bus_name)
 
 
@@ -126,7 +127,7 @@ def create_archive(
     if event_pattern is not None:
         kwargs["EventPattern"] = pattern_json(event_pattern)
     arn = client.create_archive(**kwargs)["ArchiveArn"]
-    run.track("events:archive", name, arn, lambda: client.delete_archive(ArchiveName=name))
+    run.track(ARCHIVE, name, arn, lambda: client.delete_archive(ArchiveName=name))
     return str(arn)
 
 
@@ -149,3 +150,34 @@ def put_events(run: Run, entries: Sequence[Mapping[str, Any]]) -> list[str]:
             raise RuntimeError(f"put_events rejected entries: {reply['Entries']}")
         ids.extend(e["EventId"] for e in reply["Entries"])
     return ids
+
+
+# -- what a run leaves behind ------------------------------------------------------------------
+def _find_buses(target: Target, prefix: str) -> Iterator[str]:
+    for bus in target.client("events").list_event_buses(NamePrefix=prefix).get("EventBuses", []):
+        yield bus["Name"]
+
+
+def _delete_bus(target: Target, name: str) -> None:
+    """A bus with its rules (each with its targets): EventBridge refuses a bus that has rules."""
+    client = target.client("events")
+    for rule in client.list_rules(EventBusName=name).get("Rules", []):
+        delete_rule(client, rule["Name"], name)
+    client.delete_event_bus(Name=name)
+
+
+def _find_default_bus_rules(target: Target, prefix: str) -> Iterator[str]:
+    paginator = target.client("events").get_paginator("list_rules")
+    for page in paginator.paginate(NamePrefix=prefix, EventBusName="default"):
+        yield from (rule["Name"] for rule in page.get("Rules", []))
+
+
+def _find_archives(target: Target, prefix: str) -> Iterator[str]:
+    for archive in target.client("events").list_archives(NamePrefix=prefix).get("Archives", []):
+        yield archive["ArchiveName"]
+
+
+BUS = resource_kind("events:bus", _find_buses, _delete_bus)
+# Rules on a custom bus go with their bus; those on the default bus are found by name.
+RULE = resource_kind("events:rule", _find_default_bus_rules, lambda t, name: delete_rule(t.client("events"), name, "default"))
+ARCHIVE = resource_kind("events:archive", _find_archives, lambda t, name: t.client("events").delete_archive(ArchiveName=name))

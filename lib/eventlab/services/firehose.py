@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
 from eventlab import policies
-from eventlab.run import Run
+from eventlab.run import Run, resource_kind
 from eventlab.services import iam
 from eventlab.services.kinesis import Stream
 from eventlab.services.s3 import Bucket
+from eventlab.target import Target
 
 # Limits from the Firehose API reference; the topology validator reads them here.
 MAX_NAME = 64
@@ -73,7 +75,7 @@ def create_delivery_stream_to_s3(
     arn = client.create_delivery_stream(**kwargs)["DeliveryStreamARN"]
 
     def delete() -> None:
-        client.delete_delivery_stream(DeliveryStreamName=name, AllowForceDelete=True)
+        _delete_delivery_stream(run.target, name)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             try:
@@ -83,7 +85,7 @@ def create_delivery_stream_to_s3(
             time.sleep(1)
         raise TimeoutError(f"delivery stream {name} still exists 120 s after DeleteDeliveryStream")
 
-    run.track("firehose:delivery-stream", name, arn, delete)
+    run.track(DELIVERY_STREAM, name, arn, delete)
     wait_active(run, name)
     return DeliveryStream(name=name, arn=arn, bucket=bucket, prefix=prefix)
 
@@ -114,3 +116,24 @@ def wait_active(run: Run, name: str, timeout: float = 120) -> None:
         if status.endswith("FAILED") or time.monotonic() > deadline:
             raise RuntimeError(f"delivery stream {name} is {status}, not ACTIVE")
         time.sleep(1)
+
+
+# -- what a run leaves behind ------------------------------------------------------------------
+def _find_delivery_streams(target: Target, prefix: str) -> Iterator[str]:
+    client = target.client("firehose")
+    start: str | None = None
+    while True:
+        kwargs = {"Limit": 100, **({"ExclusiveStartDeliveryStreamName": start} if start else {})}
+        reply = client.list_delivery_streams(**kwargs)
+        names = reply.get("DeliveryStreamNames", [])
+        yield from (name for name in names if name.startswith(prefix))
+        if not reply.get("HasMoreDeliveryStreams") or not names:
+            return
+        start = names[-1]
+
+
+def _delete_delivery_stream(target: Target, name: str) -> None:
+    target.client("firehose").delete_delivery_stream(DeliveryStreamName=name, AllowForceDelete=True)
+
+
+DELIVERY_STREAM = resource_kind("firehose:delivery-stream", _find_delivery_streams, _delete_delivery_stream)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from eventlab import policies
-from eventlab.run import Run
+from eventlab.run import Run, resource_kind
+from eventlab.target import Target
 
 # Limits from the IAM API reference and "IAM and AWS STS quotas"; the topology validator reads them.
 MAX_NAME = 64
@@ -35,7 +37,7 @@ def create_role(run: Run, base: str, *, service: str, policy: policies.Policy) -
         AssumeRolePolicyDocument=policies.to_json(policies.assume_role(service)),
         Tags=run.tag_list(),
     )["Role"]["Arn"]
-    run.track("iam:role", name, arn, lambda: delete_role(client, name))
+    run.track(ROLE, name, arn, lambda: delete_role(client, name))
     client.put_role_policy(RoleName=name, PolicyName=POLICY_NAME, PolicyDocument=policies.to_json(policy))
     return Role(name=name, arn=arn)
 
@@ -49,3 +51,12 @@ def delete_role(client: Any, name: str) -> None:
         for attached in page["AttachedPolicies"]:
             client.detach_role_policy(RoleName=name, PolicyArn=attached["PolicyArn"])
     client.delete_role(RoleName=name)
+
+
+# -- what a run leaves behind ------------------------------------------------------------------
+def _find_roles(target: Target, prefix: str) -> Iterator[str]:
+    for page in target.client("iam").get_paginator("list_roles").paginate(PathPrefix=ROLE_PATH):
+        yield from (r["RoleName"] for r in page.get("Roles", []) if r["RoleName"].startswith(prefix))
+
+
+ROLE = resource_kind("iam:role", _find_roles, lambda t, name: delete_role(t.client("iam"), name))

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
-from eventlab.run import Run
+from eventlab.run import Run, resource_kind
+from eventlab.target import Target
 
 # Limits from the Kinesis API reference and quota page; the topology validator reads them here.
 MAX_NAME = 128
@@ -46,13 +48,13 @@ def create_stream(
     client.create_stream(**kwargs)
 
     def delete() -> None:
-        client.delete_stream(StreamName=name, EnforceConsumerDeletion=True)
+        _delete_stream(run.target, name)
         client.get_waiter("stream_not_exists").wait(
             StreamName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
         )
 
     # Tracked before the wait: a stream that never turns ACTIVE is still deleted.
-    run.track("kinesis:stream", name, name, delete)
+    run.track(STREAM, name, name, delete)
     wait_active(run, name)
     if encrypted:
         client.start_stream_encryption(StreamName=name, EncryptionType="KMS", KeyId="alias/aws/kinesis")
@@ -81,7 +83,7 @@ def register_stream_consumer(run: Run, stream: Stream, consumer_name: str) -> st
     """
     client = run.target.client("kinesis")
     arn = client.register_stream_consumer(StreamARN=stream.arn, ConsumerName=consumer_name)["Consumer"]["ConsumerARN"]
-    run.track("kinesis:consumer", consumer_name, arn, lambda: client.deregister_stream_consumer(ConsumerARN=arn))
+    run.track(CONSUMER, consumer_name, arn, lambda: client.deregister_stream_consumer(ConsumerARN=arn))
     for _ in range(120):
         status = client.describe_stream_consumer(ConsumerARN=arn)["ConsumerDescription"]["ConsumerStatus"]
         if status == "ACTIVE":
@@ -96,3 +98,18 @@ def update_shard_count(run: Run, stream: Stream, shards: int) -> list[dict]:
     client.update_shard_count(StreamName=stream.name, TargetShardCount=shards, ScalingType="UNIFORM_SCALING")
     wait_active(run, stream.name)
     return list(client.list_shards(StreamName=stream.name)["Shards"])
+
+
+# -- what a run leaves behind ------------------------------------------------------------------
+def _find_streams(target: Target, prefix: str) -> Iterator[str]:
+    for page in target.client("kinesis").get_paginator("list_streams").paginate():
+        yield from (name for name in page.get("StreamNames", []) if name.startswith(prefix))
+
+
+def _delete_stream(target: Target, name: str) -> None:
+    """A stream with its enhanced fan-out consumers (deleted in the background, as AWS does)."""
+    target.client("kinesis").delete_stream(StreamName=name, EnforceConsumerDeletion=True)
+
+
+STREAM = resource_kind("kinesis:stream", _find_streams, _delete_stream)
+CONSUMER = resource_kind("kinesis:consumer")  # named by the caller, deleted with its stream

@@ -17,7 +17,7 @@ import logging
 import re
 import time
 import zipfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,8 +25,9 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from eventlab import policies
-from eventlab.run import Run
-from eventlab.services import iam
+from eventlab.run import Run, resource_kind
+from eventlab.services import iam, logs
+from eventlab.target import Target
 
 log = logging.getLogger(__name__)
 
@@ -66,10 +67,6 @@ SQS_BATCH_WITHOUT_WINDOW = 10  # larger batches need a batching window of at lea
 STREAM_BATCH_SIZE = (1, 10_000)
 BATCHING_WINDOW_SECONDS = (0, 300)
 ROLE_SUFFIX = "-role"
-LOG_GROUP_PREFIX = "/aws/lambda/"
-LOG_GROUP_MAX_CHARS = 512
-LOG_GROUP_PATTERN = r"[\.\-_/#A-Za-z0-9]+"
-LOG_RETENTION_DAYS = 7
 # What an asynchronous invocation's OnSuccess/OnFailure destination may be.
 DESTINATION_SERVICES = frozenset({"sqs", "sns", "lambda", "events"})
 # Files and folders never packaged: caches and local tooling, not handler code.
@@ -170,10 +167,6 @@ def _retry_while_iam_propagates[T](call: Callable[[], T], what: str) -> T:
             time.sleep(2)
 
 
-def log_group_arn(run: Run, group: str) -> str:
-    return f"arn:aws:logs:{run.target.region}:{run.target.account_id}:log-group:{group}"
-
-
 def role_base(base: str) -> str:
     """The base name of a function's execution role."""
     return f"{base}{ROLE_SUFFIX}"
@@ -181,7 +174,7 @@ def role_base(base: str) -> str:
 
 def log_group_name(function_name: str) -> str:
     """The log group Lambda writes a function's logs to (created here first, with a retention)."""
-    return f"{LOG_GROUP_PREFIX}{function_name}"
+    return f"{logs.LAMBDA_PREFIX}{function_name}"
 
 
 def environment_size(environment: Mapping[str, str]) -> int:
@@ -225,9 +218,9 @@ def create_function(
         raise ValueError(f"function {base!r}: memory_size={memory_size}; Lambda allows {MEMORY_MB[0]} to {MEMORY_MB[1]} MB.")
     name = run.name(base, max_length=MAX_NAME)
     zipped = package(code_dir)
-    group = create_log_group(run, log_group_name(name))
+    group = logs.create_log_group(run, log_group_name(name))
 
-    all_statements = execution_statements(log_group_arn(run, group), statements, dead_letter_target_arn)
+    all_statements = execution_statements(logs.log_group_arn(run.target, group), statements, dead_letter_target_arn)
     role = iam.create_role(
         run, role_base(base), service="lambda.amazonaws.com", policy=policies.document(*all_statements)
     )
@@ -251,7 +244,7 @@ def create_function(
         kwargs["Description"] = description
     client = run.target.client("lambda")
     arn = _retry_while_iam_propagates(lambda: client.create_function(**kwargs), f"function {name}")["FunctionArn"]
-    run.track("lambda:function", name, arn, lambda: delete_function(run, name))
+    run.track(FUNCTION, name, arn, lambda: delete_function(run, name))
     if reserved_concurrency is not None:
         client.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=reserved_concurrency)
     wait_active(run, name)
@@ -281,15 +274,6 @@ def delete_function(run: Run, name: str) -> None:
     run.target.client("lambda").delete_function(FunctionName=name)
 
 
-def create_log_group(run: Run, group: str, *, retention_days: int = LOG_RETENTION_DAYS) -> str:
-    """Create a log group with a retention, tagged and tracked; an existing one is an error."""
-    client = run.target.client("logs")
-    client.create_log_group(logGroupName=group, tags=run.tags)
-    run.track("logs:log-group", group, group, lambda: client.delete_log_group(logGroupName=group))
-    client.put_retention_policy(logGroupName=group, retentionInDays=retention_days)
-    return group
-
-
 def add_permission(
     run: Run,
     function: Function,
@@ -311,7 +295,7 @@ def add_permission(
         SourceArn=source_arn,
     )
     run.track(
-        "lambda:permission",
+        PERMISSION,
         f"{function.name}/{sid}",
         f"{function.arn}#{sid}",
         lambda: client.remove_permission(FunctionName=function.name, StatementId=sid),
@@ -380,7 +364,7 @@ def create_event_source_mapping(
     )
     uuid = reply["UUID"]
     run.track(
-        "lambda:event-source-mapping",
+        EVENT_SOURCE_MAPPING,
         f"{source_arn.rsplit(':', 1)[-1]}->{function.name}",
         reply.get("EventSourceMappingArn", uuid),
         lambda: delete_event_source_mapping(run, uuid),
@@ -450,7 +434,7 @@ def put_function_event_invoke_config(
         kwargs["DestinationConfig"] = destinations
     _retry_while_iam_propagates(lambda: client.put_function_event_invoke_config(**kwargs), f"invoke config {function.name}")
     run.track(
-        "lambda:event-invoke-config",
+        EVENT_INVOKE_CONFIG,
         function.name,
         f"{function.arn}#event-invoke-config",
         lambda: client.delete_function_event_invoke_config(FunctionName=function.name),
@@ -503,14 +487,7 @@ def invoke(
 
 def filter_log_events(run: Run, function: Function, pattern: str = "") -> list[str]:
     """All log lines of the function so far (optionally matching a CloudWatch filter pattern)."""
-    client = run.target.client("logs")
-    kwargs: dict[str, Any] = {"logGroupName": function.log_group}
-    if pattern:
-        kwargs["filterPattern"] = pattern
-    lines: list[str] = []
-    for page in client.get_paginator("filter_log_events").paginate(**kwargs):
-        lines.extend(e["message"].rstrip("\n") for e in page.get("events", []))
-    return lines
+    return logs.filter_log_events(run, function.log_group, pattern)
 
 
 _REPORT = re.compile(
@@ -535,3 +512,25 @@ def invocation_reports(run: Run, function: Function) -> list[dict[str, Any]]:
             })
     return rows
 
+
+
+# -- what a run leaves behind ------------------------------------------------------------------
+def _find_functions(target: Target, prefix: str) -> Iterator[str]:
+    for page in target.client("lambda").get_paginator("list_functions").paginate():
+        yield from (f["FunctionName"] for f in page.get("Functions", []) if f["FunctionName"].startswith(prefix))
+
+
+def _find_event_source_mappings(target: Target, prefix: str) -> Iterator[str]:
+    for page in target.client("lambda").get_paginator("list_event_source_mappings").paginate():
+        for mapping in page.get("EventSourceMappings", []):
+            if mapping.get("FunctionArn", "").rsplit(":", 1)[-1].startswith(prefix):
+                yield mapping["UUID"]
+
+
+FUNCTION = resource_kind("lambda:function", _find_functions, lambda t, name: t.client("lambda").delete_function(FunctionName=name))
+EVENT_SOURCE_MAPPING = resource_kind(
+    "lambda:event-source-mapping", _find_event_source_mappings, lambda t, uuid: t.client("lambda").delete_event_source_mapping(UUID=uuid)
+)
+# A function's permissions and invoke configuration go with it.
+PERMISSION = resource_kind("lambda:permission")
+EVENT_INVOKE_CONFIG = resource_kind("lambda:event-invoke-config")

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from eventlab.run import Run
+from eventlab.run import Run, resource_kind
+from eventlab.target import Target
 
 # General purpose bucket naming rules (S3 user guide, "General purpose bucket naming rules").
 MIN_NAME = 3
@@ -53,7 +55,7 @@ def create_bucket(run: Run, base: str) -> Bucket:
     if run.target.region != "us-east-1":
         kwargs["CreateBucketConfiguration"] = {"LocationConstraint": run.target.region}
     client.create_bucket(**kwargs)
-    run.track("s3:bucket", name, f"arn:aws:s3:::{name}", lambda: empty_and_delete_bucket(client, name))
+    run.track(BUCKET, name, f"arn:aws:s3:::{name}", lambda: empty_and_delete_bucket(client, name))
     client.put_public_access_block(
         Bucket=name,
         PublicAccessBlockConfiguration={
@@ -93,3 +95,13 @@ def empty_and_delete_bucket(client: Any, name: str) -> None:
         if doomed:
             client.delete_objects(Bucket=name, Delete={"Objects": doomed, "Quiet": True})
     client.delete_bucket(Bucket=name)
+
+
+# -- what a run leaves behind ------------------------------------------------------------------
+def _find_buckets(target: Target, prefix: str) -> Iterator[str]:
+    for bucket in target.client("s3").list_buckets().get("Buckets", []):
+        if bucket["Name"].startswith(prefix):
+            yield bucket["Name"]
+
+
+BUCKET = resource_kind("s3:bucket", _find_buckets, lambda t, name: empty_and_delete_bucket(t.client("s3"), name))

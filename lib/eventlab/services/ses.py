@@ -8,7 +8,7 @@ from typing import Any
 
 import requests
 
-from eventlab.run import Run
+from eventlab.run import Run, resource_kind
 from eventlab.target import Target
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ def verify_email_identity(run: Run, address: str) -> Identity:
             log.warning("SES identity %s is %s: confirm the verification mail before sending", address, status)
         return Identity(address=address, arn=arn, created=False)
     client.verify_email_identity(EmailAddress=address)
-    run.track("ses:identity", address, arn, lambda: client.delete_identity(Identity=address))
+    run.track(IDENTITY, address, arn, lambda: client.delete_identity(Identity=address))
     if not run.target.is_emulated:
         log.warning("SES sent a verification mail to %s: open its link before the first send", address)
     return Identity(address=address, arn=arn, created=True)
@@ -86,3 +86,7 @@ def wait_for_emails(target: Target, *, to: str, count: int, timeout: float = 60,
         time.sleep(0.2)
     time.sleep(settle)
     return list_sent_emails(target, to=to)
+
+
+# An address is no run's name: an identity is deleted through the ledger of the run that made it.
+IDENTITY = resource_kind("ses:identity")

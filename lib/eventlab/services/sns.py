@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from eventlab import policies
-from eventlab.run import Run
+from eventlab.run import Run, resource_kind
 from eventlab.services import sqs
+from eventlab.target import Target
 
 FIFO_SUFFIX = ".fifo"
 # Limits from the SNS API reference and developer guide; the topology validator reads them here.
@@ -79,7 +80,7 @@ def create_topic(
     arn = client.create_topic(
         Name=name, Attributes=attrs, Tags=[{"Key": k, "Value": v} for k, v in all_tags.items()]
     )["TopicArn"]
-    run.track("sns:topic", name, arn, lambda: client.delete_topic(TopicArn=arn))
+    run.track(TOPIC, name, arn, lambda: client.delete_topic(TopicArn=arn))
     return Topic(name=name, arn=arn)
 
 
@@ -111,7 +112,7 @@ def subscribe(
         Attributes=attrs,
         ReturnSubscriptionArn=True,
     )["SubscriptionArn"]
-    run.track("sns:subscription", f"{topic.name}->{protocol}", arn, lambda: client.unsubscribe(SubscriptionArn=arn))
+    run.track(SUBSCRIPTION, f"{topic.name}->{protocol}", arn, lambda: client.unsubscribe(SubscriptionArn=arn))
     return Subscription(arn=arn, topic_arn=topic.arn, protocol=protocol, endpoint=endpoint)
 
 
@@ -145,3 +146,31 @@ def publish(run: Run, topic: Topic, message: str, **kwargs: Any) -> str:
     """Publish one message; returns its message id."""
     reply = run.target.client("sns").publish(TopicArn=topic.arn, Message=message, **kwargs)
     return str(reply["MessageId"])
+
+
+# -- what a run leaves behind ------------------------------------------------------------------
+def _find_topics(target: Target, prefix: str) -> Iterator[str]:
+    for page in target.client("sns").get_paginator("list_topics").paginate():
+        for topic in page.get("Topics", []):
+            name = topic["TopicArn"].rsplit(":", 1)[-1]
+            if name.startswith(prefix):
+                yield name
+
+
+def _delete_topic(target: Target, name: str) -> None:
+    target.client("sns").delete_topic(TopicArn=f"arn:aws:sns:{target.region}:{target.account_id}:{name}")
+
+
+def _find_subscriptions(target: Target, prefix: str) -> Iterator[str]:
+    for page in target.client("sns").get_paginator("list_subscriptions").paginate():
+        for sub in page.get("Subscriptions", []):
+            if sub["TopicArn"].rsplit(":", 1)[-1].startswith(prefix):
+                yield sub["SubscriptionArn"]
+
+
+def _unsubscribe(target: Target, arn: str) -> None:
+    target.client("sns").unsubscribe(SubscriptionArn=arn)
+
+
+TOPIC = resource_kind("sns:topic", _find_topics, _delete_topic)
+SUBSCRIPTION = resource_kind("sns:subscription", _find_subscriptions, _unsubscribe)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from eventlab import policies
-from eventlab.run import Run
+from eventlab.run import Run, resource_kind
+from eventlab.target import Target
 
 FIFO_SUFFIX = ".fifo"
 # Limits from the SQS API reference and quota pages; the topology validator reads them here.
@@ -91,7 +92,7 @@ def create_queue(
 
     client = run.target.client("sqs")
     url = client.create_queue(QueueName=name, Attributes=attrs, tags={**(tags or {}), **run.tags})["QueueUrl"]
-    run.track("sqs:queue", name, url, lambda: client.delete_queue(QueueUrl=url))
+    run.track(QUEUE, name, url, lambda: client.delete_queue(QueueUrl=url))
     arn = client.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"
     ]
@@ -153,3 +154,17 @@ def receive_all(
             if delete:
                 client.delete_message(QueueUrl=queue.url, ReceiptHandle=message["ReceiptHandle"])
     return messages
+
+
+# -- what a run leaves behind ------------------------------------------------------------------
+def _find_queues(target: Target, prefix: str) -> Iterator[str]:
+    for page in target.client("sqs").get_paginator("list_queues").paginate(QueueNamePrefix=prefix):
+        yield from (url.rsplit("/", 1)[-1] for url in page.get("QueueUrls", []))
+
+
+def _delete_queue(target: Target, name: str) -> None:
+    client = target.client("sqs")
+    client.delete_queue(QueueUrl=client.get_queue_url(QueueName=name)["QueueUrl"])
+
+
+QUEUE = resource_kind("sqs:queue", _find_queues, _delete_queue)

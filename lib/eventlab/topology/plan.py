@@ -20,7 +20,7 @@ from typing import Any
 
 from eventlab import policies
 from eventlab.run import Run, new_run_id
-from eventlab.services import events, firehose, iam, kinesis, lambda_, s3, sns, sqs
+from eventlab.services import events, firehose, iam, kinesis, lambda_, logs, s3, sns, sqs
 from eventlab.topology.model import FunctionSpec, Ref, RuleSpec, Topology
 
 EVENTS = "events.amazonaws.com"
@@ -94,7 +94,7 @@ def generated_names(topology: Topology, prefix: str = EXAMPLE_PREFIX) -> list[Ge
         name = full_name(prefix, function.name)
         add(GeneratedName(owner, "Lambda function", name, lambda_.MAX_NAME, lambda_.NAME_PATTERN, "lambda:function"))
         add(GeneratedName(owner, "IAM role", full_name(prefix, lambda_.role_base(function.name)), iam.MAX_NAME, iam.NAME_PATTERN, "iam:role", True))
-        add(GeneratedName(owner, "log group", lambda_.log_group_name(name), lambda_.LOG_GROUP_MAX_CHARS, lambda_.LOG_GROUP_PATTERN, "logs:log-group"))
+        add(GeneratedName(owner, "log group", lambda_.log_group_name(name), logs.LOG_GROUP_MAX_CHARS, logs.LOG_GROUP_PATTERN, logs.LOG_GROUP.name))
     return out
 
 
@@ -239,7 +239,7 @@ def function_role_policies(p: Plan, spec: FunctionSpec) -> tuple[list[policies.P
 
     statements, environment = functions.grants_and_environment(p, spec)  # type: ignore[arg-type]
     group = lambda_.log_group_name(full_name(p.prefix, spec.name))
-    documents = [policies.document(*lambda_.execution_statements(lambda_.log_group_arn(p.run, group), statements))]
+    documents = [policies.document(*lambda_.execution_statements(logs.log_group_arn(p.run.target, group), statements))]
     for source in spec.event_sources:
         documents.append(policies.document(*policies.may_read_from(p.arn(Ref.parse(source.source)))))
     return documents, environment
