@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Self
+from typing import Self
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -157,8 +157,6 @@ class Run:
         self.project = project
         self.started_at = time.time()
         self.resources: list[Resource] = []
-        # Handles of what apply() built, by reference ("queue:orders"), so a second apply reuses them.
-        self.handles: dict[str, Any] = {}
         # A new run on a real target is journaled before it creates anything. A run opened on an
         # existing id (to find or delete what another run made) is not: it owns nothing.
         self._deleting = 0  # deletions in progress (a signal may start a destroy within one)

@@ -35,7 +35,7 @@ def test_orders_flow_through_every_service(run: Run) -> None:
             stock={"SKU-A": 20, "SKU-B": 6},
             variables=FAST,
         )
-        analytics.wait_confirmed(shop.deployment.topics["order-paid"].arn, timeout=30)
+        analytics.wait_confirmed(shop.handles.topics["order-paid"].arn, timeout=30)
         _roles_are_least_privilege(run, shop)
 
         # Order ids unique to the run: SES and SMS records are shared by everything on the emulator.
@@ -84,7 +84,7 @@ def _roles_are_least_privilege(run: Run, shop: ecommerce.Shop) -> None:
     """Every function's role names exact resources; the one grant without an ARN is SMS (phone
     numbers have none), and it excludes every SNS ARN, so no topic is covered."""
     iam = run.target.client("iam")
-    for name, function in shop.deployment.functions.items():
+    for name, function in shop.handles.functions.items():
         role = function.role.name
         assert iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"] == [], f"{name}: no managed policies"
         for policy_name in iam.list_role_policies(RoleName=role)["PolicyNames"]:

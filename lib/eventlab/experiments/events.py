@@ -153,7 +153,7 @@ def match_patterns(
         name: events.put_rule(run, bus, f"match-{i}", event_pattern=pattern, description=f"pattern {name}")
         for i, (name, pattern) in enumerate(patterns.items())
     }
-    sqs.allow_senders(run, queue, service="events.amazonaws.com", source_arns=[r.arn for r in rules.values()])
+    sqs.allow_senders(run, queue, service=events.PRINCIPAL, source_arns=[r.arn for r in rules.values()])
     for name, rule in rules.items():
         template = '{"rule": ' + json.dumps(name) + ', "id": <id>}'
         events.put_targets(run, rule, [{
@@ -187,7 +187,7 @@ def route_to_queues(
     rule = events.put_rule(run, bus, base, event_pattern=event_pattern)
     queues = {name: sqs.create_queue(run, f"{base}-{name}") for name in targets}
     for queue in queues.values():
-        sqs.allow_senders(run, queue, service="events.amazonaws.com", source_arns=[rule.arn])
+        sqs.allow_senders(run, queue, service=events.PRINCIPAL, source_arns=[rule.arn])
     events.put_targets(run, rule, [
         {"Id": name, "Arn": queues[name].arn, **dict(extra)} for name, extra in targets.items()
     ])

@@ -86,7 +86,7 @@ def queue_policy_admits(
     *,
     queue_arn: str,
     source_arn: str,
-    service: str = "sns.amazonaws.com",
+    service: str = sns.PRINCIPAL,
     action: str = "sqs:SendMessage",
 ) -> tuple[bool, str]:
     """Would this queue policy let ``service`` send to the queue on behalf of ``source_arn``?
@@ -152,13 +152,13 @@ def queue_policy_scenario(run: Run) -> PolicyScenario:
     topic = sns.create_topic(run, "alerts")
     other = sns.create_topic(run, "alerts-old")
     queue = sqs.create_queue(run, "alerts-q")
-    sqs.allow_senders(run, queue, service="sns.amazonaws.com", source_arns=[other.arn])
+    sqs.allow_senders(run, queue, service=sns.PRINCIPAL, source_arns=[other.arn])
     sns.subscribe(run, topic, "sqs", queue.arn, raw_message_delivery=True)
     sns.publish(run, topic, json.dumps({"alert": "disk full", "try": 1}))
     before = drain(client, queue.url, quiet_s=1.5, timeout=10)
     policy = json.loads(sqs.get_queue_attributes(run, queue).get("Policy", "{}"))
     admitted_before, reason_before = queue_policy_admits(policy, queue_arn=queue.arn, source_arn=topic.arn)
-    sqs.allow_senders(run, queue, service="sns.amazonaws.com", source_arns=[topic.arn])
+    sqs.allow_senders(run, queue, service=sns.PRINCIPAL, source_arns=[topic.arn])
     policy_after = sqs.get_queue_attributes(run, queue).get("Policy")
     admitted_after, reason_after = queue_policy_admits(policy_after, queue_arn=queue.arn, source_arn=topic.arn)
     sns.publish(run, topic, json.dumps({"alert": "disk full", "try": 2}))
@@ -244,7 +244,7 @@ def event_pattern_scenario(run: Run) -> PatternScenario:
         "source": ["shop.orders"], "detail-type": ["OrderPlaced"], "detail": {"total": [{"numeric": [">", 100]}]},
     }
     rule = events.put_rule(run, bus, "large-orders", event_pattern=pattern_before)
-    sqs.allow_senders(run, queue, service="events.amazonaws.com", source_arns=[rule.arn])
+    sqs.allow_senders(run, queue, service=events.PRINCIPAL, source_arns=[rule.arn])
     events.put_targets(run, rule, [{"Id": "queue", "Arn": queue.arn}])
     entry_before = {"EventBusName": bus.name, "Source": "shop.orders", "DetailType": "Order Placed",
                     "Detail": json.dumps({"order": "o-1", "total": "150.00"})}

@@ -26,7 +26,7 @@ from eventlab.idempotency import IdempotencyStore
 from eventlab.locations import project_root
 from eventlab.run import Run
 from eventlab.services import events, ses
-from eventlab.topology import Deployment, Topology, apply
+from eventlab.topology import Handles, Topology, apply
 from eventlab.waiting import until
 
 log = logging.getLogger(__name__)
@@ -89,7 +89,7 @@ class Shop:
     """A deployed pipeline: handles, producers and observers."""
 
     run: Run
-    deployment: Deployment
+    handles: Handles
     sender: str
     analytics_bodies: Callable[[], list[dict[str, Any]]]
     orders: dict[str, Order] = field(default_factory=dict)
@@ -98,7 +98,7 @@ class Shop:
     @property
     def claims(self) -> IdempotencyStore:
         """The store the handlers claim their side effects in (read here to trace orders)."""
-        return IdempotencyStore(self.run.target, self.deployment.buckets["state"].name, namespace="claims")
+        return IdempotencyStore(self.run.target, self.handles.buckets["state"].name, namespace="claims")
 
     def _done(self, key: str) -> bool:
         record = self.claims.get(key)
@@ -111,7 +111,7 @@ class Shop:
         (event_id,) = events.put_events(
             self.run,
             [{
-                "EventBusName": self.deployment.buses["shop"].name,
+                "EventBusName": self.handles.buses["shop"].name,
                 "Source": ORDER_SOURCE,
                 "DetailType": "OrderPlaced",
                 "Detail": json.dumps(order.detail()),
@@ -123,7 +123,7 @@ class Shop:
         """The web front end: stream click events (partitioned by customer, so each customer's
         clicks stay in order on one shard)."""
         client = self.run.target.client("kinesis")
-        stream = self.deployment.streams["clicks"].name
+        stream = self.handles.streams["clicks"].name
         for start in range(0, len(clicks), 500):
             batch = clicks[start : start + 500]
             reply = client.put_records(
@@ -142,7 +142,7 @@ class Shop:
         """Everything that arrived on a queue so far (drained and kept here)."""
         kept = self._drained.setdefault(name, [])
         client = self.run.target.client("sqs")
-        url = self.deployment.queues[name].url
+        url = self.handles.queues[name].url
         while True:
             reply = client.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
             messages = reply.get("Messages", [])
@@ -155,7 +155,7 @@ class Shop:
     def audit_records(self) -> list[dict[str, Any]]:
         """Every OrderPlaced event on the audit stream, from the start."""
         client = self.run.target.client("kinesis")
-        stream = self.deployment.streams["audit"].name
+        stream = self.handles.streams["audit"].name
         records = []
         for shard in client.list_shards(StreamName=stream)["Shards"]:
             iterator = client.get_shard_iterator(
@@ -214,7 +214,7 @@ class Shop:
     def lake_records(self) -> list[dict[str, Any]]:
         """The clickstream as Firehose delivered it to S3."""
         client = self.run.target.client("s3")
-        bucket = self.deployment.buckets["lake"].name
+        bucket = self.handles.buckets["lake"].name
         lines: list[dict[str, Any]] = []
         for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
             for obj in page.get("Contents", []):
@@ -225,7 +225,7 @@ class Shop:
     # -- S3 state ----------------------------------------------------------------------------
     def _keys(self, prefix: str) -> list[str]:
         client = self.run.target.client("s3")
-        bucket = self.deployment.buckets["state"].name
+        bucket = self.handles.buckets["state"].name
         return [
             obj["Key"]
             for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
@@ -234,7 +234,7 @@ class Shop:
 
     def _get(self, key: str) -> str | None:
         try:
-            reply = self.run.target.client("s3").get_object(Bucket=self.deployment.buckets["state"].name, Key=key)
+            reply = self.run.target.client("s3").get_object(Bucket=self.handles.buckets["state"].name, Key=key)
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
                 return None
@@ -269,13 +269,13 @@ def deploy(
     """
     topology = Topology.from_yaml(topology_path(), {"analytics_url": analytics_url, "sender": sender, **(variables or {})})
     ses.verify_email_identity(run, sender)
-    deployment = apply(topology, run)
-    state = deployment.buckets["state"].name
+    built = apply(topology, run)
+    state = built.buckets["state"].name
     s3 = run.target.client("s3")
     for sku, level in (stock or {}).items():
         s3.put_object(Bucket=state, Key=f"stock/{sku}.json", Body=json.dumps({"level": level}).encode())
     log.info("e-commerce pipeline deployed for run %s", run.run_id)
-    return Shop(run=run, deployment=deployment, sender=sender, analytics_bodies=analytics_bodies)
+    return Shop(run=run, handles=built, sender=sender, analytics_bodies=analytics_bodies)
 
 
 def clickstream(customers: Iterable[str], skus: Sequence[str], *, views: int, start_ts: int, seed: int = 7) -> list[dict[str, Any]]:

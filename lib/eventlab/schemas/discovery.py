@@ -80,7 +80,7 @@ def observe_bus(run: Run, bus: events.EventBus | str | None = None, base: str = 
     queue = sqs.create_queue(run, f"{base}-q")
     rule = events.put_rule(run, bus_obj, f"{base}-all", event_pattern=CATCH_ALL_PATTERN,
                            description="eventlab schema discovery: a copy of every event")
-    sqs.allow_senders(run, queue, service="events.amazonaws.com", source_arns=[rule.arn])
+    sqs.allow_senders(run, queue, service=events.PRINCIPAL, source_arns=[rule.arn])
     events.put_targets(run, rule, [{"Id": "discovery", "Arn": queue.arn}])
     return BusObserver(run=run, bus_name=rule.bus_name, rule=rule, queue=queue)
 

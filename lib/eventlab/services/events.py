@@ -34,6 +34,7 @@ MESSAGE_GROUP_ID_MAX_CHARS = 100
 RETRY_ATTEMPTS = (0, 185)
 EVENT_AGE_SECONDS = (60, 86_400)
 ARCHIVE_SUFFIX = "-archive"
+PRINCIPAL = "events.amazonaws.com"  # the service, in resource policies and role trust
 TARGET_ROLE_SUFFIX = "-events"
 
 

@@ -21,6 +21,7 @@ BUFFER_SECONDS = (0, 900)
 BUFFER_MB = (1, 128)
 PREFIX_MAX_CHARS = 1_024
 ROLE_SUFFIX = "-firehose"
+PRINCIPAL = "firehose.amazonaws.com"  # assumes a delivery stream's role
 Compression = Literal["UNCOMPRESSED", "GZIP", "ZIP", "Snappy", "HADOOP_SNAPPY"]
 
 
@@ -51,7 +52,7 @@ def create_delivery_stream_to_s3(
     statements = [*policies.may_send_to(bucket.arn), *policies.may_read_from(bucket.arn)]
     if source is not None:
         statements += policies.may_read_from(source.arn)
-    role = iam.create_role(run, role_base(base), service="firehose.amazonaws.com", policy=policies.document(*statements))
+    role = iam.create_role(run, role_base(base), service=PRINCIPAL, policy=policies.document(*statements))
     prefix = prefix or default_prefix(name)
     kwargs: dict = {
         "DeliveryStreamName": name,

@@ -67,6 +67,7 @@ SQS_BATCH_WITHOUT_WINDOW = 10  # larger batches need a batching window of at lea
 STREAM_BATCH_SIZE = (1, 10_000)
 BATCHING_WINDOW_SECONDS = (0, 300)
 ROLE_SUFFIX = "-role"
+PRINCIPAL = "lambda.amazonaws.com"  # assumes a function's execution role
 # What an asynchronous invocation's OnSuccess/OnFailure destination may be.
 DESTINATION_SERVICES = frozenset({"sqs", "sns", "lambda", "events"})
 # Files and folders never packaged: caches and local tooling, not handler code.
@@ -222,7 +223,7 @@ def create_function(
 
     all_statements = execution_statements(logs.log_group_arn(run.target, group), statements, dead_letter_target_arn)
     role = iam.create_role(
-        run, role_base(base), service="lambda.amazonaws.com", policy=policies.document(*all_statements)
+        run, role_base(base), service=PRINCIPAL, policy=policies.document(*all_statements)
     )
 
     kwargs: dict[str, Any] = {

@@ -21,6 +21,7 @@ MAX_TAGS = 50
 POLICY_MAX_BYTES = 30 * 1024
 POLICY_MAX_STATEMENTS = 100
 PUBLISH_ACTION = "sns:Publish"
+PRINCIPAL = "sns.amazonaws.com"  # the service, in resource policies that let it deliver
 # Filter policy constraints ("Filter policy constraints in Amazon SNS"): at most five keys (for
 # payload-based policies, the top-level keys), at most 150 value combinations (each array's
 # values times its nesting depth, multiplied together), numeric bounds within +-1e9, 256 KB.
@@ -120,7 +121,7 @@ def subscribe_queue(run: Run, topic: Topic, queue: sqs.Queue, **options: Any) ->
     """Subscribe a queue, and let only this topic send to it (queue policy on aws:SourceArn)."""
     if topic.fifo and not queue.fifo:
         raise ValueError(f"FIFO topic {topic.name} can only deliver to FIFO queues, not {queue.name}.")
-    sqs.allow_senders(run, queue, service="sns.amazonaws.com", source_arns=[topic.arn])
+    sqs.allow_senders(run, queue, service=PRINCIPAL, source_arns=[topic.arn])
     return subscribe(run, topic, "sqs", queue.arn, **options)
 
 

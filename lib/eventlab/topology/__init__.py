@@ -2,11 +2,12 @@
 
     topology = Topology.from_yaml("data/topologies/fanout.yaml")
     with Run(target) as run:
-        deployment = apply(topology, run)
-        deployment.queues["orders"].url
+        built = apply(topology, run)
+        built.queues["orders"].url
 """
 
-from eventlab.topology.apply import Deployment, apply
+from eventlab.topology.apply import apply
+from eventlab.topology.handles import Handles
 from eventlab.topology.model import (
     ArchiveSpec,
     BucketSpec,
@@ -29,8 +30,8 @@ from eventlab.topology.patterns import PatternError, validate_event_pattern, val
 from eventlab.topology.validate import validate
 
 __all__ = [
-    "ArchiveSpec", "BucketSpec", "BusSpec", "DeliveryStreamSpec", "Deployment", "EventSourceSpec",
-    "FunctionSpec", "InputTransformerSpec", "PatternError", "QueueSpec", "Ref", "RuleSpec",
+    "ArchiveSpec", "BucketSpec", "BusSpec", "DeliveryStreamSpec", "EventSourceSpec",
+    "FunctionSpec", "Handles", "InputTransformerSpec", "PatternError", "QueueSpec", "Ref", "RuleSpec",
     "RuleTargetSpec", "StreamSpec", "SubscriptionSpec", "TopicSpec", "Topology", "TopologyError",
     "apply", "validate", "validate_event_pattern", "validate_filter_policy",
 ]

@@ -14,17 +14,15 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from types import SimpleNamespace
-from typing import Any
+from dataclasses import dataclass
 
 from eventlab import policies
 from eventlab.run import Run, new_run_id
 from eventlab.services import events, firehose, iam, kinesis, lambda_, logs, s3, sns, sqs
+from eventlab.topology import functions
+from eventlab.topology.handles import Handles
 from eventlab.topology.model import FunctionSpec, Ref, RuleSpec, Topology
 
-EVENTS = "events.amazonaws.com"
-SNS = "sns.amazonaws.com"
 # A prefix of the length every run's has, for checks made before a run exists.
 EXAMPLE_PREFIX = Run.prefix_for("0" * len(new_run_id()))
 SHOWN_PREFIX = Run.prefix_for("<run id>")  # how EXAMPLE_PREFIX reads in messages (same length)
@@ -146,36 +144,18 @@ def estimated_arn(service: str, resource: str, region: str = REGION, account: st
     return f"arn:aws:{service}:{region}:{account}:{resource}"
 
 
-@dataclass
-class Plan:
-    """Handles like a Deployment's, with estimated ARNs: what the policy code needs to run offline."""
+@dataclass(frozen=True)
+class Estimate:
+    """The region and account estimated ARNs are in: the longest region name, any account."""
 
-    topology: Topology
-    prefix: str
-    run: Any = field(default_factory=lambda: SimpleNamespace(target=SimpleNamespace(region=REGION, account_id=ACCOUNT)))
-    queues: dict[str, sqs.Queue] = field(default_factory=dict)
-    topics: dict[str, sns.Topic] = field(default_factory=dict)
-    buses: dict[str, events.EventBus] = field(default_factory=dict)
-    rules: dict[str, events.Rule] = field(default_factory=dict)
-    streams: dict[str, kinesis.Stream] = field(default_factory=dict)
-    buckets: dict[str, s3.Bucket] = field(default_factory=dict)
-    delivery_streams: dict[str, firehose.DeliveryStream] = field(default_factory=dict)
-
-    def arn_table(self, kind: str) -> dict[str, Any]:
-        return {
-            "queue": self.queues, "topic": self.topics, "bus": self.buses, "stream": self.streams,
-            "bucket": self.buckets, "firehose": self.delivery_streams,
-        }[kind]
-
-    def arn(self, ref: Ref) -> str:
-        if ref.kind == "function":
-            return estimated_arn("lambda", f"function:{full_name(self.prefix, ref.name)}")
-        return str(self.arn_table(ref.kind)[ref.name].arn)
+    region: str = REGION
+    account_id: str = ACCOUNT
 
 
-def plan(topology: Topology, prefix: str = EXAMPLE_PREFIX) -> Plan:
-    """Handles for every declared resource (only call it on a topology whose references resolve)."""
-    p = Plan(topology=topology, prefix=prefix)
+def plan(topology: Topology, prefix: str = EXAMPLE_PREFIX) -> Handles:
+    """Handles for every declared resource, with the names apply() will give them and estimated
+    ARNs (only call it on a topology whose references resolve)."""
+    p = Handles(topology=topology, place=Estimate())
     for queue in topology.queues:
         name = full_name(prefix, queue.name.removesuffix(sqs.FIFO_SUFFIX), sqs.FIFO_SUFFIX if queue.fifo else "")
         url = f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{name}"
@@ -204,6 +184,14 @@ def plan(topology: Topology, prefix: str = EXAMPLE_PREFIX) -> Plan:
             name=name, arn=estimated_arn("firehose", f"deliverystream/{name}"), bucket=bucket,
             prefix=delivery.prefix or firehose.default_prefix(name),
         )
+    for function in topology.functions:
+        name = full_name(prefix, function.name)
+        role = full_name(prefix, lambda_.role_base(function.name))
+        p.functions[function.name] = lambda_.Function(
+            name=name, arn=estimated_arn("lambda", f"function:{name}"),
+            role=iam.Role(role, f"arn:aws:iam::{ACCOUNT}:role{iam.ROLE_PATH}{role}"),
+            log_group=lambda_.log_group_name(name), runtime=function.runtime, timeout=function.timeout,
+        )
     return p
 
 
@@ -218,34 +206,32 @@ def resource_grants(
     for topic in topology.topics:
         for sub in topic.subscriptions:
             if sub.protocol == "sqs":
-                queue_grants[Ref.parse(sub.endpoint, default_kind="queue").name][SNS].add(topic_arn(topic.name))
+                queue_grants[Ref.parse(sub.endpoint, default_kind="queue").name][sns.PRINCIPAL].add(topic_arn(topic.name))
             if sub.dead_letter:
-                queue_grants[Ref.parse(sub.dead_letter, default_kind="queue").name][SNS].add(topic_arn(topic.name))
+                queue_grants[Ref.parse(sub.dead_letter, default_kind="queue").name][sns.PRINCIPAL].add(topic_arn(topic.name))
     for rule in topology.rules:
         for target in rule.targets:
             ref = Ref.parse(target.arn)
             if ref.kind == "queue":
-                queue_grants[ref.name][EVENTS].add(rule_arn(rule.name))
+                queue_grants[ref.name][events.PRINCIPAL].add(rule_arn(rule.name))
             elif ref.kind == "topic":
-                topic_grants[ref.name][EVENTS].add(rule_arn(rule.name))
+                topic_grants[ref.name][events.PRINCIPAL].add(rule_arn(rule.name))
             if target.dead_letter:
-                queue_grants[Ref.parse(target.dead_letter, default_kind="queue").name][EVENTS].add(rule_arn(rule.name))
+                queue_grants[Ref.parse(target.dead_letter, default_kind="queue").name][events.PRINCIPAL].add(rule_arn(rule.name))
     return queue_grants, topic_grants
 
 
-def function_role_policies(p: Plan, spec: FunctionSpec) -> tuple[list[policies.Policy], dict[str, str]]:
+def function_role_policies(p: Handles, spec: FunctionSpec) -> tuple[list[policies.Policy], dict[str, str]]:
     """A function's inline role policies (its own, then one per event source) and environment."""
-    from eventlab.topology import functions
-
-    statements, environment = functions.grants_and_environment(p, spec)  # type: ignore[arg-type]
-    group = lambda_.log_group_name(full_name(p.prefix, spec.name))
-    documents = [policies.document(*lambda_.execution_statements(logs.log_group_arn(p.run.target, group), statements))]
+    statements, environment = functions.grants_and_environment(p, spec)
+    group = p.functions[spec.name].log_group
+    documents = [policies.document(*lambda_.execution_statements(logs.log_group_arn(p.place, group), statements))]
     for source in spec.event_sources:
-        documents.append(policies.document(*policies.may_read_from(p.arn(Ref.parse(source.source)))))
+        documents.append(policies.document(*policies.may_read_from(functions.source_arn(p, source.source))))
     return documents, environment
 
 
-def rule_role_policy(p: Plan, rule: RuleSpec) -> policies.Policy | None:
+def rule_role_policy(p: Handles, rule: RuleSpec) -> policies.Policy | None:
     statements = [s for t in rule.targets if _kind(t.arn) in ROLE_TARGET_KINDS for s in policies.may_send_to(p.arn(Ref.parse(t.arn)))]
     return policies.document(*statements) if statements else None
 
