@@ -19,7 +19,7 @@ from eventlab.topology import (
     validate_event_pattern,
     validate_filter_policy,
 )
-from eventlab.topology.patterns import validate_schedule
+from eventlab.topology.filters import validate_schedule
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "topologies"
 

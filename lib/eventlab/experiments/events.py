@@ -37,7 +37,7 @@ from eventlab.measure.paths import measure
 from eventlab.measure.results import RunResult
 from eventlab.run import Run
 from eventlab.services import events, sqs
-from eventlab.topology.patterns import validate_event_pattern
+from eventlab.topology.filters import validate_event_pattern
 
 log = logging.getLogger(__name__)
 

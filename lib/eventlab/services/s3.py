@@ -11,6 +11,9 @@ from typing import Any
 from eventlab.run import Run, resource_kind
 from eventlab.target import Target
 
+# What a declared bucket's base name may be (the run prefix is added; the whole name must then
+# pass bucket_name_problems).
+BASE_NAME_PATTERN = r"[a-z0-9][a-z0-9-]*"
 # General purpose bucket naming rules (S3 user guide, "General purpose bucket naming rules").
 MIN_NAME = 3
 MAX_NAME = 63

@@ -13,6 +13,10 @@ from eventlab.target import Target
 
 log = logging.getLogger(__name__)
 
+# What SES takes as an identity: an email address, or a domain.
+ADDRESS_PATTERN = r"[^@\s]+@[^@\s]+\.[^@\s]+"
+IDENTITY_PATTERN = rf"{ADDRESS_PATTERN}|[a-z0-9.-]+\.[a-z]{{2,}}"
+
 
 @dataclass(frozen=True)
 class Identity:

@@ -7,6 +7,7 @@
 """
 
 from eventlab.topology.apply import apply
+from eventlab.topology.filters import PatternError, validate_event_pattern, validate_filter_policy
 from eventlab.topology.handles import Handles
 from eventlab.topology.model import (
     ArchiveSpec,
@@ -26,7 +27,6 @@ from eventlab.topology.model import (
     Topology,
     TopologyError,
 )
-from eventlab.topology.patterns import PatternError, validate_event_pattern, validate_filter_policy
 from eventlab.topology.validate import validate
 
 __all__ = [

@@ -129,21 +129,12 @@ class _Builder:
                 self.h.targeted.add(rule.name)
 
     def _queue(self, spec: QueueSpec) -> sqs.Queue:
-        attributes: dict[str, str | int] = {
-            "VisibilityTimeout": spec.visibility_timeout,
-            "ReceiveMessageWaitTimeSeconds": spec.receive_wait_time,
-            "DelaySeconds": spec.delay,
-            "MessageRetentionPeriod": spec.retention,
-            "MaximumMessageSize": spec.max_message_size,
-        }
-        if spec.high_throughput:
-            attributes |= {"DeduplicationScope": "messageGroup", "FifoThroughputLimit": "perMessageGroupId"}
         return sqs.create_queue(
             self.run,
             spec.name.removesuffix(sqs.FIFO_SUFFIX),
             fifo=spec.fifo,
             content_based_deduplication=spec.content_based_deduplication,
-            attributes=attributes,
+            attributes=spec.attributes(),
             dead_letter_queue=self.h.queues[spec.dead_letter] if spec.dead_letter else None,
             max_receive_count=spec.max_receive_count,
             encrypted=spec.encrypted,

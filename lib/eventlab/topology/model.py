@@ -57,6 +57,16 @@ class Ref:
         return f"{self.kind}:{self.name}"
 
 
+# A queue's settings and the SQS attribute each one sets (their ranges: services/sqs.py).
+QUEUE_ATTRIBUTES = {
+    "visibility_timeout": "VisibilityTimeout",
+    "receive_wait_time": "ReceiveMessageWaitTimeSeconds",
+    "delay": "DelaySeconds",
+    "retention": "MessageRetentionPeriod",
+    "max_message_size": "MaximumMessageSize",
+}
+
+
 @dataclass
 class QueueSpec:
     """An SQS queue. Times in seconds; AWS defaults unless said otherwise."""
@@ -74,6 +84,13 @@ class QueueSpec:
     max_receive_count: int = 5
     encrypted: bool = True
     tags: dict[str, str] = field(default_factory=dict)
+
+    def attributes(self) -> dict[str, str | int]:
+        """The SQS attributes these settings set (high throughput: a FIFO queue's two)."""
+        attributes: dict[str, str | int] = {attribute: getattr(self, setting) for setting, attribute in QUEUE_ATTRIBUTES.items()}
+        if self.high_throughput:
+            attributes |= {"DeduplicationScope": "messageGroup", "FifoThroughputLimit": "perMessageGroupId"}
+        return attributes
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Offline syntax checks for EventBridge event patterns and SNS filter policies.
+"""Offline checks of the filters AWS applies to events: EventBridge event patterns and SNS filter policies.
 
 Both grammars are JSON objects whose leaves are arrays of values or single-key operator
 objects. Checking them locally lets ``apply()`` reject a malformed pattern before it creates
