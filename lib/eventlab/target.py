@@ -212,16 +212,21 @@ class Target:
         with self._lock:
             client = self._clients.get(service)
             if client is None:
-                client = self.session.client(
-                    service,  # type: ignore[call-overload]
-                    region_name=self.region,
-                    endpoint_url=self.endpoint_url,
-                    config=self.client_config,
-                )
-                if self.is_emulated and self.endpoint_url:
-                    _explain_emulator_errors(client, self.endpoint_url)
-                self._clients[service] = client
+                client = self._clients[service] = self.new_client(service)
             return client
+
+    def new_client(self, service: str, *, config: Config | None = None) -> Any:
+        """A client of its own, not the shared one (a consumer that must not share connections,
+        or one with other settings: ``config`` is merged into the target's)."""
+        client = self.session.client(
+            service,  # type: ignore[call-overload]
+            region_name=self.region,
+            endpoint_url=self.endpoint_url,
+            config=self.client_config.merge(config) if config else self.client_config,
+        )
+        if self.is_emulated and self.endpoint_url:
+            _explain_emulator_errors(client, self.endpoint_url)
+        return client
 
     def check_emulator(self) -> None:
         """On an emulator that eventlab runs, check again that each of its sockets is on loopback:

@@ -9,7 +9,7 @@ import pytest
 
 from eventlab.experiments import events as ev
 from eventlab.run import Run
-from eventlab.services import events
+from eventlab.services import events, sqs
 from eventlab.topology import PatternError
 
 pytestmark = pytest.mark.integration
@@ -44,8 +44,8 @@ def test_input_path_and_transformer_shape_what_each_queue_gets(run: Run) -> None
         "xf": {"InputTransformer": {"InputPathsMap": {"o": "$.detail.orderId"}, "InputTemplate": '{"order": <o>}'}},
     })
     events.put_events(run, [{"EventBusName": bus.name, "Source": "shop", "DetailType": "Order", "Detail": json.dumps({"orderId": "o-1", "total": 3})}])
-    assert ev.receive_bodies(run, queues["path"], 1, quiet=0.2) == [{"orderId": "o-1", "total": 3}]
-    assert ev.receive_bodies(run, queues["xf"], 1, quiet=0.2) == [{"order": "o-1"}]
+    assert sqs.receive_bodies(run, queues["path"], 1, quiet_s=0.2) == [{"orderId": "o-1", "total": 3}]
+    assert sqs.receive_bodies(run, queues["xf"], 1, quiet_s=0.2) == [{"order": "o-1"}]
 
 
 def test_replayed_events_arrive_again_and_are_told_apart(run: Run) -> None:
@@ -54,9 +54,9 @@ def test_replayed_events_arrive_again_and_are_told_apart(run: Run) -> None:
     [queue] = ev.route_to_queues(run, bus, "orders", {"source": ["shop"]}, {"q": {}}).values()
     start = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
     events.put_events(run, [{"EventBusName": bus.name, "Source": "shop", "DetailType": "Order", "Detail": json.dumps({"n": i})} for i in range(3)])
-    originals = ev.receive_bodies(run, queue, 3)
+    originals = sqs.receive_bodies(run, queue, 3)
     replay = ev.replay_archive(run, archive, bus, start, dt.datetime.now(dt.UTC), stand_in=originals)
-    again = ev.receive_bodies(run, queue, 3)
+    again = sqs.receive_bodies(run, queue, 3)
     assert sorted(e["detail"]["n"] for e in again) == [0, 1, 2]
     assert [ev.replay_name(e) for e in originals] == [None] * 3
     assert {ev.replay_name(e) for e in again} == {replay.name}

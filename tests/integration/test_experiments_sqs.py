@@ -52,10 +52,10 @@ def test_redrive_by_hand_when_the_api_is_missing(run: Run, monkeypatch: pytest.M
         raise ClientError({"Error": {"Code": "UnsupportedOperation", "Message": "no"}}, "StartMessageMoveTask")
 
     monkeypatch.setattr(client, "start_message_move_task", missing)
-    result = experiments.redrive(run, dlq, source)
+    result = sqs.redrive(run, dlq, source)
     assert result.method == "receive-send-delete" and result.moved == 1
-    assert experiments.wait_for_count(client, source.url, 1, timeout=5) == 1
-    assert experiments.approximate_count(client, dlq.url) == 0
+    assert sqs.wait_for_count(run, source, 1, timeout=5) == 1
+    assert sqs.approximate_count(run, dlq) == 0
 
 
 def test_batching_divides_calls_by_ten(run: Run) -> None:

@@ -27,8 +27,8 @@ def test_replay_iterators_and_reading_across_a_split_keep_key_order(run: Run) ->
     factory = ProbeFactory(run.run_id, keys=["a", "b", "c"])
     st.send_probes(client, stream.name, factory, LoadSpec(rate=200, count=15, batch=5, keys=3))
     [shard] = st.shards_frame(client, stream.name).index
-    first = st.read_shard(client, stream.name, shard)
-    again = st.read_shard(client, stream.name, shard, "AT_SEQUENCE_NUMBER", sequence_number=first[5].sequence)
+    first = kinesis.read_shard(client, stream.name, shard)
+    again = kinesis.read_shard(client, stream.name, shard, "AT_SEQUENCE_NUMBER", sequence_number=first[5].sequence)
     assert [r.sequence for r in again] == [r.sequence for r in first[5:]]
     kinesis.update_shard_count(run, stream, 2)
     st.send_probes(client, stream.name, factory, LoadSpec(rate=200, count=15, batch=5, keys=3))
@@ -55,8 +55,8 @@ def test_a_scaled_down_quota_throttles_only_the_load_above_it(run: Run) -> None:
 def test_firehose_objects_are_read_back_compressed_or_not(run: Run) -> None:
     bucket = s3.create_bucket(run, "fh")
     stream = firehose.create_delivery_stream_to_s3(run, "fh", bucket, buffer_seconds=0, compression="GZIP")
-    calls = st.put_record_batches(run, stream, [{"n": i} for i in range(25)], batch=10)
-    objects = st.wait_for_delivery(run, stream, 25, timeout=30)
+    calls = firehose.put_record_batch(run, stream, [{"n": i} for i in range(25)], batch=10)
+    objects = firehose.wait_for_delivery(run, stream, 25, timeout=30)
     assert calls == 3
     assert sorted(line for o in objects for line in o.lines) == sorted(f'{{"n":{i}}}' for i in range(25))
     assert all(o.key.startswith(stream.prefix) for o in objects)

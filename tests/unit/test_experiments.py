@@ -10,19 +10,20 @@ import pytest
 from eventlab.experiments import events as ev
 from eventlab.experiments import streams as st
 from eventlab.measure.probes import ProbeFactory
+from eventlab.services import events, kinesis
 
 TOP = 2**128 - 1
 
 
 def _shards(rows: list[tuple[str, str, str, int, int, bool]]) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=["shard", "parent", "adjacent_parent", "start_hash", "end_hash", "open"])
-    frame["keyspace_share"] = (frame["end_hash"] - frame["start_hash"] + 1) / st.HASH_SPACE
+    frame["keyspace_share"] = (frame["end_hash"] - frame["start_hash"] + 1) / kinesis.HASH_SPACE
     return frame.set_index("shard")
 
 
 def test_hash_key_is_the_md5_of_the_partition_key_as_a_128_bit_integer() -> None:
-    assert st.hash_key("customer-1") == int(hashlib.md5(b"customer-1").hexdigest(), 16)
-    assert 0 <= st.hash_key("") <= TOP
+    assert kinesis.hash_key("customer-1") == int(hashlib.md5(b"customer-1").hexdigest(), 16)
+    assert 0 <= kinesis.hash_key("") <= TOP
 
 
 def test_shard_for_picks_the_open_shard_whose_range_holds_the_hash() -> None:
@@ -33,7 +34,7 @@ def test_shard_for_picks_the_open_shard_whose_range_holds_the_hash() -> None:
         ("s2", "s0", "", half, TOP, True),
     ])
     for key in ("a", "b", "customer-7", "k0"):
-        expected = "s1" if st.hash_key(key) < half else "s2"
+        expected = "s1" if kinesis.hash_key(key) < half else "s2"
         assert st.shard_for(shards, key) == expected
 
 
@@ -56,11 +57,11 @@ def test_per_key_order_counts_inversions_and_the_shards_a_key_went_through() -> 
     factory = ProbeFactory("run1", keys=["k"])
     probes = [factory.make(0) for _ in range(4)]
     records = [
-        st.StreamRecord("parent", "1", "k", probes[0].to_bytes()),
-        st.StreamRecord("parent", "2", "k", probes[1].to_bytes()),
-        st.StreamRecord("child", "3", "k", probes[3].to_bytes()),
-        st.StreamRecord("child", "4", "k", probes[2].to_bytes()),
-        st.StreamRecord("child", "5", "other", b"not a probe"),
+        kinesis.Record("parent", "1", "k", probes[0].to_bytes()),
+        kinesis.Record("parent", "2", "k", probes[1].to_bytes()),
+        kinesis.Record("child", "3", "k", probes[3].to_bytes()),
+        kinesis.Record("child", "4", "k", probes[2].to_bytes()),
+        kinesis.Record("child", "5", "other", b"not a probe"),
     ]
     table = st.per_key_order(records)
     assert table.loc["k"].to_dict() == {"records": 4, "inversions": 1, "shards": "parent -> child"}
@@ -74,7 +75,7 @@ def test_accepted_rate_leaves_out_the_initial_burst() -> None:
 
 
 def test_replay_name_knows_eventbridge_replays_and_the_stand_in() -> None:
-    original = ev.envelope({"orderId": "o-1"})
+    original = events.envelope({"orderId": "o-1"}, source="shop", detail_type="Order")
     assert ev.replay_name(original) is None
     assert ev.replay_name({**original, "replay-name": "nightly"}) == "nightly"
     stand_in = {**original, "resources": ["arn:aws:s3:::b", "arn:aws:events:us-east-1:1:replay/el-x-replay"]}
@@ -82,7 +83,7 @@ def test_replay_name_knows_eventbridge_replays_and_the_stand_in() -> None:
 
 
 def test_envelope_has_the_fields_test_event_pattern_requires() -> None:
-    event = ev.envelope({"a": 1}, source="shop", detail_type="Order")
+    event = events.envelope({"a": 1}, source="shop", detail_type="Order")
     assert {"id", "source", "detail-type", "account", "time", "region", "resources", "detail"} <= set(event)
     assert event["detail"] == {"a": 1} and event["source"] == "shop"
 

@@ -11,6 +11,7 @@ import pytest
 from eventlab import policies
 from eventlab.experiments import sqs as sqs_experiments
 from eventlab.experiments import troubleshooting as trouble
+from eventlab.services import events
 
 QUEUE = "arn:aws:sqs:us-east-1:000000000000:el-x-q"
 TOPIC = "arn:aws:sns:us-east-1:000000000000:el-x-t"
@@ -78,7 +79,7 @@ def test_pattern_leaves_and_nesting() -> None:
 
 def test_full_event_has_what_test_event_pattern_needs() -> None:
     entry = {"Source": "shop", "DetailType": "Order Placed", "Detail": json.dumps({"total": 1})}
-    event = trouble.full_event(entry, account="000000000000", region="us-east-1")
+    event = events.envelope_of(entry, account="000000000000", region="us-east-1")
     assert {"id", "account", "source", "time", "region", "resources", "detail-type", "detail"} <= set(event)
     assert event["detail"] == {"total": 1}
 

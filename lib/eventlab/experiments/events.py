@@ -47,37 +47,6 @@ REPLAY_FIELD = "replay-name"
 _REPLAY_ARN_MARK = ":replay/"
 
 
-# -- receiving ---------------------------------------------------------------------------------
-def receive_bodies(run: Run, queue: sqs.Queue, count: int, *, timeout: float = 20.0, quiet: float = 1.0) -> list[Any]:
-    """Receive (and delete) JSON bodies from ``queue`` until ``count`` have arrived, then for
-    ``quiet`` more seconds to catch any extra; returns what arrived (fewer after ``timeout``)."""
-    client = run.target.client("sqs")
-    bodies: list[Any] = []
-    deadline = time.monotonic() + timeout
-    quiet_until: float | None = None
-    while True:
-        now = time.monotonic()
-        if len(bodies) >= count and quiet_until is None:
-            quiet_until = now + quiet
-        if (quiet_until is not None and now >= quiet_until) or now >= deadline:
-            break
-        wait = 1 if quiet_until is None else 0
-        reply = client.receive_message(QueueUrl=queue.url, MaxNumberOfMessages=10, WaitTimeSeconds=wait)
-        messages = reply.get("Messages", [])
-        if not messages:
-            if quiet_until is not None:
-                time.sleep(0.2)
-            continue
-        bodies.extend(json.loads(m["Body"]) for m in messages)
-        client.delete_message_batch(
-            QueueUrl=queue.url,
-            Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
-        )
-    if len(bodies) < count:
-        log.warning("queue %s: %d of %d message(s) within %.0f s", queue.name, len(bodies), count, timeout)
-    return bodies
-
-
 # -- pattern matching --------------------------------------------------------------------------
 @dataclass
 class PatternMatches:
@@ -100,16 +69,6 @@ class PatternMatches:
                 for name, pattern in self.patterns.items()
             ]
         ).set_index("pattern")
-
-
-def envelope(detail: Mapping[str, Any], *, source: str = SAMPLE_SOURCE, detail_type: str = SAMPLE_DETAIL_TYPE,
-             account: str = "000000000000", region: str = "us-east-1") -> dict[str, Any]:
-    """An event as EventBridge delivers it (for ``TestEventPattern``), around ``detail``."""
-    return {
-        "version": "0", "id": "00000000-0000-0000-0000-000000000000", "detail-type": detail_type,
-        "source": source, "account": account, "time": "2026-01-01T00:00:00Z", "region": region,
-        "resources": [], "detail": dict(detail),
-    }
 
 
 def match_patterns(
@@ -142,7 +101,7 @@ def match_patterns(
             str(d[id_field]) for d in details
             if client.test_event_pattern(
                 EventPattern=json.dumps(pattern),
-                Event=json.dumps(envelope(d, source=source, detail_type=detail_type, **identity)),
+                Event=json.dumps(events.envelope(d, source=source, detail_type=detail_type, **identity)),
             )["Result"]
         ]
         for name, pattern in patterns.items()
@@ -166,7 +125,7 @@ def match_patterns(
     ])
     expected = sum(len(v) for v in tested.values())
     delivered: dict[str, list[str]] = {name: [] for name in patterns}
-    for body in receive_bodies(run, queue, expected, timeout=timeout):
+    for body in sqs.receive_bodies(run, queue, expected, timeout=timeout):
         delivered[body["rule"]].append(str(body["id"]))
     order = {i: n for n, i in enumerate(ids)}
     for name in delivered:
@@ -227,13 +186,6 @@ def replay_name(event: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _no_retry_client(run: Run) -> Any:
-    """An events client that does not retry: a replay that failed must not be started twice."""
-    target = run.target
-    config = target.client_config.merge(Config(retries={"mode": "standard", "total_max_attempts": 1}))
-    return target.session.client("events", region_name=target.region, endpoint_url=target.endpoint_url, config=config)
-
-
 def replay_archive(
     run: Run,
     archive_arn: str,
@@ -255,7 +207,8 @@ def replay_archive(
     ``resources`` (see :func:`replay_name`); ``mode`` says which happened.
     """
     name = run.name(base, max_length=64)
-    client = _no_retry_client(run)
+    # No retries: a replay that failed must not be started twice.
+    client = run.target.new_client("events", config=Config(retries={"mode": "standard", "total_max_attempts": 1}))
     arn = f"arn:aws:events:{run.target.region}:{run.target.account_id}:replay/{name}"
     try:
         reply = client.start_replay(

@@ -30,7 +30,7 @@ import pandas as pd
 
 from eventlab.idempotency import IdempotencyStore, idempotent
 from eventlab.measure import analysis
-from eventlab.measure.consumers import SqsMessage, SqsReceiver, drain_queue, per_item
+from eventlab.measure.consumers import SqsMessage, SqsReceiver, per_item, probe_ids
 from eventlab.measure.faults import LoseResponses
 from eventlab.measure.load import LoadSpec, RetryPolicy, SqsSender, run_load
 from eventlab.measure.probes import ReceiptLog, decode
@@ -193,7 +193,7 @@ def _dlq_variant(
         if dlq is not None:
 
             def all_captured() -> bool:
-                dlq_ids.update(drain_queue(client, dlq.url, wait_s=0))
+                dlq_ids.update(probe_ids(sqs.receive_all(run, dlq, wait_s=0)))
                 return dlq_ids >= poison
 
             _wait(all_captured, timeout, "every poison message in the DLQ")
@@ -374,7 +374,7 @@ def polling_experiment(
     target = run.target
     for mode, wait_s, pause_s in (("short polling", 0, short_pause_s), ("long polling", long_wait_s, 0.0)):
         queue = sqs.create_queue(run, f"poll-{wait_s}")
-        consumer_client = target.session.client("sqs", region_name=target.region, endpoint_url=target.endpoint_url, config=target.client_config)
+        consumer_client = target.new_client("sqs")
         receipts = ReceiptLog(run.run_id)
         box: dict[str, PollStats] = {}
         deadline = time.monotonic() + timeout + messages / rate

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -35,38 +34,14 @@ PRIORITIES = ("high", "low", None)
 COUNTRIES = ("DE", "FR", "US", "JP", "IT")
 
 
-# -- receiving everything in a queue -----------------------------------------------------------
-def drain(client: Any, queue_url: str, *, expect: int | None = None, quiet_s: float = 1.0, timeout: float = 20.0) -> list[dict[str, Any]]:
-    """Receive and delete until ``expect`` messages arrived and then ``quiet_s`` passed without
-    more (so extra deliveries are seen too), or until ``timeout``. Returns the raw messages."""
-    got: list[dict[str, Any]] = []
-    deadline = time.monotonic() + timeout
-    quiet_since: float | None = None
-    while time.monotonic() < deadline:
-        batch = client.receive_message(
-            QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
-            MessageAttributeNames=["All"], MessageSystemAttributeNames=["All"],
-        ).get("Messages", [])
-        if batch:
-            got.extend(batch)
-            client.delete_message_batch(
-                QueueUrl=queue_url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)]
-            )
-            quiet_since = None
-            continue
-        if expect is None or len(got) >= expect:
-            quiet_since = quiet_since or time.monotonic()
-            if time.monotonic() - quiet_since >= quiet_s:
-                break
-    return got
-
-
-def drain_all(client: Any, queues: Mapping[str, tuple[str, int]], *, quiet_s: float = 1.0, timeout: float = 20.0) -> dict[str, list[dict[str, Any]]]:
-    """:func:`drain` several queues at once: ``{name: (queue_url, expected)}`` to messages."""
+# -- receiving everything in several queues ---------------------------------------------------
+def receive_all_at_once(run: Run, queues: Mapping[str, tuple[sqs.Queue, int]], *, quiet_s: float = 1.0, timeout: float = 20.0) -> dict[str, list[dict[str, Any]]]:
+    """:func:`eventlab.services.sqs.receive_all` on several queues at once: ``{name: (queue,
+    expected)}`` to the messages each received (and then ``quiet_s`` without more)."""
     with ThreadPoolExecutor(max_workers=max(1, min(8, len(queues)))) as pool:
         futures = {
-            name: pool.submit(drain, client, url, expect=expect, quiet_s=quiet_s, timeout=timeout)
-            for name, (url, expect) in queues.items()
+            name: pool.submit(sqs.receive_all, run, queue, expected=expected, quiet_s=quiet_s, timeout=timeout)
+            for name, (queue, expected) in queues.items()
         }
         return {name: future.result() for name, future in futures.items()}
 
@@ -75,7 +50,6 @@ def drain_all(client: Any, queues: Mapping[str, tuple[str, int]], *, quiet_s: fl
 def fan_out(run: Run, *, subscribers: tuple[str, ...] = ("billing", "shipping", "analytics"), messages: int = 10) -> pd.DataFrame:
     """One topic, one queue per subscriber; ``messages`` publishes. Returns, per subscriber,
     how many messages it received and how many distinct ones."""
-    client = run.target.client("sqs")
     topic = sns.create_topic(run, "fanout")
     queues = {name: sqs.create_queue(run, f"fan-{name}") for name in subscribers}
     for queue in queues.values():
@@ -83,7 +57,7 @@ def fan_out(run: Run, *, subscribers: tuple[str, ...] = ("billing", "shipping", 
     for i in range(messages):
         sns.publish(run, topic, json.dumps({"order": f"o-{i}"}))
     rows = []
-    received = drain_all(client, {name: (q.url, messages) for name, q in queues.items()})
+    received = receive_all_at_once(run, {name: (q, messages) for name, q in queues.items()})
     for name, got in received.items():
         ids = [json.loads(m["Body"])["order"] for m in got]
         rows.append({"subscriber": name, "received": len(ids), "distinct": len(set(ids))})
@@ -200,7 +174,6 @@ class FilterReport:
 def filter_policies(run: Run, *, cases: tuple[FilterCase, ...] = FILTER_CASES, catalogue: list[Order] | None = None) -> FilterReport:
     """Subscribe one queue per case (raw delivery), publish the catalogue with attributes, and
     compare each queue's delivered set with the set its predicate selects."""
-    client = run.target.client("sqs")
     catalogue = catalogue if catalogue is not None else orders()
     topic = sns.create_topic(run, "filters")
     queues: dict[str, sqs.Queue] = {}
@@ -215,7 +188,7 @@ def filter_policies(run: Run, *, cases: tuple[FilterCase, ...] = FILTER_CASES, c
     report = FilterReport(table=pd.DataFrame())
     rows = []
     wanted = {case.name: sorted(o.id for o in catalogue if case.matches(o)) for case in cases}
-    received = drain_all(client, {name: (queues[name].url, len(ids)) for name, ids in wanted.items()})
+    received = receive_all_at_once(run, {name: (queues[name], len(ids)) for name, ids in wanted.items()})
     for case in cases:
         expected = wanted[case.name]
         got = received[case.name]
@@ -241,7 +214,6 @@ def filter_policies(run: Run, *, cases: tuple[FilterCase, ...] = FILTER_CASES, c
 def raw_vs_enveloped(run: Run) -> dict[str, dict[str, Any]]:
     """One message with an attribute, to a raw and to an enveloped subscriber: what each queue
     receives as body and as SQS message attributes."""
-    client = run.target.client("sqs")
     topic = sns.create_topic(run, "envelope")
     raw_q = sqs.create_queue(run, "env-raw")
     wrapped_q = sqs.create_queue(run, "env-wrapped")
@@ -252,7 +224,7 @@ def raw_vs_enveloped(run: Run) -> dict[str, dict[str, Any]]:
                 MessageAttributes={"event_type": {"DataType": "String", "StringValue": "order_paid"}})
     out: dict[str, dict[str, Any]] = {"published": {"body": message}}
     for label, queue in (("raw", raw_q), ("enveloped", wrapped_q)):
-        (m,) = drain(client, queue.url, expect=1)
+        (m,) = sqs.receive_all(run, queue, expected=1, quiet_s=1.0, timeout=20)
         out[label] = {
             "body": m["Body"],
             "sqs_message_attributes": {k: v.get("StringValue") for k, v in m.get("MessageAttributes", {}).items()},

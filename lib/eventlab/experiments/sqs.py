@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
-from botocore.exceptions import ClientError
 
 from eventlab.measure import analysis
 from eventlab.measure.consumers import SqsMessage, SqsReceiver
@@ -184,114 +183,20 @@ def processing_order(
 
 
 # -- DLQ and redrive ---------------------------------------------------------------------------
-def peek(client: Any, queue_url: str, *, max_messages: int = 10) -> pd.DataFrame:
-    """Look at up to ``max_messages`` messages without consuming them (each is made visible again
-    at once): body, receive count, first send time and, in a DLQ, the queue it came from."""
-    rows: list[dict[str, Any]] = []
-    seen: set[str] = set()
-    for _ in range(3):
-        reply = client.receive_message(
-            QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1, VisibilityTimeout=5,
-            MessageSystemAttributeNames=["All"], MessageAttributeNames=["All"],
-        )
-        batch = reply.get("Messages", [])
-        if batch:  # hand every message back at once, seen before or not
-            client.change_message_visibility_batch(
-                QueueUrl=queue_url,
-                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0} for i, m in enumerate(batch)],
-            )
-        new = [m for m in batch if m["MessageId"] not in seen]
-        for m in new:
-            seen.add(m["MessageId"])
-            attrs = m.get("Attributes", {})
-            rows.append({
-                "message_id": m["MessageId"],
-                "body": m["Body"],
-                "receive_count": int(attrs.get("ApproximateReceiveCount", 0)),
-                "sent": pd.to_datetime(int(attrs.get("SentTimestamp", 0)), unit="ms", utc=True),
-                "source_queue": attrs.get("DeadLetterQueueSourceArn", "").rsplit(":", 1)[-1],
-            })
-        if len(rows) >= max_messages or not new:
-            break
+def dlq_view(messages: list[dict[str, Any]]) -> pd.DataFrame:
+    """Messages of a DLQ (from :func:`eventlab.services.sqs.peek`) as a table: body, receive
+    count, first send time and the queue each came from."""
+    rows = []
+    for m in messages:
+        attrs = m.get("Attributes", {})
+        rows.append({
+            "message_id": m["MessageId"],
+            "body": m["Body"],
+            "receive_count": int(attrs.get("ApproximateReceiveCount", 0)),
+            "sent": pd.to_datetime(int(attrs.get("SentTimestamp", 0)), unit="ms", utc=True),
+            "source_queue": attrs.get("DeadLetterQueueSourceArn", "").rsplit(":", 1)[-1],
+        })
     return pd.DataFrame(rows, columns=["message_id", "body", "receive_count", "sent", "source_queue"])
-
-
-def approximate_count(client: Any, queue_url: str) -> int:
-    """Visible plus in-flight messages (SQS's approximate counters)."""
-    attrs = client.get_queue_attributes(
-        QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
-    )["Attributes"]
-    return int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"])
-
-
-def wait_for_count(client: Any, queue_url: str, count: int, timeout: float = 30.0) -> int:
-    """Wait until a queue holds at least ``count`` messages; returns what it holds."""
-    deadline = time.monotonic() + timeout
-    held = approximate_count(client, queue_url)
-    while held < count and time.monotonic() < deadline:
-        time.sleep(0.2)
-        held = approximate_count(client, queue_url)
-    return held
-
-
-@dataclass
-class RedriveResult:
-    """How messages were moved back from a DLQ."""
-
-    method: str
-    moved: int
-    status: str
-    detail: dict[str, Any] = field(default_factory=dict)
-
-
-def redrive(run: Run, dlq: sqs.Queue, source: sqs.Queue, *, timeout: float = 30.0) -> RedriveResult:
-    """Move every message of ``dlq`` back to ``source``.
-
-    Uses ``StartMessageMoveTask`` (the DLQ redrive API; LocalStack 2026.3.0 implements it) and
-    waits for the task to finish. Where the API is missing it falls back to receive, send to
-    the source, delete, and says so in ``method``.
-    """
-    client = run.target.client("sqs")
-    # a move task takes only visible messages: let any in-flight one (someone looking) come back
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and int(
-        client.get_queue_attributes(QueueUrl=dlq.url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"])[
-            "Attributes"]["ApproximateNumberOfMessagesNotVisible"]
-    ):
-        time.sleep(0.2)
-    try:
-        client.start_message_move_task(SourceArn=dlq.arn, DestinationArn=source.arn)
-    except ClientError as error:
-        code = error.response.get("Error", {}).get("Code", "")
-        log.warning("StartMessageMoveTask unavailable (%s): moving messages by hand", code)
-        return _redrive_by_hand(client, dlq, source, code)
-    deadline = time.monotonic() + timeout
-    while True:
-        tasks = client.list_message_move_tasks(SourceArn=dlq.arn, MaxResults=1).get("Results", [])
-        task = tasks[0] if tasks else {}
-        status = task.get("Status", "UNKNOWN")
-        if status in {"COMPLETED", "FAILED", "CANCELLED"} or time.monotonic() > deadline:
-            return RedriveResult(
-                "StartMessageMoveTask", int(task.get("ApproximateNumberOfMessagesMoved", 0)), status,
-                {k: v for k, v in task.items() if k not in {"SourceArn", "DestinationArn"}},
-            )
-        time.sleep(0.2)
-
-
-def _redrive_by_hand(client: Any, dlq: sqs.Queue, source: sqs.Queue, reason: str) -> RedriveResult:
-    moved = 0
-    while True:
-        batch = client.receive_message(QueueUrl=dlq.url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
-        if not batch:
-            break
-        for m in batch:
-            kwargs: dict[str, Any] = {"QueueUrl": source.url, "MessageBody": m["Body"]}
-            if source.fifo:
-                kwargs |= {"MessageGroupId": "redrive", "MessageDeduplicationId": m["MessageId"]}
-            client.send_message(**kwargs)
-            client.delete_message(QueueUrl=dlq.url, ReceiptHandle=m["ReceiptHandle"])
-            moved += 1
-    return RedriveResult("receive-send-delete", moved, "COMPLETED", {"reason": reason})
 
 
 def strict_amount(order: Mapping[str, Any]) -> float:
@@ -312,7 +217,7 @@ class DlqReport:
     receive_counts: list[int]
     in_dlq: int
     dlq_view: pd.DataFrame
-    redrive: RedriveResult
+    redrive: sqs.RedriveResult
     processed_after_fix: list[str]
     dlq_left: int
 
@@ -374,11 +279,11 @@ def poison_to_dlq_and_back(
                 done.append(order["order"])
                 client.delete_message(QueueUrl=queue.url, ReceiptHandle=m["ReceiptHandle"])
 
-    consume(process, lambda: approximate_count(client, dlq.url) >= 1)
-    in_dlq = wait_for_count(client, dlq.url, 1, timeout=5)
-    view = peek(client, dlq.url)
+    consume(process, lambda: sqs.approximate_count(run, dlq) >= 1)
+    in_dlq = sqs.wait_for_count(run, dlq, 1, timeout=5)
+    view = dlq_view(sqs.peek(run, dlq))
     before_fix = set(done)
-    result = redrive(run, dlq, queue, timeout=timeout)
+    result = sqs.redrive(run, dlq, queue, timeout=timeout)
     consume(fixed, lambda: "o-poison" in done)
     return DlqReport(
         max_receive_count=max_receive_count,
@@ -387,7 +292,7 @@ def poison_to_dlq_and_back(
         dlq_view=view,
         redrive=result,
         processed_after_fix=[o for o in done if o not in before_fix],
-        dlq_left=approximate_count(client, dlq.url),
+        dlq_left=sqs.approximate_count(run, dlq),
     )
 
 

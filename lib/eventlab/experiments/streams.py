@@ -7,15 +7,12 @@ Used by ``notebooks/04-kinesis.ipynb``; every function takes boto3 clients or a
 
 from __future__ import annotations
 
-import gzip
-import hashlib
 import json
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -26,51 +23,35 @@ from matplotlib.figure import Figure
 from eventlab.measure import analysis
 from eventlab.measure.consumers import KinesisEfoReader, KinesisPoller
 from eventlab.measure.load import KinesisSender, LoadGenerator, LoadResult, LoadSpec, RetryPolicy
-from eventlab.measure.probes import Probe, ProbeFactory, ReceiptLog, decode
+from eventlab.measure.probes import ProbeFactory, ReceiptLog, decode
 from eventlab.measure.quotas import KinesisQuota, QuotaEmulator, emulate_quotas
 from eventlab.measure.results import RunResult
 from eventlab.run import Run
-from eventlab.services.firehose import DeliveryStream
-from eventlab.services.kinesis import Stream
+from eventlab.services import kinesis
 
 log = logging.getLogger(__name__)
 
-HASH_SPACE = 2**128
-GZIP_MAGIC = b"\x1f\x8b"
-
-
 # -- keys and shards ---------------------------------------------------------------------------
-def hash_key(partition_key: str) -> int:
-    """Where a partition key lands in the 128-bit hash key space: its MD5, as an integer."""
-    return int.from_bytes(hashlib.md5(partition_key.encode()).digest(), "big")
-
-
 def shards_frame(client: Any, stream_name: str) -> pd.DataFrame:
     """Every shard of a stream (open and closed): hash range, share of the key space, parents."""
     rows = []
-    kwargs: dict[str, Any] = {"StreamName": stream_name}
-    while True:
-        reply = client.list_shards(**kwargs)
-        for s in reply["Shards"]:
-            start, end = int(s["HashKeyRange"]["StartingHashKey"]), int(s["HashKeyRange"]["EndingHashKey"])
-            rows.append({
-                "shard": s["ShardId"],
-                "parent": s.get("ParentShardId") or "",
-                "adjacent_parent": s.get("AdjacentParentShardId") or "",
-                "start_hash": start,
-                "end_hash": end,
-                "keyspace_share": (end - start + 1) / HASH_SPACE,
-                "open": "EndingSequenceNumber" not in s.get("SequenceNumberRange", {}),
-            })
-        if not reply.get("NextToken"):
-            break
-        kwargs = {"NextToken": reply["NextToken"]}
+    for s in kinesis.list_shards(client, stream_name):
+        start, end = int(s["HashKeyRange"]["StartingHashKey"]), int(s["HashKeyRange"]["EndingHashKey"])
+        rows.append({
+            "shard": s["ShardId"],
+            "parent": s.get("ParentShardId") or "",
+            "adjacent_parent": s.get("AdjacentParentShardId") or "",
+            "start_hash": start,
+            "end_hash": end,
+            "keyspace_share": (end - start + 1) / kinesis.HASH_SPACE,
+            "open": kinesis.is_open(s),
+        })
     return pd.DataFrame(rows).set_index("shard")
 
 
 def shard_for(shards: pd.DataFrame, partition_key: str) -> str:
     """The open shard whose hash range holds the key's MD5 (computed here, not asked of Kinesis)."""
-    h = hash_key(partition_key)
+    h = kinesis.hash_key(partition_key)
     open_shards = shards[shards["open"]]
     hit = open_shards[(open_shards["start_hash"] <= h) & (h <= open_shards["end_hash"])]
     if len(hit) != 1:
@@ -83,7 +64,7 @@ def put_one_per_key(client: Any, stream_name: str, keys: Iterable[str]) -> pd.Da
     rows = []
     for key in keys:
         reply = client.put_record(StreamName=stream_name, PartitionKey=key, Data=json.dumps({"key": key}).encode())
-        rows.append({"key": key, "hash_key": hash_key(key), "shard": reply["ShardId"], "sequence": reply["SequenceNumber"]})
+        rows.append({"key": key, "hash_key": kinesis.hash_key(key), "shard": reply["ShardId"], "sequence": reply["SequenceNumber"]})
     return pd.DataFrame(rows).set_index("key")
 
 
@@ -95,11 +76,11 @@ def plot_key_placement(shards: pd.DataFrame, placed: pd.DataFrame) -> Figure:
     open_shards = shards[shards["open"]].sort_values("start_hash")
     colours = {shard: f"C{i}" for i, shard in enumerate(open_shards.index)}
     for shard, row in open_shards.iterrows():
-        start, width = row["start_hash"] / HASH_SPACE, row["keyspace_share"]
+        start, width = row["start_hash"] / kinesis.HASH_SPACE, row["keyspace_share"]
         ax.barh(-1, width, left=start, color=colours[shard], alpha=0.35)
         ax.text(start + width / 2, -1, str(shard).removeprefix("shardId-"), ha="center", va="center", fontsize=8)
     for i, (key, row) in enumerate(placed.sort_values("hash_key").iterrows()):
-        x = row["hash_key"] / HASH_SPACE
+        x = row["hash_key"] / kinesis.HASH_SPACE
         ax.plot([x], [i], "o", color=colours.get(row["shard"], "black"))
         ax.text(x, i, f"  {key}", va="center", fontsize=8)
     ax.set_xlim(0, 1)
@@ -109,65 +90,6 @@ def plot_key_placement(shards: pd.DataFrame, placed: pd.DataFrame) -> Figure:
 
 
 # -- reading shards ----------------------------------------------------------------------------
-@dataclass(frozen=True)
-class StreamRecord:
-    """One record read from a shard."""
-
-    shard: str
-    sequence: str
-    partition_key: str
-    data: bytes = field(repr=False)
-    arrival: datetime | None = None
-
-    @property
-    def probe(self) -> Probe | None:
-        return decode(self.data)
-
-
-def read_shard(
-    client: Any,
-    stream_name: str,
-    shard_id: str,
-    iterator_type: str = "TRIM_HORIZON",
-    *,
-    sequence_number: str | None = None,
-    timestamp: datetime | None = None,
-    limit: int = 1000,
-    max_empty: int = 2,
-) -> list[StreamRecord]:
-    """Everything in one shard from a starting position, until caught up or the shard's end.
-
-    ``iterator_type``: ``TRIM_HORIZON``, ``AT_SEQUENCE_NUMBER`` / ``AFTER_SEQUENCE_NUMBER``
-    (with ``sequence_number``), ``AT_TIMESTAMP`` (with ``timestamp``) or ``LATEST``. Stops after
-    ``max_empty`` empty reads that are not behind the tip, or when a closed shard has no next
-    iterator.
-    """
-    kwargs: dict[str, Any] = {"StreamName": stream_name, "ShardId": shard_id, "ShardIteratorType": iterator_type}
-    if sequence_number is not None:
-        kwargs["StartingSequenceNumber"] = sequence_number
-    if timestamp is not None:
-        kwargs["Timestamp"] = timestamp
-    iterator = client.get_shard_iterator(**kwargs)["ShardIterator"]
-    records: list[StreamRecord] = []
-    empty = 0
-    while iterator:
-        reply = client.get_records(ShardIterator=iterator, Limit=limit)
-        batch = reply.get("Records", [])
-        records.extend(
-            StreamRecord(shard_id, r["SequenceNumber"], r["PartitionKey"], r["Data"], r.get("ApproximateArrivalTimestamp"))
-            for r in batch
-        )
-        iterator = reply.get("NextShardIterator")
-        if batch:
-            empty = 0
-            continue
-        empty += 1
-        if empty >= max_empty and not reply.get("MillisBehindLatest"):
-            break
-        time.sleep(0.2)
-    return records
-
-
 def lineage_order(shards: pd.DataFrame) -> list[str]:
     """Shard ids with every parent before its children (the order a reader must follow)."""
     done: list[str] = []
@@ -185,24 +107,24 @@ def lineage_order(shards: pd.DataFrame) -> list[str]:
     return done
 
 
-def read_in_lineage_order(client: Any, stream_name: str) -> list[StreamRecord]:
+def read_in_lineage_order(client: Any, stream_name: str) -> list[kinesis.Record]:
     """Every record of the stream, shard by shard, parents fully before their children.
 
     This is what the KCL does after a reshard: a child shard is read only once its parent(s)
     are finished, so the records of one partition key come out in the order they were written.
     """
     shards = shards_frame(client, stream_name)
-    records: list[StreamRecord] = []
+    records: list[kinesis.Record] = []
     for shard in lineage_order(shards):
-        records.extend(read_shard(client, stream_name, shard))
+        records.extend(kinesis.read_shard(client, stream_name, shard))
     return records
 
 
-def per_key_order(records: Sequence[StreamRecord]) -> pd.DataFrame:
+def per_key_order(records: Sequence[kinesis.Record]) -> pd.DataFrame:
     """Per probe key, in the order given: records, ordering inversions, and the shards they came from."""
     by_key: dict[str, list[tuple[int, str]]] = defaultdict(list)
     for record in records:
-        probe = record.probe
+        probe = decode(record.data)
         if probe is not None:
             by_key[probe.key].append((probe.seq, record.shard))
     rows = [
@@ -228,7 +150,7 @@ def send_probes(client: Any, stream_name: str, factory: ProbeFactory, spec: Load
 # -- several consumers -------------------------------------------------------------------------
 def measure_polling_and_efo(
     run: Run,
-    stream: Stream,
+    stream: kinesis.Stream,
     spec: LoadSpec,
     *,
     poll_interval_s: float = 0.2,
@@ -306,7 +228,7 @@ def accepted_rate(admitted: Sequence[tuple[int, int]], *, skip: float = 0.0) -> 
 
 def offer_under_quota(
     run: Run,
-    stream: Stream,
+    stream: kinesis.Stream,
     quota: KinesisQuota,
     spec: LoadSpec,
     *,
@@ -348,56 +270,3 @@ def plot_quota(runs: Sequence[ThrottledLoad], *, bin_s: float = 0.5) -> Figure:
     axes[0].set_ylabel("records/s")
     axes[0].legend()
     return fig
-
-
-# -- Firehose ----------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class DeliveredObject:
-    """One object a delivery stream wrote: its key, size, whether it is GZIP, and its lines."""
-
-    key: str
-    size: int
-    gzip: bool
-    lines: tuple[str, ...] = field(repr=False)
-
-
-def put_record_batches(run: Run, stream: DeliveryStream, records: Sequence[Mapping[str, Any]], *, batch: int = 100) -> int:
-    """PutRecordBatch the records as newline-delimited JSON, ``batch`` per call; returns the calls."""
-    client = run.target.client("firehose")
-    calls = 0
-    for start in range(0, len(records), batch):
-        chunk = records[start : start + batch]
-        reply = client.put_record_batch(
-            DeliveryStreamName=stream.name,
-            Records=[{"Data": (json.dumps(r, separators=(",", ":")) + "\n").encode()} for r in chunk],
-        )
-        if reply.get("FailedPutCount"):
-            raise RuntimeError(f"{stream.name}: {reply['FailedPutCount']} record(s) rejected")
-        calls += 1
-    return calls
-
-
-def delivered_objects(run: Run, stream: DeliveryStream) -> list[DeliveredObject]:
-    """The objects under the delivery stream's prefix, read back (GZIP recognised by its magic bytes)."""
-    client = run.target.client("s3")
-    out = []
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=stream.bucket.name, Prefix=stream.prefix):
-        for obj in page.get("Contents", []):
-            body = client.get_object(Bucket=stream.bucket.name, Key=obj["Key"])["Body"].read()
-            compressed = body[:2] == GZIP_MAGIC
-            text = (gzip.decompress(body) if compressed else body).decode()
-            out.append(DeliveredObject(obj["Key"], len(body), compressed, tuple(line for line in text.splitlines() if line)))
-    return sorted(out, key=lambda o: o.key)
-
-
-def wait_for_delivery(run: Run, stream: DeliveryStream, records: int, *, timeout: float = 120.0) -> list[DeliveredObject]:
-    """Poll S3 until the delivery stream's objects hold ``records`` lines (or ``timeout``)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        objects = delivered_objects(run, stream)
-        lines = sum(len(o.lines) for o in objects)
-        if lines >= records or time.monotonic() > deadline:
-            if lines < records:
-                log.warning("%s: %d of %d records in S3 after %.0f s", stream.name, lines, records, timeout)
-            return objects
-        time.sleep(1.0)

@@ -23,7 +23,6 @@ import logging
 import random
 import threading
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -33,7 +32,6 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from eventlab.experiments.sns import drain
 from eventlab.idempotency import AlreadyInProgressError, IdempotencyStore, idempotent
 from eventlab.measure import analysis
 from eventlab.measure.consumers import SqsMessage, SqsReceiver
@@ -148,21 +146,20 @@ def queue_policy_scenario(run: Run) -> PolicyScenario:
     copy-paste slip), publish, diagnose with :func:`queue_policy_admits`, fix the policy and
     publish again. ``arrived_before`` is what the target did: AWS drops the delivery, LocalStack
     2026.3.0 does not evaluate queue policies and delivers anyway."""
-    client = run.target.client("sqs")
     topic = sns.create_topic(run, "alerts")
     other = sns.create_topic(run, "alerts-old")
     queue = sqs.create_queue(run, "alerts-q")
     sqs.allow_senders(run, queue, service=sns.PRINCIPAL, source_arns=[other.arn])
     sns.subscribe(run, topic, "sqs", queue.arn, raw_message_delivery=True)
     sns.publish(run, topic, json.dumps({"alert": "disk full", "try": 1}))
-    before = drain(client, queue.url, quiet_s=1.5, timeout=10)
+    before = sqs.receive_all(run, queue, quiet_s=1.5, timeout=10)
     policy = json.loads(sqs.get_queue_attributes(run, queue).get("Policy", "{}"))
     admitted_before, reason_before = queue_policy_admits(policy, queue_arn=queue.arn, source_arn=topic.arn)
     sqs.allow_senders(run, queue, service=sns.PRINCIPAL, source_arns=[topic.arn])
     policy_after = sqs.get_queue_attributes(run, queue).get("Policy")
     admitted_after, reason_after = queue_policy_admits(policy_after, queue_arn=queue.arn, source_arn=topic.arn)
     sns.publish(run, topic, json.dumps({"alert": "disk full", "try": 2}))
-    after = drain(client, queue.url, expect=1, quiet_s=1.0, timeout=10)
+    after = sqs.receive_all(run, queue, expected=1, quiet_s=1.0, timeout=10)
     return PolicyScenario(
         queue_arn=queue.arn, topic_arn=topic.arn, policy_before=policy,
         admitted_before=admitted_before, reason_before=reason_before, arrived_before=len(before),
@@ -172,21 +169,6 @@ def queue_policy_scenario(run: Run) -> PolicyScenario:
 
 
 # -- 1b. an event pattern that does not match --------------------------------------------------
-def full_event(entry: Mapping[str, Any], *, account: str, region: str) -> dict[str, Any]:
-    """The event EventBridge builds from a PutEvents entry, as TestEventPattern wants it."""
-    return {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": entry["DetailType"],
-        "source": entry["Source"],
-        "account": account,
-        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "region": region,
-        "resources": list(entry.get("Resources", [])),
-        "detail": json.loads(entry["Detail"]),
-    }
-
-
 def _leaves(pattern: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
     for key, value in pattern.items():
         if isinstance(value, Mapping):
@@ -237,7 +219,6 @@ def event_pattern_scenario(run: Run) -> PatternScenario:
     producer writes ``Order Placed``, and compares ``total`` numerically while the producer sends
     it as a string. Diagnose with TestEventPattern, fix the rule (detail-type is the producer's
     contract) and the producer (a number is a number), and send again."""
-    client = run.target.client("sqs")
     bus = events.create_event_bus(run, "shop")
     queue = sqs.create_queue(run, "large-orders")
     pattern_before: dict[str, Any] = {
@@ -249,18 +230,18 @@ def event_pattern_scenario(run: Run) -> PatternScenario:
     entry_before = {"EventBusName": bus.name, "Source": "shop.orders", "DetailType": "Order Placed",
                     "Detail": json.dumps({"order": "o-1", "total": "150.00"})}
     events.put_events(run, [entry_before])
-    arrived_before = len(drain(client, queue.url, quiet_s=1.5, timeout=10))
+    arrived_before = len(sqs.receive_all(run, queue, quiet_s=1.5, timeout=10))
     account, region = run.target.account_id, run.target.region
     ev_client = run.target.client("events")
-    diagnosis_before = diagnose_pattern(ev_client, pattern_before, full_event(entry_before, account=account, region=region))
+    diagnosis_before = diagnose_pattern(ev_client, pattern_before, events.envelope_of(entry_before, account=account, region=region))
 
     pattern_after = {**pattern_before, "detail-type": ["Order Placed"]}
     # put_rule on an existing name updates it; it is already in the run's ledger
     ev_client.put_rule(Name=rule.name, EventBusName=bus.name, EventPattern=json.dumps(pattern_after))
     entry_after = {**entry_before, "Detail": json.dumps({"order": "o-2", "total": 150.00})}
-    diagnosis_after = diagnose_pattern(ev_client, pattern_after, full_event(entry_after, account=account, region=region))
+    diagnosis_after = diagnose_pattern(ev_client, pattern_after, events.envelope_of(entry_after, account=account, region=region))
     events.put_events(run, [entry_after])
-    arrived_after = len(drain(client, queue.url, expect=1, quiet_s=1.0, timeout=10))
+    arrived_after = len(sqs.receive_all(run, queue, expected=1, quiet_s=1.0, timeout=10))
     return PatternScenario(pattern_before, pattern_after, entry_before, entry_after, arrived_before,
                            diagnosis_before, diagnosis_after, arrived_after)
 
@@ -301,7 +282,6 @@ def filter_scope_scenario(run: Run) -> FilterScenario:
     default) to message attributes; the producer puts ``event_type`` only in the JSON body, so
     nothing matches. Diagnose from the subscription's attributes and the message, fix by scoping
     the policy to the body, and publish again."""
-    client = run.target.client("sqs")
     sns_client = run.target.client("sns")
     topic = sns.create_topic(run, "orders")
     queue = sqs.create_queue(run, "payments")
@@ -309,14 +289,14 @@ def filter_scope_scenario(run: Run) -> FilterScenario:
     sub = sns.subscribe_queue(run, topic, queue, raw_message_delivery=True, filter_policy=policy)
     body = json.dumps({"event_type": "order_paid", "order": "o-7"})
     sns.publish(run, topic, body)
-    arrived_before = len(drain(client, queue.url, quiet_s=1.5, timeout=10))
+    arrived_before = len(sqs.receive_all(run, queue, quiet_s=1.5, timeout=10))
     attrs = sns_client.get_subscription_attributes(SubscriptionArn=sub.arn)["Attributes"]
     scope_before = attrs.get("FilterPolicyScope", "MessageAttributes")
     diagnosis = diagnose_filter(json.loads(attrs["FilterPolicy"]), scope_before, body, {})
     sns_client.set_subscription_attributes(SubscriptionArn=sub.arn, AttributeName="FilterPolicyScope", AttributeValue="MessageBody")
     scope_after = sns_client.get_subscription_attributes(SubscriptionArn=sub.arn)["Attributes"]["FilterPolicyScope"]
     sns.publish(run, topic, body)
-    arrived_after = len(drain(client, queue.url, expect=1, quiet_s=1.0, timeout=10))
+    arrived_after = len(sqs.receive_all(run, queue, expected=1, quiet_s=1.0, timeout=10))
     return FilterScenario(policy, scope_before, arrived_before, diagnosis, scope_after, arrived_after)
 
 
@@ -409,23 +389,12 @@ def duplicate_side_effects(
 
 
 # -- 3. ordering: partition keys ---------------------------------------------------------------
-def _read_shards(client: Any, stream_name: str, receipts: ReceiptLog, path: str) -> int:
+def _read_shards(client: Any, stream_name: str, receipts: ReceiptLog, path: str) -> None:
     """Read every shard from the start, shard after shard (like one worker per shard that
-    works off its backlog); record each probe in reading order. Returns records read."""
-    read = 0
-    for shard in client.list_shards(StreamName=stream_name)["Shards"]:
-        iterator = client.get_shard_iterator(StreamName=stream_name, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
-        empty = 0
-        while iterator and empty < 2:
-            reply = client.get_records(ShardIterator=iterator, Limit=1000)
-            records = reply.get("Records", [])
-            empty = 0 if records else empty + 1
-            for record in records:
-                receipts.record_payload(record["Data"], path=path, consumer=shard["ShardId"], received_ns=time.time_ns(),
-                                        source=record["SequenceNumber"])
-                read += 1
-            iterator = reply.get("NextShardIterator")
-    return read
+    works off its backlog); record each probe in reading order."""
+    for shard in kinesis.list_shards(client, stream_name):
+        for record in kinesis.read_shard(client, stream_name, shard["ShardId"]):
+            receipts.record_payload(record.data, path=path, consumer=record.shard, received_ns=time.time_ns(), source=record.sequence)
 
 
 @dataclass
@@ -466,13 +435,8 @@ def partition_key_ordering(run: Run, *, orders: int = 3, steps: int = 10, shards
         run_id = f"{run.run_id}-{'rnd' if variant == 'random key' else 'oid'}"
         factory = ProbeFactory(run_id, keys=[f"o-{i}" for i in range(orders)])
         probes = [factory.make(time.time_ns()) for _ in range(orders * steps)]
-        records = [
-            {"Data": p.to_bytes(), "PartitionKey": f"{rng.getrandbits(64):016x}" if variant == "random key" else p.key}
-            for p in probes
-        ]
-        reply = client.put_records(StreamName=stream.name, Records=records)
-        if reply.get("FailedRecordCount"):
-            raise RuntimeError(f"put_records failed for {reply['FailedRecordCount']} records")
+        keys = [f"{rng.getrandbits(64):016x}" if variant == "random key" else p.key for p in probes]
+        kinesis.put_records(client, stream.name, [(p.to_bytes(), key) for p, key in zip(probes, keys, strict=True)])
         receipts = ReceiptLog(run_id)
         _read_shards(client, stream.name, receipts, variant)
         frame = receipts.to_frame()

@@ -31,6 +31,7 @@ from botocore.exceptions import ClientError
 from eventlab.measure import sink
 from eventlab.measure.probes import Probe, Receipt, ReceiptLog, decode
 from eventlab.run import Run
+from eventlab.services import kinesis
 
 log = logging.getLogger(__name__)
 
@@ -259,33 +260,14 @@ def per_item(process: Callable[[SqsMessage], None], *, partial_batch: bool = Tru
     return handler
 
 
-def drain_queue(client: Any, queue_url: str, receipts: ReceiptLog | None = None, *, path: str = "dlq", wait_s: int = 1) -> set[str]:
-    """Receive and delete everything in a queue (a DLQ); returns the probe ids found."""
-    ids: set[str] = set()
-    empty = 0
-    while empty < 2:
-        reply = client.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=wait_s)
-        messages = reply.get("Messages", [])
-        if not messages:
-            empty += 1
-            continue
-        empty = 0
-        for m in messages:
-            probe = decode(m["Body"])
-            if probe is not None:
-                ids.add(probe.msg_id)
-                if receipts is not None:
-                    receipts.record(probe, path=path, consumer="drain", source=m["MessageId"])
-        client.delete_message_batch(
-            QueueUrl=queue_url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)]
-        )
-    return ids
+def probe_ids(messages: Iterable[dict[str, Any]]) -> set[str]:
+    """The ids of the probes among received SQS messages (e.g. what a DLQ held)."""
+    return {probe.msg_id for probe in (decode(m["Body"]) for m in messages) if probe is not None}
 
 
 # -- Kinesis -----------------------------------------------------------------------------------
 def _open_shards(client: Any, stream_name: str) -> list[str]:
-    shards = client.list_shards(StreamName=stream_name)["Shards"]
-    return [s["ShardId"] for s in shards if "EndingSequenceNumber" not in s.get("SequenceNumberRange", {})]
+    return [s["ShardId"] for s in kinesis.list_shards(client, stream_name, open_only=True)]
 
 
 class KinesisPoller(Consumer):
@@ -361,25 +343,15 @@ class KinesisEfoReader(Consumer):
         self.stream_arn = stream_arn
         self.shards = _open_shards(self.client, stream_name)
         super().__init__(receipts, path=path, threads=len(self.shards))
-        self.consumer_name = run.name(base, max_length=128)
+        self.stream = kinesis.Stream(stream_name, stream_arn)
+        self.consumer_name = run.name(base, max_length=kinesis.MAX_CONSUMER_NAME)
         self.start_type = start
         self.consumer_arn = ""
         self._streams: list[Any] = []
         self._lock = threading.Lock()
 
     def start(self) -> Self:
-        reply = self.client.register_stream_consumer(StreamARN=self.stream_arn, ConsumerName=self.consumer_name)
-        self.consumer_arn = reply["Consumer"]["ConsumerARN"]
-        arn = self.consumer_arn
-        self.run.track("kinesis:consumer", self.consumer_name, arn, lambda: self.client.deregister_stream_consumer(ConsumerARN=arn))
-        deadline = time.monotonic() + 60
-        while True:
-            status = self.client.describe_stream_consumer(ConsumerARN=arn)["ConsumerDescription"]["ConsumerStatus"]
-            if status == "ACTIVE":
-                break
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"EFO consumer {self.consumer_name} is {status} after 60 s, not ACTIVE")
-            time.sleep(0.5)
+        self.consumer_arn = kinesis.register_stream_consumer(self.run, self.stream, self.consumer_name)
         return super().start()
 
     def _loop(self, index: int) -> None:
@@ -422,10 +394,10 @@ class KinesisEfoReader(Consumer):
         super().stop(timeout)
         if self.consumer_arn:
             try:
-                self.client.deregister_stream_consumer(ConsumerARN=self.consumer_arn)
+                kinesis.deregister_stream_consumer(self.run, self.consumer_arn)
             except ClientError as error:
                 log.info("deregistering %s: %s", self.consumer_name, error)
-            self.run.forget(self.consumer_arn)
+                self.run.forget(self.consumer_arn)
 
 
 # -- HTTP (SNS subscriber and Lambda sink) -----------------------------------------------------

@@ -28,7 +28,7 @@ import pandas as pd
 from botocore.exceptions import ReadTimeoutError
 
 from eventlab.measure import analysis
-from eventlab.measure.consumers import SqsMessage, SqsReceiver, drain_queue, per_item
+from eventlab.measure.consumers import SqsMessage, SqsReceiver, per_item, probe_ids
 from eventlab.measure.load import LoadResult, LoadSpec, RetryPolicy, SqsSender, run_load
 from eventlab.measure.probes import ReceiptLog
 from eventlab.run import Run
@@ -191,7 +191,7 @@ def poison_messages(
         _wait(lambda: _delivered(receipts) >= count - len(poison), timeout, "delivery of the good messages")
 
         def all_in_dlq() -> bool:
-            dlq_ids.update(drain_queue(client, dlq.url, wait_s=0))
+            dlq_ids.update(probe_ids(sqs.receive_all(run, dlq, wait_s=0)))
             return dlq_ids >= poison
 
         _wait(all_in_dlq, timeout, f"{len(poison)} poison messages in the DLQ")

@@ -23,7 +23,6 @@ error at once and its retry policy (see :mod:`eventlab.measure.load`) is what is
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 import time
@@ -35,6 +34,7 @@ from typing import Any, Self
 
 from botocore.awsrequest import AWSResponse
 
+from eventlab.services import kinesis
 from eventlab.target import Target
 
 log = logging.getLogger(__name__)
@@ -261,18 +261,16 @@ class QuotaEmulator:
         with self._lock:
             ranges = self._shards.get(stream)
         if ranges is None:
-            shards = client.list_shards(StreamName=stream)["Shards"]
             ranges = [
                 (int(s["HashKeyRange"]["StartingHashKey"]), int(s["HashKeyRange"]["EndingHashKey"]), s["ShardId"])
-                for s in shards
-                if "EndingSequenceNumber" not in s.get("SequenceNumberRange", {})  # open shards only
+                for s in kinesis.list_shards(client, stream, open_only=True)
             ]
             self.set_shards(stream, ranges)
         return ranges
 
     def shard_for(self, stream: str, partition_key: str, explicit_hash_key: str | None = None, client: Any = None) -> str:
         """The shard a record goes to: MD5 of the partition key (or the explicit hash key)."""
-        hash_key = int(explicit_hash_key) if explicit_hash_key else int.from_bytes(hashlib.md5(partition_key.encode()).digest(), "big")
+        hash_key = int(explicit_hash_key) if explicit_hash_key else kinesis.hash_key(partition_key)
         for start, end, shard_id in self._shard_ranges(stream, client):
             if start <= hash_key <= end:
                 return shard_id

@@ -20,12 +20,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from eventlab.idempotency import IdempotencyStore
 from eventlab.locations import project_root
 from eventlab.run import Run
-from eventlab.services import events, ses
+from eventlab.services import events, firehose, kinesis, s3, ses, sqs
 from eventlab.topology import Handles, Topology, apply
 from eventlab.waiting import until
 
@@ -122,16 +120,8 @@ class Shop:
     def click(self, clicks: Sequence[Mapping[str, Any]]) -> None:
         """The web front end: stream click events (partitioned by customer, so each customer's
         clicks stay in order on one shard)."""
-        client = self.run.target.client("kinesis")
-        stream = self.handles.streams["clicks"].name
-        for start in range(0, len(clicks), 500):
-            batch = clicks[start : start + 500]
-            reply = client.put_records(
-                StreamName=stream,
-                Records=[{"Data": json.dumps(c).encode(), "PartitionKey": str(c["customerId"])} for c in batch],
-            )
-            if reply.get("FailedRecordCount"):
-                raise RuntimeError(f"Kinesis refused {reply['FailedRecordCount']} click records")
+        records = [(json.dumps(c).encode(), str(c["customerId"])) for c in clicks]
+        kinesis.put_records(self.run.target.client("kinesis"), self.handles.streams["clicks"].name, records)
 
     # -- observers ---------------------------------------------------------------------------
     def stock(self, sku: str) -> int:
@@ -141,33 +131,18 @@ class Shop:
     def queue_messages(self, name: str) -> list[dict[str, Any]]:
         """Everything that arrived on a queue so far (drained and kept here)."""
         kept = self._drained.setdefault(name, [])
-        client = self.run.target.client("sqs")
-        url = self.handles.queues[name].url
-        while True:
-            reply = client.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
-            messages = reply.get("Messages", [])
-            if not messages:
-                return kept
-            for message in messages:
-                kept.append(json.loads(message["Body"]))
-                client.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        kept.extend(json.loads(m["Body"]) for m in sqs.receive_all(self.run, self.handles.queues[name], wait_s=0))
+        return kept
 
     def audit_records(self) -> list[dict[str, Any]]:
         """Every OrderPlaced event on the audit stream, from the start."""
         client = self.run.target.client("kinesis")
         stream = self.handles.streams["audit"].name
-        records = []
-        for shard in client.list_shards(StreamName=stream)["Shards"]:
-            iterator = client.get_shard_iterator(
-                StreamName=stream, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
-            )["ShardIterator"]
-            while iterator:
-                reply = client.get_records(ShardIterator=iterator, Limit=1000)
-                records.extend(json.loads(r["Data"]) for r in reply["Records"])
-                if not reply["Records"] or reply.get("MillisBehindLatest", 0) == 0:
-                    break
-                iterator = reply.get("NextShardIterator")
-        return records
+        return [
+            json.loads(record.data)
+            for shard in kinesis.list_shards(client, stream)
+            for record in kinesis.read_shard(client, stream, shard["ShardId"])
+        ]
 
     def trace(self, order_id: str) -> OrderTrace:
         """Look in every service for what happened to one order."""
@@ -213,33 +188,15 @@ class Shop:
 
     def lake_records(self) -> list[dict[str, Any]]:
         """The clickstream as Firehose delivered it to S3."""
-        client = self.run.target.client("s3")
-        bucket = self.handles.buckets["lake"].name
-        lines: list[dict[str, Any]] = []
-        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-            for obj in page.get("Contents", []):
-                body = client.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read().decode()
-                lines.extend(json.loads(line) for line in body.splitlines() if line.strip())
-        return lines
+        lake = self.handles.delivery_streams["clicks-to-lake"]
+        return [json.loads(line) for obj in firehose.delivered_objects(self.run, lake) for line in obj.lines]
 
     # -- S3 state ----------------------------------------------------------------------------
     def _keys(self, prefix: str) -> list[str]:
-        client = self.run.target.client("s3")
-        bucket = self.handles.buckets["state"].name
-        return [
-            obj["Key"]
-            for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-            for obj in page.get("Contents", [])
-        ]
+        return s3.list_objects(self.run, self.handles.buckets["state"], prefix)
 
     def _get(self, key: str) -> str | None:
-        try:
-            reply = self.run.target.client("s3").get_object(Bucket=self.handles.buckets["state"].name, Key=key)
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-                return None
-            raise
-        return str(reply["Body"].read().decode())
+        return s3.get_text(self.run, self.handles.buckets["state"].name, key)
 
 
 def sms_messages(run: Run) -> list[dict[str, Any]]:
@@ -271,9 +228,9 @@ def deploy(
     ses.verify_email_identity(run, sender)
     built = apply(topology, run)
     state = built.buckets["state"].name
-    s3 = run.target.client("s3")
+    client = run.target.client("s3")
     for sku, level in (stock or {}).items():
-        s3.put_object(Bucket=state, Key=f"stock/{sku}.json", Body=json.dumps({"level": level}).encode())
+        client.put_object(Bucket=state, Key=f"stock/{sku}.json", Body=json.dumps({"level": level}).encode())
     log.info("e-commerce pipeline deployed for run %s", run.run_id)
     return Shop(run=run, handles=built, sender=sender, analytics_bodies=analytics_bodies)
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import time
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -51,6 +53,26 @@ def target_role_base(rule_base: str) -> str:
 def pattern_json(pattern: Mapping[str, Any]) -> str:
     """An event pattern as sent to EventBridge; its length is what the size limits count."""
     return json.dumps(pattern)
+
+
+def envelope(
+    detail: Mapping[str, Any], *, source: str, detail_type: str, account: str = "000000000000",
+    region: str = "us-east-1", resources: Sequence[str] = (),
+) -> dict[str, Any]:
+    """An event as EventBridge delivers it, around ``detail`` (what TestEventPattern takes)."""
+    return {
+        "version": "0", "id": str(uuid.uuid4()), "detail-type": detail_type, "source": source,
+        "account": account, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "region": region,
+        "resources": list(resources), "detail": dict(detail),
+    }
+
+
+def envelope_of(entry: Mapping[str, Any], *, account: str, region: str) -> dict[str, Any]:
+    """The event EventBridge builds from a PutEvents entry."""
+    return envelope(
+        json.loads(entry["Detail"]), source=entry["Source"], detail_type=entry["DetailType"],
+        account=account, region=region, resources=entry.get("Resources", ()),
+    )
 
 
 @dataclass(frozen=True)

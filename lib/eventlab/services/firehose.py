@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import gzip
+import json
+import logging
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Literal
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from eventlab import policies
 from eventlab.run import Run, resource_kind
-from eventlab.services import iam
+from eventlab.services import iam, s3
 from eventlab.services.kinesis import Stream
 from eventlab.services.s3 import Bucket
 from eventlab.target import Target
+from eventlab.waiting import until
+
+log = logging.getLogger(__name__)
 
 # Limits from the Firehose API reference; the topology validator reads them here.
 MAX_NAME = 64
@@ -22,6 +28,7 @@ BUFFER_MB = (1, 128)
 PREFIX_MAX_CHARS = 1_024
 ROLE_SUFFIX = "-firehose"
 PRINCIPAL = "firehose.amazonaws.com"  # assumes a delivery stream's role
+GZIP_MAGIC = b"\x1f\x8b"
 Compression = Literal["UNCOMPRESSED", "GZIP", "ZIP", "Snappy", "HADOOP_SNAPPY"]
 
 
@@ -104,6 +111,56 @@ def default_prefix(name: str) -> str:
 def error_prefix(name: str) -> str:
     """Where a delivery stream writes the records it could not deliver."""
     return f"errors/{name}/"
+
+
+def put_record_batch(run: Run, stream: DeliveryStream, records: Sequence[Mapping[str, Any]], *, batch: int = 100) -> int:
+    """PutRecordBatch the records as newline-delimited JSON, ``batch`` per call; returns the calls.
+    Raises when Firehose rejects any."""
+    client = run.target.client("firehose")
+    calls = 0
+    for start in range(0, len(records), batch):
+        chunk = records[start : start + batch]
+        reply = client.put_record_batch(
+            DeliveryStreamName=stream.name,
+            Records=[{"Data": (json.dumps(r, separators=(",", ":")) + "\n").encode()} for r in chunk],
+        )
+        if reply.get("FailedPutCount"):
+            raise RuntimeError(f"{stream.name}: {reply['FailedPutCount']} record(s) rejected")
+        calls += 1
+    return calls
+
+
+@dataclass(frozen=True)
+class DeliveredObject:
+    """One object a delivery stream wrote: its key, size, whether it is GZIP, and its lines."""
+
+    key: str
+    size: int
+    gzip: bool
+    lines: tuple[str, ...] = field(repr=False)
+
+
+def delivered_objects(run: Run, stream: DeliveryStream) -> list[DeliveredObject]:
+    """The objects under the delivery stream's prefix, read back (GZIP recognised by its magic bytes)."""
+    out = []
+    for key, body in s3.read_objects(run, stream.bucket.name, stream.prefix):
+        compressed = body[:2] == GZIP_MAGIC
+        text = (gzip.decompress(body) if compressed else body).decode()
+        out.append(DeliveredObject(key, len(body), compressed, tuple(line for line in text.splitlines() if line)))
+    return out
+
+
+def wait_for_delivery(run: Run, stream: DeliveryStream, records: int, *, timeout: float = 120.0) -> list[DeliveredObject]:
+    """Poll S3 until the delivery stream's objects hold ``records`` lines (or ``timeout``)."""
+    objects: list[DeliveredObject] = []
+
+    def arrived() -> bool:
+        objects[:] = delivered_objects(run, stream)
+        return sum(len(o.lines) for o in objects) >= records
+
+    if not until(arrived, timeout=timeout, interval=1.0):
+        log.warning("%s: %d of %d records in S3 after %.0f s", stream.name, sum(len(o.lines) for o in objects), records, timeout)
+    return objects
 
 
 def wait_active(run: Run, name: str, timeout: float = 120) -> None:

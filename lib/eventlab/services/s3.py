@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from eventlab.run import Run, resource_kind
 from eventlab.target import Target
 
@@ -78,14 +80,28 @@ def create_bucket(run: Run, base: str) -> Bucket:
     return Bucket(name=name, arn=f"arn:aws:s3:::{name}")
 
 
-def list_objects(run: Run, bucket: Bucket, prefix: str = "") -> list[str]:
+def list_objects(run: Run, bucket: Bucket | str, prefix: str = "") -> list[str]:
     """All object keys under a prefix."""
     paginator = run.target.client("s3").get_paginator("list_objects_v2")
-    return [
-        obj["Key"]
-        for page in paginator.paginate(Bucket=bucket.name, Prefix=prefix)
-        for obj in page.get("Contents", [])
-    ]
+    name = bucket if isinstance(bucket, str) else bucket.name
+    return [obj["Key"] for page in paginator.paginate(Bucket=name, Prefix=prefix) for obj in page.get("Contents", [])]
+
+
+def read_objects(run: Run, bucket: str, prefix: str = "") -> list[tuple[str, bytes]]:
+    """Every object under a prefix, read: (key, body), by key."""
+    client = run.target.client("s3")
+    return [(key, client.get_object(Bucket=bucket, Key=key)["Body"].read()) for key in sorted(list_objects(run, bucket, prefix))]
+
+
+def get_text(run: Run, bucket: str, key: str) -> str | None:
+    """One object's body as text, or None when there is no such object."""
+    try:
+        reply = run.target.client("s3").get_object(Bucket=bucket, Key=key)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+            return None
+        raise
+    return str(reply["Body"].read().decode())
 
 
 def empty_and_delete_bucket(client: Any, name: str) -> None:

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
+
+from botocore.exceptions import ClientError
 
 from eventlab import policies
 from eventlab.run import Run, resource_kind
 from eventlab.target import Target
+from eventlab.waiting import until
+
+log = logging.getLogger(__name__)
 
 FIFO_SUFFIX = ".fifo"
 # Limits from the SQS API reference and quota pages; the topology validator reads them here.
@@ -131,29 +137,168 @@ def get_queue_attributes(run: Run, queue: Queue) -> dict[str, str]:
 
 
 def receive_all(
-    run: Run, queue: Queue, *, expected: int, timeout: float = 30, delete: bool = False
+    run: Run,
+    queue: Queue,
+    *,
+    expected: int | None = None,
+    quiet_s: float = 0.0,
+    timeout: float = 30.0,
+    delete: bool = True,
+    wait_s: int = 1,
 ) -> list[dict[str, Any]]:
-    """Receive until ``expected`` messages arrived or ``timeout`` passed (long polling), with all
-    their attributes (``ApproximateReceiveCount`` among them). Messages stay in the queue unless
-    ``delete``: they are hidden for the visibility timeout of the receive, long enough to read
-    them once."""
+    """Receive until ``expected`` messages arrived (or, with None, until the queue is empty), then
+    until a receive comes back empty and ``quiet_s`` more seconds pass without a message, so that
+    extra deliveries (duplicates) are caught too; or until ``timeout``. Long polls of ``wait_s``.
+
+    Returns the messages with all their attributes (``ApproximateReceiveCount`` among them).
+    They are deleted unless ``delete`` is False; then they stay hidden for ``timeout`` (at least
+    30 s), long enough to be read once. With ``quiet_s`` 0 it stops as soon as ``expected`` arrived.
+    """
     client = run.target.client("sqs")
     deadline = time.monotonic() + timeout
-    messages: list[dict[str, Any]] = []
-    while len(messages) < expected and time.monotonic() < deadline:
-        reply = client.receive_message(
-            QueueUrl=queue.url,
-            MaxNumberOfMessages=min(10, expected - len(messages)),
-            WaitTimeSeconds=1,
-            VisibilityTimeout=max(30, int(timeout)),
-            AttributeNames=["All"],
-            MessageAttributeNames=["All"],
-        )
-        for message in reply.get("Messages", []):
-            messages.append(message)
+    got: list[dict[str, Any]] = []
+    quiet_since: float | None = None
+    kwargs: dict[str, Any] = {
+        "QueueUrl": queue.url, "MaxNumberOfMessages": 10, "WaitTimeSeconds": wait_s,
+        "MessageSystemAttributeNames": ["All"], "MessageAttributeNames": ["All"],
+    }
+    if not delete:
+        kwargs["VisibilityTimeout"] = max(30, int(timeout))
+    while True:
+        batch = client.receive_message(**kwargs).get("Messages", [])
+        satisfied = expected is None or len(got) + len(batch) >= expected
+        if batch:
+            got.extend(batch)
             if delete:
-                client.delete_message(QueueUrl=queue.url, ReceiptHandle=message["ReceiptHandle"])
-    return messages
+                delete_messages(run, queue, batch)
+            quiet_since = None
+            if satisfied and expected is not None and quiet_s <= 0:
+                return got
+        elif satisfied:
+            quiet_since = quiet_since if quiet_since is not None else time.monotonic()
+            if time.monotonic() - quiet_since >= quiet_s:
+                return got
+        if time.monotonic() >= deadline:
+            return got
+
+
+def receive_bodies(
+    run: Run, queue: Queue, expected: int, *, timeout: float = 20.0, quiet_s: float = 1.0
+) -> list[Any]:
+    """The JSON bodies of :func:`receive_all` (deleted); a warning when fewer than ``expected`` came."""
+    bodies = [json.loads(m["Body"]) for m in receive_all(run, queue, expected=expected, quiet_s=quiet_s, timeout=timeout)]
+    if len(bodies) < expected:
+        log.warning("queue %s: %d of %d message(s) within %.0f s", queue.name, len(bodies), expected, timeout)
+    return bodies
+
+
+def delete_messages(run: Run, queue: Queue, messages: Sequence[dict[str, Any]]) -> None:
+    """Delete received messages (up to 10 per call) by their receipt handles."""
+    client = run.target.client("sqs")
+    for start in range(0, len(messages), 10):
+        chunk = messages[start : start + 10]
+        client.delete_message_batch(
+            QueueUrl=queue.url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(chunk)]
+        )
+
+
+def peek(run: Run, queue: Queue, *, max_messages: int = 10) -> list[dict[str, Any]]:
+    """Up to ``max_messages`` messages, looked at without consuming them: each is handed back
+    (visible again) at once. With all attributes: a DLQ's say which queue each came from."""
+    client = run.target.client("sqs")
+    seen: dict[str, dict[str, Any]] = {}
+    for _ in range(3):
+        batch = client.receive_message(
+            QueueUrl=queue.url, MaxNumberOfMessages=10, WaitTimeSeconds=1, VisibilityTimeout=5,
+            MessageSystemAttributeNames=["All"], MessageAttributeNames=["All"],
+        ).get("Messages", [])
+        if batch:  # hand every message back at once, seen before or not
+            client.change_message_visibility_batch(
+                QueueUrl=queue.url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0} for i, m in enumerate(batch)],
+            )
+        new = [m for m in batch if m["MessageId"] not in seen]
+        seen.update((m["MessageId"], m) for m in new)
+        if len(seen) >= max_messages or not new:
+            break
+    return list(seen.values())[:max_messages]
+
+
+def approximate_count(run: Run, queue: Queue) -> int:
+    """Visible messages plus those received and not yet deleted (SQS's approximate counters)."""
+    return sum(_counters(run, queue))
+
+
+def in_flight(run: Run, queue: Queue) -> int:
+    """Messages received and not yet deleted (hidden until their visibility timeout ends)."""
+    return _counters(run, queue)[1]
+
+
+def _counters(run: Run, queue: Queue) -> tuple[int, int]:
+    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    attrs = run.target.client("sqs").get_queue_attributes(QueueUrl=queue.url, AttributeNames=names)["Attributes"]
+    return int(attrs[names[0]]), int(attrs[names[1]])
+
+
+def wait_for_count(run: Run, queue: Queue, count: int, timeout: float = 30.0) -> int:
+    """Wait until a queue holds at least ``count`` messages; returns what it holds then."""
+
+    def enough() -> int:
+        held = approximate_count(run, queue)
+        return held if held >= count else 0
+
+    return until(enough, timeout=timeout, interval=0.2) or approximate_count(run, queue)
+
+
+@dataclass
+class RedriveResult:
+    """How messages were moved back from a DLQ."""
+
+    method: str
+    moved: int
+    status: str
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+def redrive(run: Run, dlq: Queue, source: Queue, *, timeout: float = 30.0) -> RedriveResult:
+    """Move every message of ``dlq`` back to ``source``.
+
+    Uses ``StartMessageMoveTask`` (the DLQ redrive API; LocalStack 2026.3.0 implements it) and
+    waits for the task to finish. Where the API is missing it falls back to receive, send to
+    the source, delete, and says so in ``method``.
+    """
+    client = run.target.client("sqs")
+    # a move task takes only visible messages: let any in-flight one (someone looking) come back
+    until(lambda: in_flight(run, dlq) == 0, timeout=timeout, interval=0.2)
+    try:
+        client.start_message_move_task(SourceArn=dlq.arn, DestinationArn=source.arn)
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code", "")
+        log.warning("StartMessageMoveTask unavailable (%s): moving messages by hand", code)
+        return _redrive_by_hand(run, dlq, source, code)
+
+    def latest_task() -> dict[str, Any]:
+        tasks = client.list_message_move_tasks(SourceArn=dlq.arn, MaxResults=1).get("Results", [])
+        return tasks[0] if tasks else {}
+
+    until(lambda: latest_task().get("Status") in {"COMPLETED", "FAILED", "CANCELLED"}, timeout=timeout, interval=0.2)
+    task = latest_task()
+    return RedriveResult(
+        "StartMessageMoveTask", int(task.get("ApproximateNumberOfMessagesMoved", 0)), task.get("Status", "UNKNOWN"),
+        {k: v for k, v in task.items() if k not in {"SourceArn", "DestinationArn"}},
+    )
+
+
+def _redrive_by_hand(run: Run, dlq: Queue, source: Queue, reason: str) -> RedriveResult:
+    client = run.target.client("sqs")
+    moved = 0
+    for message in receive_all(run, dlq):
+        kwargs: dict[str, Any] = {"QueueUrl": source.url, "MessageBody": message["Body"]}
+        if source.fifo:
+            kwargs |= {"MessageGroupId": "redrive", "MessageDeduplicationId": message["MessageId"]}
+        client.send_message(**kwargs)
+        moved += 1
+    return RedriveResult("receive-send-delete", moved, "COMPLETED", {"reason": reason})
 
 
 # -- what a run leaves behind ------------------------------------------------------------------
