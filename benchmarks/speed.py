@@ -29,16 +29,10 @@ from botocore.config import Config
 
 from eventlab.measure import analysis
 from eventlab.measure.consumers import SqsReceiver
-from eventlab.measure.load import (
-    LoadGenerator,
-    LoadSpec,
-    RetryPolicy,
-    SqsSender,
-    run_load,
-    send_with_retries,
-)
+from eventlab.measure.load import LoadGenerator, LoadSpec, RetryPolicy, run_load, send_with_retries
 from eventlab.measure.probes import ProbeFactory, ReceiptLog, SendLog, SendRecord
 from eventlab.measure.results import provenance
+from eventlab.measure.senders import SqsSender
 from eventlab.run import Run
 from eventlab.runtime import EmbeddedLocalStack
 from eventlab.services import sqs

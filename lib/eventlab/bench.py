@@ -18,7 +18,7 @@ import json
 import logging
 import math
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -26,21 +26,14 @@ from typing import Any, Literal
 import numpy as np
 import yaml
 
+from eventlab import workbook
 from eventlab.locations import project_root
+from eventlab.measure import results
+from eventlab.measure.load import LoadSpec
 
 log = logging.getLogger(__name__)
 
 WORKLOAD_KEYS = ("path", "rate", "size", "batch", "keys", "producers", "duration", "target")
-# figure -> which direction is better
-FIGURES: dict[str, Literal["lower", "higher"]] = {
-    "latency_p50_ms": "lower",
-    "latency_p99_ms": "lower",
-    "send_delay_p99_ms": "lower",
-    "throughput_msg_s": "higher",
-    "duplicate_rate": "lower",
-    "inversions": "lower",
-    "lost": "lower",
-}
 DEFAULT_THRESHOLD = 0.25  # the emulator on a shared machine is noisy: 25% before anything is news
 CONFIDENCE = 0.95
 
@@ -84,6 +77,10 @@ class Workload:
 
     def parameters(self, **overrides: Any) -> dict[str, Any]:
         return {**asdict(self), **overrides}
+
+    def load_spec(self, *, warmup_s: float = 0.0) -> LoadSpec:
+        """The load the benchmark notebook offers for this workload (all producers together)."""
+        return LoadSpec(rate=self.rate, duration_s=self.duration, batch=self.batch, keys=self.keys, size=self.size, warmup_s=warmup_s)
 
 
 def benchmark_notebook() -> Path:
@@ -145,36 +142,11 @@ def workload_set(name: str) -> list[Path]:
     return [find_workload(w) for w in sets[name]]
 
 
-# -- figures ---------------------------------------------------------------------------------
-def figures_of(result_json: Mapping[str, Any]) -> dict[str, float]:
-    """The compared figures of one saved result (its first receipt path)."""
-    (row,) = result_json["summary"][:1] or [{}]
-    load = result_json["provenance"]["parameters"]["load"]
-    duration = float(result_json["provenance"]["parameters"].get("duration") or load[0].get("duration_s") or 0)
-    # A figure nothing measured (latency when every message was lost) is absent, not NaN.
-    figures = {name: float(row[name]) for name in FIGURES if row.get(name) is not None and not math.isnan(float(row[name]))}
-    if duration > 0 and "delivered" in row:
-        figures["throughput_msg_s"] = float(row["delivered"]) / duration
-    return figures
-
-
 def read_results(
     workload: str | None = None, target: str | None = None, session: str | None = None, folder: Path | None = None
 ) -> list[dict[str, Any]]:
-    """Saved results (newest last), filtered by workload, target and bench session."""
-    found = []
-    for path in sorted((folder or results_dir()).glob("*.json")):
-        doc = json.loads(path.read_text())
-        params = doc.get("provenance", {}).get("parameters", {})
-        if workload and doc.get("workload") != workload:
-            continue
-        if target and doc["provenance"]["target"]["kind"] != target:
-            continue
-        if session and params.get("session") != session:
-            continue
-        doc["file"] = str(path)
-        found.append(doc)
-    return sorted(found, key=lambda d: d["provenance"]["time"])
+    """Saved results (oldest first), filtered by workload, target and bench session."""
+    return results.read_saved(folder or results_dir(), name=workload, target=target, session=session)
 
 
 # -- baselines and compare -------------------------------------------------------------------
@@ -186,15 +158,16 @@ class Baseline:
     provenance: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_results(cls, results: Sequence[Mapping[str, Any]]) -> Baseline:
-        if not results:
+    def from_results(cls, documents: Sequence[Mapping[str, Any]]) -> Baseline:
+        """The figures of saved results (the repeats of one workload), as a baseline."""
+        if not documents:
             raise ValueError("a baseline needs at least one result")
         figures: dict[str, list[float]] = {}
-        for doc in results:
-            for name, value in figures_of(doc).items():
+        for doc in documents:
+            for name, value in results.figures_of(doc).items():
                 figures.setdefault(name, []).append(value)
-        first = results[0]
-        return cls(first["workload"], first["provenance"]["target"]["kind"], figures, first["provenance"])
+        first = documents[0]
+        return cls(results.name_of(first), results.target_of(first), figures, first["provenance"])
 
     @staticmethod
     def path_for(workload: str, target: str) -> Path:
@@ -258,7 +231,7 @@ def bootstrap_ratio(baseline: Sequence[float], current: Sequence[float], *, samp
 def compare_figure(name: str, baseline: Sequence[float], current: Sequence[float], *, threshold: float = DEFAULT_THRESHOLD) -> Change:
     """Judge one figure: a regression only when the whole confidence interval is worse than the
     threshold in the figure's bad direction."""
-    better = FIGURES.get(name, "lower")
+    better = results.FIGURES.get(name, "lower")
     b_mean, c_mean = float(np.mean(baseline)), float(np.mean(current))
     if name == "lost" and c_mean > 0:
         return Change(name, b_mean, c_mean, None, None, None, "regression")  # losing messages is never noise
@@ -273,14 +246,14 @@ def compare_figure(name: str, baseline: Sequence[float], current: Sequence[float
     return Change(name, b_mean, c_mean, ratio, low, high, verdict)
 
 
-def compare(baseline: Baseline, results: Sequence[Mapping[str, Any]], *, threshold: float = DEFAULT_THRESHOLD) -> list[Change]:
+def compare(baseline: Baseline, documents: Sequence[Mapping[str, Any]], *, threshold: float = DEFAULT_THRESHOLD) -> list[Change]:
     """Every figure of ``results`` (the repeats of one workload) against its baseline.
 
     A figure the baseline has and no repeat measured (latency, when nothing arrived) is a
     regression: the path stopped delivering, which is worse than any slowdown."""
-    current = Baseline.from_results(results).figures
+    current = Baseline.from_results(documents).figures
     changes = []
-    for name in FIGURES:
+    for name in results.FIGURES:
         if name not in baseline.figures:
             continue
         if name in current:
@@ -306,8 +279,6 @@ def run_workload(
 ) -> list[dict[str, Any]]:
     """Execute the benchmark notebook ``repeats`` times with the workload's parameters; returns the
     saved results. The target (and LocalStack's endpoint) come from ``overrides``/the environment."""
-    from eventlab import workbook
-
     workload = load_workload(workload_path)
     notebook = benchmark_notebook()
     params = workload.parameters(**(overrides or {}))
@@ -325,3 +296,44 @@ def run_workload(
 def summary_lines(workload: str, changes: Iterable[Change]) -> list[str]:
     return [f"{workload}: {change.describe()}" for change in changes]
 
+
+def run_set(
+    paths: Sequence[Path],
+    *,
+    repeats: int,
+    session: str,
+    output_dir: Path,
+    target: str = "localstack",
+    overrides: Mapping[str, Any] | None = None,
+    threshold: float = DEFAULT_THRESHOLD,
+    update_baseline: bool = False,
+    report: bool = True,
+    say: Callable[[str], None] = log.info,
+) -> int:
+    """Run each workload ``repeats`` times and compare it with its baseline (or, with
+    ``update_baseline``, record the baselines); then the report notebook. Says each verdict in a
+    line (the CLI prints them) and returns the number of regressions beyond the noise."""
+    regressions = 0
+    parameters = {"target": target, **(overrides or {})}
+    for path in paths:
+        workload = load_workload(path)
+        documents = run_workload(path, repeats=repeats, session=session, output_dir=output_dir, overrides=parameters)
+        if update_baseline:
+            say(f"{workload.name}: baseline written to {Baseline.from_results(documents).save()}")
+            continue
+        baseline = Baseline.load(workload.name, target)
+        if baseline is None:
+            say(f"{workload.name}: no baseline for {target} yet (eventlab bench --update-baseline)")
+            lost = [results.figures_of(d).get("lost", 0.0) for d in documents]
+            if any(lost):  # losing messages is a regression, baseline or not
+                say(f"{workload.name}: lost messages in the repeats: {', '.join(f'{n:g}' for n in lost)} (regression)")
+                regressions += 1
+            continue
+        changes = compare(baseline, documents, threshold=threshold)
+        for line in summary_lines(workload.name, changes):
+            say(line)
+        regressions += sum(c.verdict == "regression" for c in changes)
+    if report:
+        done = workbook.execute(benchmarks_dir() / "report.ipynb", output_dir, parameters={"session": session})
+        say(f"report: {done.output}" if done.ok else f"report failed: {workbook.describe_failure(done)}")
+    return regressions

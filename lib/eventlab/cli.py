@@ -247,11 +247,7 @@ def cmd_destroy(args: argparse.Namespace) -> int:
     if record is None:
         print(f"{args.pattern} is not deployed", file=sys.stderr)
         return 1
-    if record.target["kind"] == "aws":
-        target = Target.aws(profile=record.target.get("profile"), region=record.target["region"])
-    else:
-        endpoint = os.environ.get("EVENTLAB_ENDPOINT_URL") or record.target["endpoint_url"]
-        target = Target.localstack(endpoint)
+    target = Target.from_description(record.target, announce=True, endpoint_url=os.environ.get("EVENTLAB_ENDPOINT_URL"))
     deleted, failed = deployments.destroy(args.pattern, target)
     for leak in deleted:
         print(f"deleted {leak}")
@@ -266,44 +262,25 @@ def cmd_bench(args: argparse.Namespace) -> int:
     Exit 1 when a figure regressed beyond the noise (or a run failed); with --update-baseline,
     write the baselines instead of comparing.
     """
-    from eventlab import bench, workbook
+    from eventlab import bench
 
     paths = [bench.find_workload(w) for w in args.workloads] or bench.workload_set(args.set)
     for path in paths:  # every workload checked before LocalStack starts
         bench.load_workload(path)
     session = bench.new_session()
     output = build_dir() / "bench" / session
-    overrides: dict[str, object] = {"target": args.target}
+    overrides: dict[str, object] = {}
     if args.target == "aws":
         overrides |= {"aws_profile": args.profile or "", "aws_region": args.region or ""}
-    regressions = 0
     with contextlib.ExitStack() as stack:
         if args.target == "localstack" and not os.environ.get("EVENTLAB_ENDPOINT_URL"):
             runtime = stack.enter_context(_runtime(args))
             os.environ["EVENTLAB_ENDPOINT_URL"] = runtime.endpoint_url
         stack.callback(_reap, allow_aws=args.target == "aws")
-        for path in paths:
-            workload = bench.load_workload(path)
-            results = bench.run_workload(path, repeats=args.repeats, session=session, output_dir=output, overrides=overrides)
-            if args.update_baseline:
-                saved = bench.Baseline.from_results(results).save()
-                print(f"{workload.name}: baseline written to {saved}")
-                continue
-            baseline = bench.Baseline.load(workload.name, args.target)
-            if baseline is None:
-                print(f"{workload.name}: no baseline for {args.target} yet (eventlab bench --update-baseline)")
-                lost = [bench.figures_of(r).get("lost", 0.0) for r in results]
-                if any(lost):  # losing messages is a regression, baseline or not
-                    print(f"{workload.name}: lost messages in the repeats: {', '.join(f'{n:g}' for n in lost)} (regression)")
-                    regressions += 1
-                continue
-            changes = bench.compare(baseline, results, threshold=args.threshold)
-            for line in bench.summary_lines(workload.name, changes):
-                print(line)
-            regressions += sum(c.verdict == "regression" for c in changes)
-        if args.report:
-            report = workbook.execute(bench.benchmarks_dir() / "report.ipynb", output, parameters={"session": session})
-            print(f"report: {report.output}" if report.ok else f"report failed: {workbook.describe_failure(report)}")
+        regressions = bench.run_set(
+            paths, repeats=args.repeats, session=session, output_dir=output, target=args.target, overrides=overrides,
+            threshold=args.threshold, update_baseline=args.update_baseline, report=args.report, say=print,
+        )
     print(f"{regressions} regression(s) beyond the noise" if not args.update_baseline else "baselines updated")
     return 1 if regressions else 0
 

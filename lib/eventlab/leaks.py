@@ -18,7 +18,7 @@ from eventlab import journal  # importing the services declares every resource k
 from eventlab.journal import JournalEntry
 from eventlab.run import KINDS, RUN_PREFIX, Leak, find_leftovers, is_gone
 from eventlab.runtime import EmulatorError
-from eventlab.target import DEFAULT_REGION, Target, TargetError
+from eventlab.target import Target, TargetError
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +115,8 @@ class Reaped:
 
 def _answers(endpoint_url: str, timeout: float = 1.0) -> bool:
     """True when something accepts connections at the endpoint (the emulator still runs)."""
+    if not endpoint_url:
+        return False
     parts = urlsplit(endpoint_url)
     try:
         with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 80), timeout=timeout):
@@ -143,25 +145,20 @@ def reap_orphaned_runs(*, allow_aws: bool = False, folder: Path | None = None) -
     results = []
     for entry in journal.orphans(folder=folder):
         kind = entry.target.get("kind")
-        target: Target
-        if kind == "localstack":
-            endpoint = str(entry.target.get("endpoint_url") or "")
-            if not endpoint or not _answers(endpoint):
-                journal.remove(entry.run_id, folder=folder)
-                results.append(Reaped(entry, note="its emulator has stopped, and its resources with it"))
-                continue
-            target = Target.localstack(endpoint, region=entry.target.get("region") or DEFAULT_REGION)
-        elif kind == "aws" and allow_aws:
-            target = Target.aws(profile=entry.target.get("profile"), region=entry.target.get("region"))
-        elif kind == "aws":
+        if kind == "localstack" and not _answers(str(entry.target.get("endpoint_url") or "")):
+            journal.remove(entry.run_id, folder=folder)
+            results.append(Reaped(entry, note="its emulator has stopped, and its resources with it"))
+            continue
+        if kind == "aws" and not allow_aws:
             note = f"it may have left resources in AWS; delete them with `{_aws_leaks_command(entry)}`"
             log.warning("run %s (pid %d, ended): %s", entry.prefix, entry.owner.pid, note)
             results.append(Reaped(entry, note=note))
             continue
-        else:
+        if kind not in ("localstack", "aws"):
             results.append(Reaped(entry, note=f"unknown target kind {kind!r}; left in the journal"))
             continue
         try:
+            target = Target.from_description(entry.target, announce=True)
             deleted, failed = delete_leaks(target, entry.prefix)
         except (ClientError, BotoCoreError, EmulatorError, TargetError) as error:
             results.append(Reaped(entry, note=f"could not be cleaned up now ({error}); will retry later"))

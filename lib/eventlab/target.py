@@ -188,6 +188,24 @@ class Target:
         return cls.embedded(region=region or DEFAULT_REGION)
 
     @classmethod
+    def from_description(
+        cls, description: Mapping[str, Any], *, announce: bool = False, endpoint_url: str | None = None
+    ) -> Target:
+        """The target :meth:`describe` described, for another process: a producer, a later
+        ``eventlab destroy``, the reaper of a killed run. ``endpoint_url`` says where the emulator
+        answers now, if not where it did (``EVENTLAB_ENDPOINT_URL``)."""
+        kind = description.get("kind")
+        region = description.get("region") or None
+        if kind == "aws":
+            return cls.aws(profile=description.get("profile") or None, region=region, announce=announce)
+        if kind == "localstack":
+            endpoint = endpoint_url or description.get("endpoint_url")
+            if not endpoint:
+                raise TargetError(f"the target {dict(description)} names no endpoint: set EVENTLAB_ENDPOINT_URL")
+            return cls.localstack(str(endpoint), region=region or DEFAULT_REGION)
+        raise TargetError(f"unknown target kind {kind!r} in {dict(description)}: it is 'localstack' or 'aws'")
+
+    @classmethod
     def from_name(
         cls, name: str, *, profile: str | None = None, region: str | None = None
     ) -> Target:

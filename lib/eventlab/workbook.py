@@ -7,13 +7,14 @@ the sources), gathers the figures into one JSON file and links it all from an HT
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 import logging
 import os
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -132,24 +133,38 @@ def execute(
     return _execute(notebook, output_dir, checked, timeout)
 
 
+@contextlib.contextmanager
+def _environment(name: str, value: str) -> Iterator[None]:
+    """Set one environment variable for the block, then put back what was there (or nothing)."""
+    before = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = before
+
+
 def _execute(notebook: Path, output_dir: Path, parameters: Mapping[str, Any], timeout: int) -> NotebookResult:
     import papermill
     from nbclient.exceptions import DeadKernelError
 
     output_dir.mkdir(parents=True, exist_ok=True)
     output = output_dir / notebook.name
-    os.environ[FIGURES_ENV] = str(output_dir / "figures")
     started = time.monotonic()
     try:
-        papermill.execute_notebook(
-            str(notebook),
-            str(output),
-            parameters=dict(parameters),
-            kernel_name="python3",
-            cwd=str(notebook.parent),
-            progress_bar=False,
-            execution_timeout=timeout,
-        )
+        with _environment(FIGURES_ENV, str(output_dir / "figures")):  # the kernel inherits it
+            papermill.execute_notebook(
+                str(notebook),
+                str(output),
+                parameters=dict(parameters),
+                kernel_name="python3",
+                cwd=str(notebook.parent),
+                progress_bar=False,
+                execution_timeout=timeout,
+            )
     except papermill.PapermillExecutionError as error:
         return NotebookResult(
             notebook=notebook.stem,

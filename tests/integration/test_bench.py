@@ -13,6 +13,7 @@ import pytest
 
 from eventlab import bench
 from eventlab.locations import build_dir
+from eventlab.measure.results import FIGURES
 from eventlab.runtime import EmbeddedLocalStack
 
 pytestmark = pytest.mark.integration
@@ -34,6 +35,6 @@ def test_smoke_set_runs_and_compares(localstack: EmbeddedLocalStack, monkeypatch
         baseline = bench.Baseline.load(workload.name, "localstack")
         assert baseline is not None, f"commit a baseline for {workload.name}"
         changes = bench.compare(baseline, results)
-        assert {c.figure for c in changes} == set(bench.FIGURES)
+        assert {c.figure for c in changes} == set(FIGURES)
         assert all(c.verdict in ("regression", "improvement", "unchanged") for c in changes)
         json.dumps([c.__dict__ for c in changes])

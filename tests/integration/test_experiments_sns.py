@@ -7,7 +7,6 @@ import json
 import pytest
 
 from eventlab.experiments import sns as experiments
-from eventlab.experiments.sqs import summary_by_path
 from eventlab.run import Run
 
 pytestmark = pytest.mark.integration
@@ -49,13 +48,13 @@ def test_raw_delivery_is_the_bare_message_and_the_envelope_wraps_it(run: Run) ->
 
 def test_fifo_topic_keeps_group_order_in_every_queue(run: Run) -> None:
     result = experiments.fifo_topic(run, messages=24, keys=3, queues=2, consumers=2)
-    table = summary_by_path(result, {"queue-0": "sns-fifo", "queue-1": "sns-fifo"})
+    table = result.summary_by_path({"queue-0": "sns-fifo", "queue-1": "sns-fifo"})
     assert (table["delivered"] == 24).all() and (table["inversions"] == 0).all() and (table["duplicates"] == 0).all()
 
 
 def test_latency_paths_and_the_http_subscriber(run: Run) -> None:
     result, sources, confirmed = experiments.latency_sns_vs_sqs(run, messages=20, rate=50, warmup=2)
-    table = summary_by_path(result, sources)
+    table = result.summary_by_path(sources)
     assert set(table.index) == {"sqs", "sns-sqs", "sns-http"}
     assert (table["sent"] == 20).all() and (table["delivered"] == 20).all() and (table["lost"] == 0).all()
     assert len(confirmed) == 1

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.integration
 
 def test_latency_summary_judges_each_path_by_its_own_sends(run: Run) -> None:
     result = experiments.latency_standard_vs_fifo(run, messages=30, rate=100, keys=3, warmup=5)
-    table = experiments.summary_by_path(result)
+    table = result.summary_by_path()
     assert list(table.index) == ["fifo", "standard"]
     assert (table["sent"] == 30).all() and (table["delivered"] == 30).all() and (table["lost"] == 0).all()
     assert (table["measured"] == 25).all()

@@ -17,16 +17,10 @@ from eventlab.measure.consumers import (
     LambdaSink,
     SqsReceiver,
 )
-from eventlab.measure.load import (
-    EventBridgeSender,
-    KinesisSender,
-    LoadSpec,
-    SnsSender,
-    SqsSender,
-    run_load,
-)
+from eventlab.measure.load import LoadSpec, run_load
 from eventlab.measure.probes import ProbeFactory, ReceiptLog
 from eventlab.measure.results import RunResult
+from eventlab.measure.senders import EventBridgeSender, KinesisSender, SnsSender, SqsSender
 from eventlab.measure.sink import report_receipts
 from eventlab.run import Run
 from eventlab.services import events, kinesis, sns, sqs

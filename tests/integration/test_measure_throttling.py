@@ -9,9 +9,10 @@ import pytest
 
 from eventlab.measure import analysis
 from eventlab.measure.consumers import KinesisPoller, SqsReceiver
-from eventlab.measure.load import KinesisSender, LoadSpec, RetryPolicy, SqsSender, run_load
+from eventlab.measure.load import LoadSpec, RetryPolicy, run_load
 from eventlab.measure.probes import ReceiptLog
 from eventlab.measure.quotas import KinesisQuota, SqsFifoQuota, emulate_quotas
+from eventlab.measure.senders import KinesisSender, SqsSender
 from eventlab.run import Run
 from eventlab.services import kinesis, sqs
 from eventlab.target import Target

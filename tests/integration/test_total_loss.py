@@ -15,6 +15,7 @@ from eventlab.measure import paths, plots
 from eventlab.measure.consumers import SqsReceiver
 from eventlab.measure.load import LoadSpec
 from eventlab.measure.probes import ReceiptLog
+from eventlab.measure.results import figures_of
 from eventlab.run import Run
 
 pytestmark = pytest.mark.integration
@@ -28,7 +29,7 @@ def test_a_path_that_delivers_nothing_is_total_loss_and_a_regression(
         return SqsReceiver(client, queue_url, ReceiptLog("someone-else"), **kwargs)
 
     monkeypatch.setattr(paths, "SqsReceiver", deaf_receiver)
-    result = paths.measure(run, "sqs", LoadSpec(rate=50, count=20), timeout=2, quiet_s=0.2, workload="w")
+    result = paths.measure(run, "sqs", LoadSpec(rate=50, count=20), timeout=2, quiet_s=0.2, name="w")
     assert result is not None
     row = result.summary.iloc[0]  # the benchmark notebook's IndexError, before
     assert row["path"] == "sqs"
@@ -37,7 +38,7 @@ def test_a_path_that_delivers_nothing_is_total_loss_and_a_regression(
     saved = json.loads(result.save(tmp_path).read_text())
     assert saved["summary"][0]["latency_p50_ms"] is None
     saved["provenance"]["parameters"]["duration"] = 1  # as the benchmark notebook records it
-    figures = bench.figures_of(saved)
+    figures = figures_of(saved)
     assert figures["lost"] == 20 and figures["throughput_msg_s"] == 0 and "latency_p50_ms" not in figures
     baseline = bench.Baseline("w", "localstack", {"lost": [0.0, 0.0], "throughput_msg_s": [50.0, 49.0], "latency_p50_ms": [5.0, 6.0]})
     verdicts = {c.figure: c.verdict for c in bench.compare(baseline, [saved, saved])}

@@ -10,6 +10,7 @@ import yaml
 
 from eventlab import bench
 from eventlab.bench import Baseline, Workload, compare_figure
+from eventlab.measure.results import FIGURES, figures_of
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKLOADS = sorted((ROOT / "benchmarks" / "workloads").glob("*.yaml"))
@@ -73,7 +74,7 @@ def test_loss_and_new_disorder_are_always_regressions() -> None:
 def test_baseline_from_results_and_compare() -> None:
     def result(p50: float) -> dict:
         return {
-            "workload": "w",
+            "name": "w",
             "provenance": {"target": {"kind": "localstack"}, "parameters": {"duration": 10, "load": [{}]}},
             "summary": [{"latency_p50_ms": p50, "latency_p99_ms": 2 * p50, "delivered": 1000, "lost": 0, "inversions": 0, "duplicate_rate": 0.0}],
         }
@@ -92,7 +93,7 @@ def test_workload_parameters_override() -> None:
 
 def _result_doc(row: dict, duration: float = 10) -> dict:
     return {
-        "workload": "w",
+        "name": "w",
         "provenance": {"target": {"kind": "localstack"}, "parameters": {"duration": duration, "load": [{}]}},
         "summary": [row],
     }
@@ -110,11 +111,11 @@ def _all_lost() -> dict:
 
 
 def test_figures_of_an_all_lost_result_report_the_loss_and_no_latency() -> None:
-    figures = bench.figures_of(_all_lost())
+    figures = figures_of(_all_lost())
     assert figures["lost"] == 1000 and figures["throughput_msg_s"] == 0.0
     assert "latency_p50_ms" not in figures and "latency_p99_ms" not in figures
     nan_row = _result_doc({"latency_p50_ms": float("nan"), "delivered": 0, "lost": 5})
-    assert "latency_p50_ms" not in bench.figures_of(nan_row)
+    assert "latency_p50_ms" not in figures_of(nan_row)
 
 
 def test_an_all_lost_result_is_a_regression() -> None:
@@ -124,7 +125,7 @@ def test_an_all_lost_result_is_a_regression() -> None:
     assert changes["throughput_msg_s"].verdict == "regression"
     assert changes["latency_p50_ms"].verdict == "regression", "a latency nothing measured is not 'unchanged'"
     assert "not measured" in changes["latency_p50_ms"].describe()
-    assert set(changes) == set(bench.FIGURES), "every figure of the baseline is judged"
+    assert set(changes) == set(FIGURES), "every figure of the baseline is judged"
     # one repeat lost everything, the other none: still a regression
     mixed = {c.figure: c.verdict for c in bench.compare(baseline, [_healthy(10), _all_lost()])}
     assert mixed["lost"] == "regression"

@@ -215,3 +215,4 @@ def _with_func(parser: object, command: str, func: object) -> object:
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     sub.choices[command].set_defaults(func=func)
     return parser
+

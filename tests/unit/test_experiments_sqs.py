@@ -26,7 +26,7 @@ def _result() -> RunResult:
 
 
 def test_each_path_is_judged_by_its_own_sends() -> None:
-    table = experiments.summary_by_path(_result())
+    table = _result().summary_by_path()
     assert table.loc["a", ["sent", "delivered", "lost"]].tolist() == [4, 4, 0]
     assert table.loc["b", ["sent", "delivered", "lost"]].tolist() == [4, 3, 1]
 
@@ -40,7 +40,7 @@ def test_the_library_summary_also_judges_each_path_by_its_own_sends() -> None:
 def test_receipt_paths_can_map_to_another_send_path() -> None:
     result = _result()
     result.receipts.loc[result.receipts["path"] == "b", "path"] = "b-behind"
-    table = experiments.summary_by_path(result, {"b-behind": "b"})
+    table = result.summary_by_path({"b-behind": "b"})
     assert table.loc["b-behind", ["sent", "delivered", "lost"]].tolist() == [4, 3, 1]
 
 
@@ -54,10 +54,10 @@ def test_amount_parsers() -> None:
 def test_a_path_that_received_nothing_is_in_the_table_as_lost() -> None:
     result = _result()
     result.receipts = result.receipts[result.receipts["path"] == "a"]
-    table = experiments.summary_by_path(result)
+    table = result.summary_by_path()
     assert table.loc["b", ["sent", "delivered", "lost"]].tolist() == [4, 0, 4]
     assert pd.isna(table.loc["b", "latency_p50_ms"])
     # an expected receipt path fed by another send path (an SNS subscriber) that got nothing
     result.receipt_paths = ["a", "b", "b-http"]
-    table = experiments.summary_by_path(result, {"b-http": "b"})
+    table = result.summary_by_path({"b-http": "b"})
     assert table.loc["b-http", ["sent", "delivered", "lost"]].tolist() == [4, 0, 4]

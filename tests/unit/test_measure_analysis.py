@@ -133,7 +133,7 @@ class _NullSender:
     def send(self, probes):
         import threading
 
-        from eventlab.measure.load import Result
+        from eventlab.measure.senders import Result
 
         with self.lock:
             for p in probes:

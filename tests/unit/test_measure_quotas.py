@@ -10,9 +10,10 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError
 
-from eventlab.measure.load import KinesisSender, RetryPolicy, send_with_retries
+from eventlab.measure.load import RetryPolicy, send_with_retries
 from eventlab.measure.probes import ProbeFactory, SendRecord
 from eventlab.measure.quotas import EMULATED, KinesisQuota, QuotaEmulator, SqsFifoQuota, TokenBucket
+from eventlab.measure.senders import KinesisSender
 
 STREAM = "s"
 FULL_RANGE = [(0, 2**128 - 1, "shardId-000000000000")]

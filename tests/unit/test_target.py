@@ -64,3 +64,17 @@ def test_a_profile_without_a_region_is_refused(monkeypatch: pytest.MonkeyPatch, 
     monkeypatch.delenv("AWS_REGION", raising=False)
     with pytest.raises(TargetError, match="names no region"):
         Target.aws(profile="sandbox")
+
+
+def test_from_description_inverts_describe(monkeypatch: pytest.MonkeyPatch) -> None:
+    emulated = Target.localstack("http://127.0.0.1:4566", region="eu-west-1")
+    again = Target.from_description(emulated.describe())
+    assert again.describe() == emulated.describe() and again.is_emulated
+    moved = Target.from_description(emulated.describe(), endpoint_url="http://127.0.0.1:5000")
+    assert moved.endpoint_url == "http://127.0.0.1:5000", "the emulator's endpoint now wins"
+    asked: list[dict[str, object]] = []
+    monkeypatch.setattr(Target, "aws", classmethod(lambda cls, **kwargs: asked.append(kwargs)))
+    Target.from_description({"kind": "aws", "region": "eu-west-1", "endpoint_url": None, "profile": "sandbox"})
+    assert asked == [{"profile": "sandbox", "region": "eu-west-1", "announce": False}]
+    with pytest.raises(TargetError, match="unknown target kind 'gcp'"):
+        Target.from_description({"kind": "gcp"})

@@ -1,4 +1,4 @@
-"""Experiments behind the notebooks: one module per notebook topic, each returning tables.
+"""Experiments behind the notebooks: the scenarios, one module per notebook topic, each returning tables.
 
 Notebooks stay thin: they call a function here, show the DataFrame or figure it returns, and
 assert on its counts. Every function takes a :class:`~eventlab.run.Run` (whose ledger deletes
@@ -11,4 +11,9 @@ what the experiment creates) and uses only clients from ``run.target``.
 - :mod:`eventlab.experiments.compare`: every path side by side, beside the published AWS
   figures (notebook 07).
 - :mod:`eventlab.experiments.practices`: idempotency, DLQs, backoff, polling cost (notebook 09).
+- :mod:`eventlab.experiments.faults`: the ways duplicates arise, and that nothing is lost (notebook 01).
+- :mod:`eventlab.experiments.sqs`, :mod:`.sns`, :mod:`.troubleshooting`: notebooks 01, 02 and 08.
+
+The primitives they are built from (drain a queue, read a shard, redrive a DLQ) live in
+:mod:`eventlab.services`; the measuring toolkit (load, consumers, analysis) in :mod:`eventlab.measure`.
 """

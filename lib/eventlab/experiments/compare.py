@@ -146,7 +146,7 @@ def compare_paths(
             on_path(group[0])
         result = measure(
             run, group, spec, shards=shards, lambda_batch_size=lambda_batch_size, timeout=timeout, quiet_s=quiet_s,
-            workload=f"compare-{group[0]}", parameters={"paths": list(paths)},
+            name=f"compare-{group[0]}", parameters={"paths": list(paths)},
         )
         if result is None:
             continue

@@ -266,7 +266,7 @@ def measure_bus_to_queue(
     intended send time to its receipt from the queue.
     """
     spec = LoadSpec(rate=rate, count=count, warmup_count=warmup, batch=batch, threads=threads)
-    result = measure(run, "events-sqs", spec, receivers=2, timeout=timeout, workload=f"events-sqs-{rate:g}")
+    result = measure(run, "events-sqs", spec, receivers=2, timeout=timeout, name=f"events-sqs-{rate:g}")
     assert result is not None, "events-sqs runs on every target"
     return result
 

@@ -32,9 +32,10 @@ from eventlab.idempotency import IdempotencyStore, idempotent
 from eventlab.measure import analysis
 from eventlab.measure.consumers import SqsMessage, SqsReceiver, per_item, probe_ids
 from eventlab.measure.faults import LoseResponses
-from eventlab.measure.load import LoadSpec, RetryPolicy, SqsSender, run_load
+from eventlab.measure.load import LoadSpec, RetryPolicy, run_load
 from eventlab.measure.probes import ReceiptLog, decode
 from eventlab.measure.quotas import SqsFifoQuota, emulate_quotas
+from eventlab.measure.senders import SqsSender
 from eventlab.run import Run
 from eventlab.services import sqs
 

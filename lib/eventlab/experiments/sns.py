@@ -19,9 +19,10 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from eventlab.measure.consumers import HttpReceiver, SqsReceiver
-from eventlab.measure.load import LoadResult, LoadSpec, SnsSender, SqsSender, run_load
+from eventlab.measure.load import LoadResult, LoadSpec, run_load
 from eventlab.measure.probes import ReceiptLog
 from eventlab.measure.results import RunResult
+from eventlab.measure.senders import SnsSender, SqsSender
 from eventlab.run import Run
 from eventlab.services import sns, sqs
 

@@ -21,9 +21,10 @@ import pandas as pd
 
 from eventlab.measure import analysis
 from eventlab.measure.consumers import SqsMessage, SqsReceiver
-from eventlab.measure.load import LoadResult, LoadSpec, SqsSender, run_load
+from eventlab.measure.load import LoadResult, LoadSpec, run_load
 from eventlab.measure.probes import ProbeFactory, ReceiptLog
 from eventlab.measure.results import RunResult
+from eventlab.measure.senders import SqsSender
 from eventlab.run import Run
 from eventlab.services import sqs
 
@@ -57,26 +58,6 @@ def latency_standard_vs_fifo(
             if not receipts.wait_for(messages, timeout, path=path):
                 log.warning("%s: only %d of %d probes arrived", path, receipts.unique_count(path), messages)
     return RunResult.build("sqs-standard-vs-fifo", run.target, loads, receipts, receipt_paths=["standard", "fifo"])
-
-
-def summary_by_path(result: RunResult, sources: Mapping[str, str] | None = None) -> pd.DataFrame:
-    """The result's summary, one row per receipt path, each judged only against its own sends,
-    indexed by path. ``sources`` maps a receipt path to the send path that feeds it when the
-    names differ (one SNS load, read on ``sns-sqs`` and ``sns-http``: ``{"sns-sqs": "sns"}``);
-    without it this is ``RunResult.summary`` by path. A path on which nothing arrived has its row
-    too, every message lost (see :func:`eventlab.measure.analysis.report_paths`)."""
-    sources = sources or {}
-    expected = set(result.receipt_paths) | set(result.receipts["path"].unique())
-    fed = {sources.get(path, path) for path in expected}
-    unread = set(result.sends["path"].unique()) - fed if fed <= set(result.sends["path"]) else set()
-    rows = []
-    for path in sorted(expected | unread):
-        sends = result.sends[result.sends["path"] == sources.get(path, path)]
-        if sends.empty:  # a receipt path with no sends of its name reads the whole load
-            sends = result.sends
-        receipts = result.receipts[result.receipts["path"] == path]
-        rows.append(analysis.summarize(sends, receipts, paths=[path]))
-    return pd.concat(rows, ignore_index=True).set_index("path")
 
 
 # -- ordering: the order in which concurrent consumers finish their work -----------------------

@@ -22,10 +22,11 @@ from matplotlib.figure import Figure
 
 from eventlab.measure import analysis
 from eventlab.measure.consumers import KinesisEfoReader, KinesisPoller
-from eventlab.measure.load import KinesisSender, LoadGenerator, LoadResult, LoadSpec, RetryPolicy
+from eventlab.measure.load import LoadGenerator, LoadResult, LoadSpec, RetryPolicy
 from eventlab.measure.probes import ProbeFactory, ReceiptLog, decode
 from eventlab.measure.quotas import KinesisQuota, QuotaEmulator, emulate_quotas
 from eventlab.measure.results import RunResult
+from eventlab.measure.senders import KinesisSender
 from eventlab.run import Run
 from eventlab.services import kinesis
 

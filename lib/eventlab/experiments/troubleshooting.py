@@ -35,9 +35,10 @@ from matplotlib.figure import Figure
 from eventlab.idempotency import AlreadyInProgressError, IdempotencyStore, idempotent
 from eventlab.measure import analysis
 from eventlab.measure.consumers import SqsMessage, SqsReceiver
-from eventlab.measure.load import KinesisSender, LoadSpec, RetryPolicy, run_load
+from eventlab.measure.load import LoadSpec, RetryPolicy, run_load
 from eventlab.measure.probes import ProbeFactory, ReceiptLog
 from eventlab.measure.quotas import KinesisQuota, emulate_quotas
+from eventlab.measure.senders import KinesisSender
 from eventlab.run import Run
 from eventlab.services import events, kinesis, sns, sqs
 

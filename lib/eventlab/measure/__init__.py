@@ -1,5 +1,5 @@
 """The measurement toolkit: probes, load, consumers, analysis, emulated quotas, faults, results,
-plots, and ready-made workloads.
+plots, and one ready-made measurement per service.
 
 In one call: ``measure_sqs(run, LoadSpec(rate=200, duration_s=10, warmup_s=2)).summary``.
 By hand::
@@ -13,6 +13,12 @@ By hand::
 """
 
 from eventlab.measure.analysis import summarize
+from eventlab.measure.by_service import (
+    measure_eventbridge,
+    measure_kinesis,
+    measure_sns,
+    measure_sqs,
+)
 from eventlab.measure.consumers import (
     HttpReceiver,
     KinesisEfoReader,
@@ -20,25 +26,11 @@ from eventlab.measure.consumers import (
     LambdaSink,
     SqsReceiver,
 )
-from eventlab.measure.load import (
-    EventBridgeSender,
-    KinesisSender,
-    LoadGenerator,
-    LoadSpec,
-    RetryPolicy,
-    SnsSender,
-    SqsSender,
-    run_load,
-)
+from eventlab.measure.load import LoadGenerator, LoadSpec, RetryPolicy, run_load
 from eventlab.measure.probes import Probe, ProbeFactory, ReceiptLog
 from eventlab.measure.quotas import KinesisQuota, QuotaEmulator, SqsFifoQuota, emulate_quotas
 from eventlab.measure.results import RunResult
-from eventlab.measure.workloads import (
-    measure_eventbridge,
-    measure_kinesis,
-    measure_sns,
-    measure_sqs,
-)
+from eventlab.measure.senders import EventBridgeSender, KinesisSender, SnsSender, SqsSender
 
 __all__ = [
     "EventBridgeSender",

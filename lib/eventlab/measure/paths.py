@@ -31,10 +31,8 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
-import multiprocessing
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from eventlab.handlers import handler_dir
@@ -45,23 +43,14 @@ from eventlab.measure.consumers import (
     LambdaSink,
     SqsReceiver,
 )
-from eventlab.measure.load import (
-    EventBridgeSender,
-    KinesisSender,
-    LoadGenerator,
-    LoadResult,
-    LoadSpec,
-    RetryPolicy,
-    Sender,
-    SnsSender,
-    SqsSender,
-)
-from eventlab.measure.probes import ProbeFactory, ReceiptLog
+from eventlab.measure.load import LoadSpec, RetryPolicy
+from eventlab.measure.probes import ReceiptLog
+from eventlab.measure.producers import offer
 from eventlab.measure.quotas import KinesisQuota, QuotaEmulator, SqsFifoQuota, emulate_quotas
 from eventlab.measure.results import RunResult
+from eventlab.measure.senders import EventBridgeSender, KinesisSender, Sender, SnsSender, SqsSender
 from eventlab.run import Run
 from eventlab.services import events, kinesis, lambda_, sns, sqs
-from eventlab.target import Target
 
 log = logging.getLogger(__name__)
 
@@ -240,54 +229,6 @@ def consuming(setup: PathSetup) -> Iterator[None]:
         yield
 
 
-# -- producers in other processes --------------------------------------------------------------
-def _sender_address(sender: Sender) -> dict[str, Any]:
-    """How a producer process rebuilds the same sender with clients of its own."""
-    if isinstance(sender, SqsSender):
-        return {"kind": "sqs", "address": sender.queue_url, "batch": sender.batch, "path": sender.path}
-    if isinstance(sender, SnsSender):
-        return {"kind": "sns", "address": sender.topic_arn, "batch": sender.batch, "path": sender.path}
-    if isinstance(sender, EventBridgeSender):
-        return {"kind": "events", "address": sender.bus_name, "batch": sender.batch, "path": sender.path}
-    if isinstance(sender, KinesisSender):
-        return {"kind": "kinesis", "address": sender.stream_name, "batch": sender.batch_size > 1, "path": sender.path}
-    raise TypeError(f"cannot hand {type(sender).__name__} to another process")
-
-
-def _rebuild_sender(target: Target, *, kind: str, address: str, batch: bool, path: str) -> Sender:
-    if kind == "sqs":
-        return SqsSender(target.client("sqs"), address, batch=batch, path=path)
-    if kind == "sns":
-        return SnsSender(target.client("sns"), address, batch=batch, path=path)
-    if kind == "events":
-        return EventBridgeSender(target.client("events"), address, batch=batch, path=path)
-    return KinesisSender(target.client("kinesis"), address, batch_size=500 if batch else 1, path=path)
-
-
-def _producer(
-    target_doc: dict[str, Any], run_id: str, address: dict[str, Any], spec: LoadSpec, producer: int, retry: RetryPolicy | None
-) -> LoadResult:
-    """One producer process: its own clients, its own keys (``p<n>-k<i>``), its share of the load."""
-    if target_doc["kind"] == "aws":
-        target = Target.aws(profile=target_doc.get("profile"), region=target_doc["region"], announce=False)
-    else:
-        target = Target.localstack(target_doc["endpoint_url"], region=target_doc["region"])
-    factory = ProbeFactory(run_id, keys=[f"p{producer}-k{i}" for i in range(spec.keys)], size=spec.size)
-    return LoadGenerator(_rebuild_sender(target, **address), factory, spec, retry=retry).run()
-
-
-def _offer(run: Run, sender: Sender, spec: LoadSpec, producers: int, retry: RetryPolicy | None) -> list[LoadResult]:
-    if producers == 1:
-        factory = ProbeFactory(run.run_id, keys=[f"k{i}" for i in range(spec.keys)], size=spec.size)
-        return [LoadGenerator(sender, factory, spec, retry=retry).run()]
-    share = replace(spec, rate=spec.rate / producers, count=None if spec.count is None else spec.count // producers, progress=False)
-    address = _sender_address(sender)
-    context = multiprocessing.get_context("spawn")  # no fork: the consumers' threads are running
-    with ProcessPoolExecutor(max_workers=producers, mp_context=context) as pool:
-        futures = [pool.submit(_producer, run.target.describe(), run.run_id, address, share, n, retry) for n in range(producers)]
-        return [future.result() for future in futures]
-
-
 # -- measuring ---------------------------------------------------------------------------------
 def measure(
     run: Run,
@@ -304,7 +245,7 @@ def measure(
     retry: RetryPolicy | None = None,
     timeout: float = 60,
     quiet_s: float = 0.5,
-    workload: str | None = None,
+    name: str | None = None,
     parameters: dict[str, Any] | None = None,
 ) -> RunResult | None:
     """Offer ``spec`` through a path (or a group of paths sharing one load, such as both Kinesis
@@ -332,16 +273,16 @@ def measure(
             clients = [run.target.client("kinesis" if kinesis_quota else "sqs")]
             quotas = stack.enter_context(emulate_quotas(run.target, *clients, kinesis=kinesis_quota, sqs_fifo=sqs_fifo_quota))
         stack.enter_context(consuming(setup))
-        loads = _offer(run, setup.sender, spec, producers, retry)
+        loads = offer(run, setup.sender, spec, producers, retry)
         sent = sum(int(lr.frame()["ok"].sum()) for lr in loads)
         for receipt_path in setup.receipt_paths:
             if not receipts.wait_for(sent, timeout=timeout, path=receipt_path):
                 log.warning("%s: %d of %d messages after %.0f s", receipt_path, receipts.unique_count(receipt_path), sent, timeout)
         receipts.wait_quiet(quiet_s, timeout=quiet_s * 4)
     params: dict[str, Any] = {"path": setup.name, "producers": producers, **(parameters or {})}
-    for name, quota in (("kinesis_quota", kinesis_quota), ("sqs_fifo_quota", sqs_fifo_quota)):
+    for setting, quota in (("kinesis_quota", kinesis_quota), ("sqs_fifo_quota", sqs_fifo_quota)):
         if quota is not None:
-            params[name] = quota.__dict__ | {"emulated": run.target.is_emulated}
+            params[setting] = quota.__dict__ | {"emulated": run.target.is_emulated}
     return RunResult.build(
-        workload or setup.name, run.target, loads, receipts, quotas=quotas, parameters=params, receipt_paths=setup.receipt_paths
+        name or setup.name, run.target, loads, receipts, quotas=quotas, parameters=params, receipt_paths=setup.receipt_paths
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from eventlab.measure import faults
+from eventlab.experiments import faults
 from eventlab.run import Run
 
 pytestmark = pytest.mark.integration

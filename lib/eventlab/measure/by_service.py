@@ -28,14 +28,14 @@ def measure_sqs(
     sqs_fifo_quota: SqsFifoQuota | None = None,
     retry: RetryPolicy | None = None,
     timeout: float = 60,
-    workload: str | None = None,
+    name: str | None = None,
 ) -> RunResult:
     """Producer -> SQS queue (standard or FIFO) -> ``receivers`` long-polling threads; an
     emulated FIFO quota if given."""
     path = "sqs-fifo" if fifo else "sqs"
     return _measured(measure(
         run, path, spec, receivers=receivers, sqs_fifo_quota=sqs_fifo_quota, retry=retry, timeout=timeout,
-        workload=workload or f"{path}-{spec.mode}", parameters={"fifo": fifo, "receivers": receivers},
+        name=name or f"{path}-{spec.mode}", parameters={"fifo": fifo, "receivers": receivers},
     ))
 
 
@@ -47,21 +47,21 @@ def measure_sns(
     to_http: bool = True,
     receivers: int = 1,
     timeout: float = 60,
-    workload: str | None = None,
+    name: str | None = None,
 ) -> RunResult:
     """Producer -> SNS topic -> an SQS queue (raw delivery) and/or a local HTTP subscriber."""
     if not (to_queue or to_http):
         raise ValueError("measure_sns: subscribe at least one of to_queue or to_http.")
     group = [p for p, wanted in (("sns-sqs", to_queue), ("sns-http", to_http)) if wanted]
     return _measured(measure(
-        run, group, spec, receivers=receivers, timeout=timeout, workload=workload or f"sns-{spec.mode}",
+        run, group, spec, receivers=receivers, timeout=timeout, name=name or f"sns-{spec.mode}",
         parameters={"to_queue": to_queue, "to_http": to_http},
     ))
 
 
-def measure_eventbridge(run: Run, spec: LoadSpec, *, timeout: float = 60, workload: str | None = None) -> RunResult:
+def measure_eventbridge(run: Run, spec: LoadSpec, *, timeout: float = 60, name: str | None = None) -> RunResult:
     """Producer -> custom bus -> rule -> SQS queue -> a receiver (probes as event ``detail``)."""
-    return _measured(measure(run, "events-sqs", spec, timeout=timeout, workload=workload or f"events-{spec.mode}"))
+    return _measured(measure(run, "events-sqs", spec, timeout=timeout, name=name or f"events-{spec.mode}"))
 
 
 def measure_kinesis(
@@ -75,7 +75,7 @@ def measure_kinesis(
     quota: KinesisQuota | None = None,
     retry: RetryPolicy | None = None,
     timeout: float = 60,
-    workload: str | None = None,
+    name: str | None = None,
 ) -> RunResult:
     """Producer -> stream -> shared-throughput pollers and/or an enhanced fan-out consumer; an
     emulated per-shard quota (``KinesisQuota().scaled(0.1)``) if given."""
@@ -84,5 +84,5 @@ def measure_kinesis(
     group = [p for p, wanted in (("kinesis", polling), ("kinesis-efo", efo)) if wanted]
     return _measured(measure(
         run, group, spec, shards=shards, poll_interval_s=poll_interval_s, kinesis_quota=quota, retry=retry,
-        timeout=timeout, workload=workload or f"kinesis-{spec.mode}", parameters={"shards": shards, "poll_interval_s": poll_interval_s},
+        timeout=timeout, name=name or f"kinesis-{spec.mode}", parameters={"shards": shards, "poll_interval_s": poll_interval_s},
     ))

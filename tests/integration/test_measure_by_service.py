@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 
 from eventlab.measure import plots
-from eventlab.measure.load import LoadSpec, RetryPolicy
-from eventlab.measure.quotas import KinesisQuota
-from eventlab.measure.workloads import (
+from eventlab.measure.by_service import (
     measure_eventbridge,
     measure_kinesis,
     measure_sns,
     measure_sqs,
 )
+from eventlab.measure.load import LoadSpec, RetryPolicy
+from eventlab.measure.quotas import KinesisQuota
 from eventlab.run import Run
 
 pytestmark = pytest.mark.integration
