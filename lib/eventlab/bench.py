@@ -27,7 +27,7 @@ import numpy as np
 import yaml
 
 from eventlab import workbook
-from eventlab.locations import project_root
+from eventlab.locations import data_dir, project_root
 from eventlab.measure import results
 from eventlab.measure.load import LoadSpec
 
@@ -47,13 +47,13 @@ def benchmarks_dir() -> Path:
 
 
 def results_dir() -> Path:
-    path = Path(os.environ.get("EVENTLAB_RESULTS_DIR") or project_root() / "data" / "results")
+    path = Path(os.environ.get("EVENTLAB_RESULTS_DIR") or data_dir() / "results")
     path.mkdir(parents=True, exist_ok=True)
     return path
 
 
 def baselines_dir() -> Path:
-    return project_root() / "data" / "baselines"
+    return data_dir() / "baselines"
 
 
 # -- workloads -------------------------------------------------------------------------------

@@ -27,7 +27,6 @@ from typing import NoReturn
 from eventlab import interrupts
 from eventlab.locations import build_dir
 from eventlab.parameters import ParameterError
-from eventlab.run import Run
 from eventlab.runtime import (
     DEFAULT_START_TIMEOUT,
     RUNNING,
@@ -206,9 +205,6 @@ def cmd_leaks(args: argparse.Namespace) -> int:
     return 1 if leaks else 0
 
 
-PATTERNS = ("notification-system",)
-
-
 def _deploy_target(args: argparse.Namespace) -> Target:
     """AWS when named (``--profile``/``--region``), else the embedded LocalStack, started and left
     running if need be (a deployment outlives this command)."""
@@ -225,15 +221,12 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     import json
 
     from eventlab import deployments
-    from eventlab.patterns import notification_system
+    from eventlab.patterns.registry import PATTERNS
 
+    pattern = PATTERNS[args.pattern]
+    values = {name: getattr(args, name) for name in pattern.options}
     target = _deploy_target(args)
-
-    def build(run: Run) -> dict[str, str]:
-        system = notification_system.deploy(run, admin_email=args.admin_email, sender=args.sender)
-        return system.outputs()
-
-    record = deployments.deploy(args.pattern, target, build)
+    record = deployments.deploy(args.pattern, target, lambda run: pattern.deploy(run, values))
     # The outputs name what the article's Terraform prints: topic_arn, queue_url, function_name.
     print(json.dumps({**record.outputs, "endpoint_url": target.endpoint_url}, indent=2))
     return 0
@@ -345,10 +338,13 @@ def build_parser() -> argparse.ArgumentParser:
     leaks.add_argument("--delete", action="store_true", help="delete what is found")
     leaks.set_defaults(func=cmd_leaks)
 
+    from eventlab.patterns.registry import PATTERNS
+
     deploy = sub.add_parser("deploy", help=cmd_deploy.__doc__)
-    deploy.add_argument("pattern", choices=PATTERNS)
-    deploy.add_argument("--admin-email", default="admin@example.com", help="who receives the notifications")
-    deploy.add_argument("--sender", default="alerts@example.com", help="the SES identity that sends them")
+    deploy.add_argument("pattern", choices=sorted(PATTERNS), help="; ".join(f"{p.name}: {p.summary}" for p in PATTERNS.values()))
+    for name in dict.fromkeys(name for p in PATTERNS.values() for name in p.options):  # each option once
+        helps = {f"{p.option_help(name)} ({p.name})" for p in PATTERNS.values() if name in p.options}
+        deploy.add_argument(f"--{name.replace('_', '-')}", dest=name, default=None, help="; ".join(sorted(helps)))
     deploy.add_argument("--aws", action="store_true", help="deploy to real AWS (needs --profile and/or --region)")
     deploy.add_argument("--profile", help="AWS profile, with --aws")
     deploy.add_argument("--region", help="AWS region, with --aws")
@@ -356,7 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.set_defaults(func=cmd_deploy)
 
     destroy = sub.add_parser("destroy", help=cmd_destroy.__doc__)
-    destroy.add_argument("pattern", choices=PATTERNS)
+    destroy.add_argument("pattern", choices=sorted(PATTERNS))
     destroy.set_defaults(func=cmd_destroy)
 
     bench_cmd = with_runtime_options(sub.add_parser("bench", help="run benchmark workloads and compare them with the baselines"))

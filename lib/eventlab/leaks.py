@@ -16,7 +16,16 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from eventlab import journal  # importing the services declares every resource kind
 from eventlab.journal import JournalEntry
-from eventlab.run import KINDS, RUN_PREFIX, Leak, find_leftovers, is_gone
+from eventlab.run import (
+    KINDS,
+    RUN_PREFIX,
+    Leak,
+    Resource,
+    Run,
+    TeardownReport,
+    find_leftovers,
+    is_gone,
+)
 from eventlab.runtime import EmulatorError
 from eventlab.target import Target, TargetError
 
@@ -90,6 +99,20 @@ def delete_leaks(target: Target, prefix: str) -> tuple[list[Leak], list[tuple[Le
                 continue
         deleted.append(leak)
     return deleted, failed
+
+
+def destroy_run(run: Run) -> TeardownReport:
+    """Delete what a run made: with a live run through its ledger; for a run rebuilt from its id
+    alone (``Run(target, run_id=...)``) by its name prefix. A sender identity a run verified is
+    deleted only through the ledger: by name there is no telling it from one that existed before."""
+    if run.resources:
+        return run.destroy()
+    deleted, failed = delete_leaks(run.target, run.prefix)
+
+    def found(leak: Leak) -> Resource:
+        return Resource(kind=leak.kind, name=leak.name, arn=leak.name, delete=lambda: None)
+
+    return TeardownReport(deleted=[found(leak) for leak in deleted], failed=[(found(leak), why) for leak, why in failed])
 
 
 @dataclass

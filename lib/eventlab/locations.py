@@ -24,6 +24,16 @@ def project_root() -> Path:
     return Path.cwd().resolve()
 
 
+def data_dir() -> Path:
+    """The committed data: topologies (YAML), published AWS figures, benchmark baselines."""
+    return project_root() / "data"
+
+
+def topology_file(name: str) -> Path:
+    """A committed topology, ``data/topologies/<name>.yaml``."""
+    return data_dir() / "topologies" / f"{name}.yaml"
+
+
 def build_dir() -> Path:
     """The ignored folder for everything a run produces: LocalStack's state, logs, executed notebooks."""
     env = os.environ.get("EVENTLAB_BUILD_DIR")

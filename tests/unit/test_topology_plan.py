@@ -77,6 +77,7 @@ MODEL = [
     (logs.LOG_GROUP_MAX_CHARS, "logs", "CreateLogGroup", ["logGroupName"], "max"),
     (logs.LOG_GROUP_PATTERN, "logs", "CreateLogGroup", ["logGroupName"], "pattern"),
     (lambda_.HANDLER_MAX_CHARS, "lambda", "CreateFunction", ["Handler"], "max"),
+    (lambda_.DESCRIPTION_MAX_CHARS, "lambda", "CreateFunction", ["Description"], "max"),
     (lambda_.ENVIRONMENT_KEY_PATTERN, "lambda", "CreateFunction", ["Environment", "Variables", "*key"], "pattern"),
     (lambda_.MEMORY_MB[0], "lambda", "CreateFunction", ["MemorySize"], "min"),
     (lambda_.BATCHING_WINDOW_SECONDS[1], "lambda", "CreateEventSourceMapping", ["MaximumBatchingWindowInSeconds"], "max"),

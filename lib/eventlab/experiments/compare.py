@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from eventlab.locations import project_root
+from eventlab.locations import data_dir
 from eventlab.measure import analysis
 from eventlab.measure.load import LoadSpec
 from eventlab.measure.paths import ORDERED_PATHS, PATHS, SERVICE, measure, path_groups
@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 
 ALL_PATHS: tuple[str, ...] = tuple(p for p in PATHS if p != "sns-http")  # what notebook 07 compares
 __all__ = ["ALL_PATHS", "ORDERED_PATHS", "SERVICE", "Comparison", "compare_paths"]
-PUBLISHED_FIGURES = "data/published_aws_figures.yaml"
+PUBLISHED_FIGURES = "published_aws_figures.yaml"  # in data/
 
 
 # -- running -----------------------------------------------------------------------------------
@@ -159,7 +159,7 @@ def compare_paths(
 # -- published figures ------------------------------------------------------------------------
 def load_published(path: Path | str | None = None) -> dict[str, Any]:
     """The published AWS figures file, as a mapping (``latency`` and ``other`` lists)."""
-    file = Path(path) if path else project_root() / PUBLISHED_FIGURES
+    file = Path(path) if path else data_dir() / PUBLISHED_FIGURES
     doc = yaml.safe_load(file.read_text())
     for entry in doc.get("latency", []) + doc.get("other", []):
         if not entry.get("source"):

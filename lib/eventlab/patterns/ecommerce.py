@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from eventlab.idempotency import IdempotencyStore
-from eventlab.locations import project_root
+from eventlab.locations import topology_file
 from eventlab.run import Run
 from eventlab.services import events, firehose, kinesis, s3, ses, sqs
 from eventlab.topology import Handles, Topology, apply
@@ -29,12 +29,11 @@ from eventlab.waiting import until
 
 log = logging.getLogger(__name__)
 
-TOPOLOGY = "ecommerce.yaml"
 ORDER_SOURCE = "shop.orders"
 
 
 def topology_path() -> Path:
-    return project_root() / "data" / "topologies" / TOPOLOGY
+    return topology_file("ecommerce")
 
 
 @dataclass(frozen=True)
@@ -212,7 +211,7 @@ def sms_messages(run: Run) -> list[dict[str, Any]]:
 def deploy(
     run: Run,
     *,
-    analytics_url: str,
+    analytics_url: str | None = None,
     analytics_bodies: Callable[[], list[dict[str, Any]]] = list,
     stock: Mapping[str, int] | None = None,
     sender: str = "orders@example.com",
@@ -222,9 +221,11 @@ def deploy(
 
     ``analytics_url`` is the third-party analytics tool's HTTP endpoint (on the emulator, an
     :class:`eventlab.measure.consumers.HttpReceiver`, whose ``bodies`` pass as
-    ``analytics_bodies``). ``variables`` override the topology's (shorter timeouts in tests).
+    ``analytics_bodies``; by default the topology's, where nothing listens). ``variables``
+    override the topology's (shorter timeouts in tests).
     """
-    topology = Topology.from_yaml(topology_path(), {"analytics_url": analytics_url, "sender": sender, **(variables or {})})
+    chosen = {"sender": sender, **({"analytics_url": analytics_url} if analytics_url else {}), **(variables or {})}
+    topology = Topology.from_yaml(topology_path(), chosen)
     ses.verify_email_identity(run, sender)
     built = apply(topology, run)
     state = built.buckets["state"].name

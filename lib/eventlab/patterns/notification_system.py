@@ -1,10 +1,11 @@
 """The article's serverless notification system: SNS → SQS (with a DLQ) → Lambda → SES email.
 
-An application publishes a critical event to a topic; a queue subscribed to it buffers the
-notifications; a function reads them in batches of up to 10 and emails the admin. Records that
-cannot be processed are reported as batch item failures, come back after the visibility
-timeout, and after ``max_receive_count`` receives land in the dead-letter queue: nothing is lost
-silently.
+The topology is ``data/topologies/notification-system.yaml`` (read it for the picture and the
+article's settings); the handler is ``eventlab/handlers/notification``. An application publishes
+a critical event to the topic; the queue buffers the notifications; the function reads them in
+batches of up to 10 and emails the admin. Records that cannot be processed are reported as batch
+item failures, come back after the visibility timeout, and after ``max_receive_count`` receives
+land in the dead-letter queue: nothing is lost silently.
 
     system = notification_system.deploy(run, admin_email="admin@example.com", sender="alerts@example.com")
     system.publish("Critical Application Error", {"EventSource": "UserService", "Message": "..."})
@@ -20,29 +21,23 @@ import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from eventlab import policies
-from eventlab.handlers import handler_dir
-from eventlab.leaks import Leak, delete_leaks
-from eventlab.run import Resource, Run, TeardownReport
+from eventlab.leaks import destroy_run
+from eventlab.locations import topology_file
+from eventlab.run import Run, TeardownReport
 from eventlab.services import lambda_, ses, sns, sqs
+from eventlab.topology import Topology, apply
 
 log = logging.getLogger(__name__)
 
-HANDLER = "notification"
-# The article's queue settings.
-DELAY_SECONDS = 0
-MAXIMUM_MESSAGE_SIZE = 262_144
-RETENTION_SECONDS = 345_600  # 4 days
-RECEIVE_WAIT_SECONDS = 10  # long polling
-VISIBILITY_TIMEOUT = 300
-MAX_RECEIVE_COUNT = 5
-BATCH_SIZE = 10
-DLQ_RETENTION_SECONDS = 1_209_600  # 14 days: longer than the queue's, so dead letters outlive their source
-PROJECT_TAGS = {"Environment": "Dev", "Project": "EDA-Demo"}
-NAMES = {"topic": "critical-events", "queue": "notifications", "dlq": "notifications-dlq",
-         "function": "notify-admin"}
+# The declared names of its parts (their run's prefix is added).
+NAMES = {"topic": "critical-events", "queue": "notifications", "dlq": "notifications-dlq", "function": "notify-admin"}
+
+
+def topology_path() -> Path:
+    return topology_file("notification-system")
 
 
 @dataclass(frozen=True)
@@ -79,74 +74,32 @@ def deploy(
     *,
     admin_email: str,
     sender: str,
-    visibility_timeout: int = VISIBILITY_TIMEOUT,
-    max_receive_count: int = MAX_RECEIVE_COUNT,
-    batch_size: int = BATCH_SIZE,
+    visibility_timeout: int = 300,
+    max_receive_count: int = 5,
+    batch_size: int = 10,
     function_timeout: int | None = None,
-    receive_wait_seconds: int = RECEIVE_WAIT_SECONDS,
+    receive_wait_seconds: int = 10,
     log_level: str = "INFO",
 ) -> NotificationSystem:
-    """Build the system under ``run``; on any failure, what was built so far stays in the
-    run's ledger for :meth:`Run.destroy`.
+    """Build the system under ``run`` (the topology, with these values for its variables), after
+    verifying the sender with SES; what was built before a failure stays in the run's ledger for
+    :meth:`Run.destroy`.
 
     ``function_timeout`` defaults to the smaller of 30 s and the visibility timeout: Lambda
-    requires the queue's visibility timeout to be at least the function's timeout.
+    requires the queue's visibility timeout to be at least the function's timeout (the topology's
+    check says so before anything is built).
     """
-    if "@" not in admin_email or "@" not in sender:
-        raise ValueError(f"admin_email={admin_email!r}, sender={sender!r}: give two email addresses.")
     timeout = function_timeout if function_timeout is not None else min(30, visibility_timeout)
-    if timeout > visibility_timeout:
-        raise ValueError(
-            f"function_timeout={timeout} s exceeds visibility_timeout={visibility_timeout} s: a message "
-            "would reappear while still being processed. Lower the one or raise the other."
-        )
-
-    identity = ses.verify_email_identity(run, sender)
-
-    dlq = sqs.create_queue(
-        run, NAMES["dlq"], attributes={"MessageRetentionPeriod": DLQ_RETENTION_SECONDS}
-    )
-    queue = sqs.create_queue(
-        run,
-        NAMES["queue"],
-        attributes={
-            "DelaySeconds": DELAY_SECONDS,
-            "MaximumMessageSize": MAXIMUM_MESSAGE_SIZE,
-            "MessageRetentionPeriod": RETENTION_SECONDS,
-            "ReceiveMessageWaitTimeSeconds": receive_wait_seconds,
-            "VisibilityTimeout": visibility_timeout,
-        },
-        dead_letter_queue=dlq,
-        max_receive_count=max_receive_count,
-    )
-    sqs_client = run.target.client("sqs")
-    for tagged in (queue, dlq):
-        sqs_client.tag_queue(QueueUrl=tagged.url, Tags=PROJECT_TAGS)
-
-    topic = sns.create_topic(run, NAMES["topic"])
-    run.target.client("sns").tag_resource(
-        ResourceArn=topic.arn, Tags=[{"Key": k, "Value": v} for k, v in PROJECT_TAGS.items()]
-    )
-    sns.subscribe_queue(run, topic, queue)  # the queue's policy admits this topic only
-
-    recipient_arn = ses.identity_arn(run.target, admin_email)
-    function = lambda_.create_function(
-        run,
-        NAMES["function"],
-        handler_dir(HANDLER),
-        handler="main.handler",
-        timeout=timeout,
-        environment={"ADMIN_EMAIL": admin_email, "SENDER_EMAIL": sender, "LOG_LEVEL": log_level},
-        # SES authorises SendEmail against the sender's identity (and, in the sandbox, the recipient's).
-        statements=[policies.allow(["ses:SendEmail"], [identity.arn, recipient_arn])],
-        description="Emails the admin about critical events (eventlab notification system)",
-    )
-    run.target.client("lambda").tag_resource(Resource=function.arn, Tags=PROJECT_TAGS)
-    mapping = lambda_.create_event_source_mapping(
-        run, function, queue.arn, batch_size=batch_size, report_batch_item_failures=True
-    )
+    topology = Topology.from_yaml(topology_path(), {
+        "admin_email": admin_email, "sender": sender, "visibility_timeout": visibility_timeout,
+        "max_receive_count": max_receive_count, "batch_size": batch_size, "function_timeout": timeout,
+        "receive_wait_seconds": receive_wait_seconds, "log_level": log_level,
+    })
+    ses.verify_email_identity(run, sender)
+    built = apply(topology, run)
     system = NotificationSystem(
-        run=run, topic=topic, queue=queue, dlq=dlq, function=function, mapping=mapping,
+        run=run, topic=built.topics[NAMES["topic"]], queue=built.queues[NAMES["queue"]], dlq=built.queues[NAMES["dlq"]],
+        function=built.functions[NAMES["function"]], mapping=built.mappings[f"{NAMES['function']}/queue:{NAMES['queue']}"],
         admin_email=admin_email, sender=sender,
     )
     log.info("notification system deployed: %s", system.outputs())
@@ -154,18 +107,7 @@ def deploy(
 
 
 def destroy(run: Run) -> TeardownReport:
-    """Delete the system. With a live run its ledger is used; a run rebuilt from its id alone
-    (``Run(target, run_id=...)``, as ``eventlab destroy`` does) finds the resources by the run's
-    name prefix.
-
-    A sender identity that this deployment verified is deleted only through the ledger: by name
-    there is no telling it apart from one that existed before.
-    """
-    if run.resources:
-        return run.destroy()
-    deleted, failed = delete_leaks(run.target, run.prefix)
-
-    def found(leak: Leak) -> Resource:
-        return Resource(kind=leak.kind, name=leak.name, arn=leak.name, delete=lambda: None)
-
-    return TeardownReport(deleted=[found(leak) for leak in deleted], failed=[(found(leak), why) for leak, why in failed])
+    """Delete the system: through the run's ledger, or by the run's prefix for a run rebuilt from
+    its id alone (``Run(target, run_id=...)``, as ``eventlab destroy`` does); see
+    :func:`eventlab.leaks.destroy_run`."""
+    return destroy_run(run)

@@ -43,6 +43,8 @@ DEPRECATED_PYTHON_RUNTIMES = ("python3.9", "python3.8")
 MEMORY_MB = (128, 10_240)
 TIMEOUT_SECONDS = (1, 900)
 HANDLER_MAX_CHARS = 128
+DESCRIPTION_MAX_CHARS = 256
+MAX_TAGS = 50  # per function ("Using tags on Lambda functions")
 # The environment, measured as Lambda does: its compact JSON, in bytes.
 ENVIRONMENT_MAX_BYTES = 4_096
 ENVIRONMENT_KEY_PATTERN = r"[a-zA-Z]([a-zA-Z0-9_])+"
@@ -206,6 +208,7 @@ def create_function(
     reserved_concurrency: int | None = None,
     dead_letter_target_arn: str | None = None,
     description: str = "",
+    tags: Mapping[str, str] | None = None,
 ) -> Function:
     """Package ``code_dir`` and create a function with its own role and log group.
 
@@ -234,7 +237,7 @@ def create_function(
         "Code": {"ZipFile": zipped},
         "Timeout": timeout,
         "MemorySize": memory_size,
-        "Tags": run.tags,
+        "Tags": {**(tags or {}), **run.tags},
         "Publish": False,
     }
     if environment:

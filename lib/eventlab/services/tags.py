@@ -1,4 +1,4 @@
-"""Resource tags as SQS and SNS take them: the rules their tagging quotas state, in one place."""
+"""Resource tags as SQS, SNS and Lambda take them: the rules their tagging quotas state, in one place."""
 
 from __future__ import annotations
 

@@ -90,6 +90,8 @@ def build(built: Handles, run: Run) -> None:
                 environment=environment,
                 statements=statements,
                 reserved_concurrency=spec.reserved_concurrency,
+                description=spec.description,
+                tags=spec.tags,
             )
         for source in spec.event_sources:
             key = f"{spec.name}/{source.source}"

@@ -220,6 +220,8 @@ class FunctionSpec:
     event_sources: list[EventSourceSpec] = field(default_factory=list)
     reserved_concurrency: int | None = None
     allow: list[str] = field(default_factory=list)
+    description: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass

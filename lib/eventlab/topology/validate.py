@@ -414,6 +414,9 @@ class _Checks:
                 self.add(f"{where}: environment variable {key!r}: Lambda takes names of two or more letters, digits and '_', starting with a letter")
             elif key in lambda_.RESERVED_ENVIRONMENT_KEYS:
                 self.add(f"{where}: environment variable {key!r} is set by the Lambda runtime and cannot be declared")
+        self.tags(where, function.tags, lambda_.MAX_TAGS)
+        if len(function.description) > lambda_.DESCRIPTION_MAX_CHARS:
+            self.add(f"{where}: the description is {len(function.description)} characters; Lambda allows {lambda_.DESCRIPTION_MAX_CHARS}")
         if function.reserved_concurrency is not None and function.reserved_concurrency < 0:
             self.add(f"{where}: reserved_concurrency must be 0 or more")
         for source in function.event_sources:
