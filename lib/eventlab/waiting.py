@@ -15,3 +15,20 @@ def until[T](predicate: Callable[[], T], *, timeout: float, interval: float = 0.
         if value or time.monotonic() >= deadline:
             return value
         time.sleep(interval)
+
+
+def until_gone(
+    describe: Callable[[], object], missing: type[BaseException], *, what: str, timeout: float = 120, interval: float = 0.5
+) -> None:
+    """Call ``describe`` until it raises ``missing`` (the resource is gone, as a deletion that AWS
+    finishes in the background ends); TimeoutError naming ``what`` if it is still there."""
+
+    def gone() -> bool:
+        try:
+            describe()
+        except missing:
+            return True
+        return False
+
+    if not until(gone, timeout=timeout, interval=interval):
+        raise TimeoutError(f"{what} still exists {timeout:.0f} s after its deletion")

@@ -20,7 +20,6 @@ import json
 import logging
 import sys
 import tempfile
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -38,6 +37,7 @@ from eventlab.measure.results import RunResult
 from eventlab.run import Run
 from eventlab.services import events, sqs
 from eventlab.topology.filters import validate_event_pattern
+from eventlab.waiting import until
 
 log = logging.getLogger(__name__)
 
@@ -232,15 +232,15 @@ def replay_archive(
         ])
         return Replay(name, arn, "stand-in", "COMPLETED", len(stand_in), f"{code}: {error.response['Error'].get('Message', '')}")
     arn = reply.get("ReplayArn", arn)
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def ended() -> dict[str, Any]:
         described = client.describe_replay(ReplayName=name)
-        state = described["State"]
-        if state in ("COMPLETED", "FAILED", "CANCELLED"):
-            break
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"replay {name} is {state} after {timeout:.0f} s")
-        time.sleep(0.5)
+        return described if described["State"] in ("COMPLETED", "FAILED", "CANCELLED") else {}
+
+    described = until(ended, timeout=timeout)
+    if not described:
+        raise TimeoutError(f"replay {name} is {client.describe_replay(ReplayName=name)['State']} after {timeout:.0f} s")
+    state = described["State"]
     if state != "COMPLETED":
         raise RuntimeError(f"replay {name} ended {state}: {described.get('StateReason', '')}")
     return Replay(name, arn, "eventbridge", state, described=described)

@@ -22,7 +22,7 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +38,7 @@ from eventlab.measure.quotas import SqsFifoQuota, emulate_quotas
 from eventlab.measure.senders import SqsSender
 from eventlab.run import Run
 from eventlab.services import sqs
+from eventlab.waiting import until
 
 log = logging.getLogger(__name__)
 
@@ -48,14 +49,11 @@ tier; FIFO queues cost more). An assumption to state beside any cost figure, not
 SECONDS_PER_MONTH = 30 * 24 * 3600
 
 
-def _wait(condition: Any, timeout: float, what: str) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            log.warning("%s did not happen within %.0f s", what, timeout)
-            return False
-        time.sleep(0.05)
-    return True
+def _wait(condition: Callable[[], bool], timeout: float, what: str) -> bool:
+    if until(condition, timeout=timeout, interval=0.05):
+        return True
+    log.warning("%s did not happen within %.0f s", what, timeout)
+    return False
 
 
 # -- idempotency -------------------------------------------------------------------------------

@@ -41,6 +41,7 @@ from eventlab.measure.quotas import KinesisQuota, emulate_quotas
 from eventlab.measure.senders import KinesisSender
 from eventlab.run import Run
 from eventlab.services import events, kinesis, sns, sqs
+from eventlab.waiting import until
 
 log = logging.getLogger(__name__)
 
@@ -374,12 +375,12 @@ def duplicate_side_effects(
 
     receipts = ReceiptLog(run.run_id)
     with SqsReceiver(client, queue.url, receipts, threads=consumers, handler=handle) as rx:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            done = len({r.msg_id for r in receipts if r.ok})
-            if done >= messages and rx.deleted + rx.delete_failures >= len([r for r in receipts if r.ok]):
-                break
-            time.sleep(0.1)
+
+        def settled() -> bool:
+            ok = [r for r in receipts if r.ok]
+            return len({r.msg_id for r in ok}) >= messages and rx.deleted + rx.delete_failures >= len(ok)
+
+        until(settled, timeout=timeout, interval=0.1)
         receipts.wait_quiet(1.0, timeout=visibility_s + 3)
     frame = receipts.to_frame()
     return DuplicateRun(

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -39,35 +38,15 @@ class BusObserver:
     rule: events.Rule
     queue: sqs.Queue
 
-    def receive(self, *, min_events: int = 1, timeout: float = 20.0, max_events: int = 10_000) -> list[dict[str, Any]]:
+    def receive(self, *, min_events: int = 1, timeout: float = 20.0) -> list[dict[str, Any]]:
         """The events seen since the last call (envelopes as EventBridge delivers them).
 
-        Reads until at least ``min_events`` have arrived and one more poll finds the queue
-        empty, or until ``timeout`` seconds have passed (then returns what it has, with a
-        warning). Read messages are deleted from the queue.
+        Reads (and deletes) until at least ``min_events`` have arrived, or until ``timeout``
+        seconds have passed (then returns what it has, with a warning).
         """
-        client = self.run.target.client("sqs")
-        seen: list[dict[str, Any]] = []
-        deadline = time.monotonic() + timeout
-        while len(seen) < max_events:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                if len(seen) < min_events:
-                    log.warning("observer on bus %s: %d event(s) within %.0f s, wanted %d",
-                                self.bus_name, len(seen), timeout, min_events)
-                break
-            wait = 1 if len(seen) >= min_events else max(1, min(5, int(remaining)))
-            reply = client.receive_message(QueueUrl=self.queue.url, MaxNumberOfMessages=10, WaitTimeSeconds=wait)
-            messages = reply.get("Messages", [])
-            if not messages and len(seen) >= min_events:
-                break
-            for message in messages:
-                seen.append(json.loads(message["Body"]))
-            if messages:
-                client.delete_message_batch(
-                    QueueUrl=self.queue.url,
-                    Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
-                )
+        seen = [json.loads(m["Body"]) for m in sqs.receive_all(self.run, self.queue, expected=min_events, timeout=timeout)]
+        if len(seen) < min_events:
+            log.warning("observer on bus %s: %d event(s) within %.0f s, wanted %d", self.bus_name, len(seen), timeout, min_events)
         return seen
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import json
 import logging
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -16,7 +15,7 @@ from eventlab.services import iam, s3
 from eventlab.services.kinesis import Stream
 from eventlab.services.s3 import Bucket
 from eventlab.target import Target
-from eventlab.waiting import until
+from eventlab.waiting import until, until_gone
 
 log = logging.getLogger(__name__)
 
@@ -84,14 +83,8 @@ def create_delivery_stream_to_s3(
 
     def delete() -> None:
         _delete_delivery_stream(run.target, name)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                client.describe_delivery_stream(DeliveryStreamName=name)
-            except client.exceptions.ResourceNotFoundException:
-                return
-            time.sleep(1)
-        raise TimeoutError(f"delivery stream {name} still exists 120 s after DeleteDeliveryStream")
+        until_gone(lambda: client.describe_delivery_stream(DeliveryStreamName=name), client.exceptions.ResourceNotFoundException,
+                   what=f"delivery stream {name}", interval=1)
 
     run.track(DELIVERY_STREAM, name, arn, delete)
     wait_active(run, name)
@@ -166,14 +159,15 @@ def wait_for_delivery(run: Run, stream: DeliveryStream, records: int, *, timeout
 def wait_active(run: Run, name: str, timeout: float = 120) -> None:
     """Wait until a delivery stream accepts records."""
     client = run.target.client("firehose")
-    deadline = time.monotonic() + timeout
-    while True:
-        status = client.describe_delivery_stream(DeliveryStreamName=name)["DeliveryStreamDescription"]["DeliveryStreamStatus"]
-        if status == "ACTIVE":
-            return
-        if status.endswith("FAILED") or time.monotonic() > deadline:
-            raise RuntimeError(f"delivery stream {name} is {status}, not ACTIVE")
-        time.sleep(1)
+
+    def settled() -> str:
+        """Its status once it is ACTIVE or has FAILED; "" while it is still being created."""
+        status = str(client.describe_delivery_stream(DeliveryStreamName=name)["DeliveryStreamDescription"]["DeliveryStreamStatus"])
+        return status if status == "ACTIVE" or status.endswith("FAILED") else ""
+
+    status = until(settled, timeout=timeout, interval=1)
+    if status != "ACTIVE":
+        raise RuntimeError(f"delivery stream {name} is {status or 'still not ACTIVE'} after {timeout:.0f} s")
 
 
 # -- what a run leaves behind ------------------------------------------------------------------

@@ -28,6 +28,7 @@ from eventlab import policies
 from eventlab.run import Run, resource_kind
 from eventlab.services import iam, logs
 from eventlab.target import Target
+from eventlab.waiting import until, until_gone
 
 log = logging.getLogger(__name__)
 
@@ -259,18 +260,18 @@ def create_function(
 def wait_active(run: Run, name: str, timeout: float = 120) -> None:
     """Wait until a function's State is Active (and its last update finished)."""
     client = run.target.client("lambda")
-    deadline = time.monotonic() + timeout
-    while True:
-        config = client.get_function_configuration(FunctionName=name)
-        state, update = config.get("State"), config.get("LastUpdateStatus", "Successful")
-        if state == "Active" and update == "Successful":
-            return
+    seen: dict[str, Any] = {}
+
+    def active() -> bool:
+        seen.update(client.get_function_configuration(FunctionName=name))
+        state, update = seen.get("State"), seen.get("LastUpdateStatus", "Successful")
         if state == "Failed" or update == "Failed":
-            reason = config.get("StateReason") or config.get("LastUpdateStatusReason")
+            reason = seen.get("StateReason") or seen.get("LastUpdateStatusReason")
             raise RuntimeError(f"function {name} failed to become active: {reason}")
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"function {name} is still {state}/{update} after {timeout:.0f} s")
-        time.sleep(0.5)
+        return state == "Active" and update == "Successful"
+
+    if not until(active, timeout=timeout):
+        raise TimeoutError(f"function {name} is still {seen.get('State')}/{seen.get('LastUpdateStatus')} after {timeout:.0f} s")
 
 
 def delete_function(run: Run, name: str) -> None:
@@ -381,28 +382,17 @@ def create_event_source_mapping(
 
 def _wait_mapping(run: Run, uuid: str, state: str, timeout: float = 120) -> None:
     client = run.target.client("lambda")
-    deadline = time.monotonic() + timeout
-    while True:
+    if not until(lambda: client.get_event_source_mapping(UUID=uuid)["State"] == state, timeout=timeout):
         current = client.get_event_source_mapping(UUID=uuid)["State"]
-        if current == state:
-            return
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"event source mapping {uuid} is {current}, not {state}, after {timeout:.0f} s")
-        time.sleep(0.5)
+        raise TimeoutError(f"event source mapping {uuid} is {current}, not {state}, after {timeout:.0f} s")
 
 
 def delete_event_source_mapping(run: Run, uuid: str) -> None:
     """Delete a mapping and wait until it is gone, so that it polls no more."""
     client = run.target.client("lambda")
     client.delete_event_source_mapping(UUID=uuid)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            client.get_event_source_mapping(UUID=uuid)
-        except client.exceptions.ResourceNotFoundException:
-            return
-        time.sleep(0.5)
-    raise TimeoutError(f"event source mapping {uuid} still exists 120 s after deletion")
+    until_gone(lambda: client.get_event_source_mapping(UUID=uuid), client.exceptions.ResourceNotFoundException,
+               what=f"event source mapping {uuid}")
 
 
 def put_function_event_invoke_config(

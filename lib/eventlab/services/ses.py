@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,6 +11,7 @@ import requests
 
 from eventlab.run import Run, resource_kind
 from eventlab.target import Target
+from eventlab.waiting import until
 
 log = logging.getLogger(__name__)
 
@@ -83,11 +85,7 @@ def list_sent_emails(target: Target, *, to: str | None = None) -> list[dict[str,
 def wait_for_emails(target: Target, *, to: str, count: int, timeout: float = 60, settle: float = 1.0) -> list[dict[str, Any]]:
     """Wait until LocalStack recorded ``count`` emails to ``to`` (emulator only), then ``settle``
     seconds more so that an unexpected extra email would show up too; returns them all."""
-    import time
-
-    deadline = time.monotonic() + timeout
-    while len(list_sent_emails(target, to=to)) < count and time.monotonic() < deadline:
-        time.sleep(0.2)
+    until(lambda: len(list_sent_emails(target, to=to)) >= count, timeout=timeout, interval=0.2)
     time.sleep(settle)
     return list_sent_emails(target, to=to)
 
