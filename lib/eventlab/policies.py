@@ -13,6 +13,7 @@ its ARN to the queue's grant instead of revoking the first topic's.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -236,3 +237,84 @@ def services_may_call(action: str, resource_arn: str, grants: Mapping[str, Itera
     if not grants:
         raise ValueError("a resource policy needs at least one grant")
     return merge(None, action, resource_arn, grants)
+
+
+# -- reading a policy: would it admit a request? ---------------------------------------------------
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _principal_matches(principal: Any, service: str) -> bool:
+    if principal == "*":
+        return True
+    if isinstance(principal, Mapping):
+        return service in _as_list(principal.get("Service", [])) or "*" in _as_list(principal.get("AWS", []))
+    return False
+
+
+def _action_matches(actions: Any, action: str) -> bool:
+    return any(fnmatch.fnmatchcase(action.lower(), str(a).lower()) for a in _as_list(actions))
+
+
+def _conditions_hold(conditions: Mapping[str, Any], context: Mapping[str, str]) -> tuple[bool, str]:
+    for operator, checks in conditions.items():
+        for key, wanted in checks.items():
+            actual = context.get(key)
+            if actual is None:
+                return False, f"condition {operator} on {key}, which the request does not carry"
+            values = [str(v) for v in _as_list(wanted)]
+            if operator in {"ArnEquals", "StringEquals"}:
+                ok = actual in values
+            elif operator in {"ArnLike", "StringLike"}:
+                ok = any(fnmatch.fnmatchcase(actual, v) for v in values)
+            else:
+                return False, f"condition operator {operator} is not evaluated here"
+            if not ok:
+                return False, f"{operator} {key} allows {values}, not {actual}"
+    return True, "conditions hold"
+
+
+def queue_policy_admits(
+    policy: str | Mapping[str, Any] | None,
+    *,
+    queue_arn: str,
+    source_arn: str,
+    service: str = "sns.amazonaws.com",
+    action: str = "sqs:SendMessage",
+) -> tuple[bool, str]:
+    """Would this queue policy let ``service`` send to the queue on behalf of ``source_arn``?
+
+    A small evaluator for the statements eventlab and most tutorials write (service principal,
+    action, resource, ``ArnEquals``/``ArnLike``/``StringEquals``/``StringLike`` on
+    ``aws:SourceArn``): an explicit Deny wins, else one matching Allow admits. Returns the verdict
+    and the reason, in words. Not a full IAM engine: an operator it does not know counts as not
+    matching, and says so.
+    """
+    if not policy:
+        return False, "the queue has no policy: no service may send to it"
+    doc = parse(policy)
+    context = {"aws:SourceArn": source_arn}
+    reasons: list[str] = []
+    allowed = False
+    for i, statement in enumerate(_as_list(doc.get("Statement", []))):
+        sid = statement.get("Sid", f"statement {i}")
+        if not _principal_matches(statement.get("Principal"), service):
+            reasons.append(f"{sid}: principal is not {service}")
+            continue
+        if not _action_matches(statement.get("Action", []), action):
+            reasons.append(f"{sid}: does not grant {action}")
+            continue
+        if not any(fnmatch.fnmatchcase(queue_arn, r) for r in map(str, _as_list(statement.get("Resource", "*")))):
+            reasons.append(f"{sid}: resource is another queue")
+            continue
+        ok, why = _conditions_hold(statement.get("Condition", {}), context)
+        if not ok:
+            reasons.append(f"{sid}: {why}")
+            continue
+        if statement.get("Effect") == "Deny":
+            return False, f"{sid}: explicitly denies {service} for {source_arn}"
+        allowed = True
+        reasons.append(f"{sid}: allows {service} to {action} for {source_arn}")
+    if allowed:
+        return True, next(r for r in reasons if "allows" in r)
+    return False, "; ".join(reasons) or "no statement applies"

@@ -10,6 +10,7 @@ import pytest
 from eventlab.experiments import events as ev
 from eventlab.experiments import streams as st
 from eventlab.measure.probes import ProbeFactory
+from eventlab.schemas import import_bindings
 from eventlab.services import events, kinesis
 
 TOP = 2**128 - 1
@@ -90,6 +91,6 @@ def test_envelope_has_the_fields_test_event_pattern_requires() -> None:
 
 def test_import_bindings_imports_generated_source_as_a_module(tmp_path) -> None:
     source = "from dataclasses import dataclass\n\n@dataclass\nclass Thing:\n    name: str\n"
-    module = ev.import_bindings(source, "eventlab_test_bindings", tmp_path)
+    module = import_bindings(source, "eventlab_test_bindings", tmp_path)
     assert module.Thing("x").name == "x"
     assert (tmp_path / "eventlab_test_bindings.py").read_text() == source

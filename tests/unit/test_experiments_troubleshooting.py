@@ -23,17 +23,17 @@ def _policy(*sources: str) -> dict:
 
 
 def test_a_policy_for_the_topic_admits_it() -> None:
-    ok, why = trouble.queue_policy_admits(_policy(TOPIC), queue_arn=QUEUE, source_arn=TOPIC)
+    ok, why = policies.queue_policy_admits(_policy(TOPIC), queue_arn=QUEUE, source_arn=TOPIC)
     assert ok and "allows sns.amazonaws.com" in why
 
 
 def test_a_policy_for_another_topic_does_not_and_says_why() -> None:
-    ok, why = trouble.queue_policy_admits(json.dumps(_policy(OTHER)), queue_arn=QUEUE, source_arn=TOPIC)
+    ok, why = policies.queue_policy_admits(json.dumps(_policy(OTHER)), queue_arn=QUEUE, source_arn=TOPIC)
     assert not ok and OTHER in why and TOPIC in why
 
 
 def test_no_policy_admits_nothing() -> None:
-    assert trouble.queue_policy_admits(None, queue_arn=QUEUE, source_arn=TOPIC) == (
+    assert policies.queue_policy_admits(None, queue_arn=QUEUE, source_arn=TOPIC) == (
         False, "the queue has no policy: no service may send to it",
     )
 
@@ -52,21 +52,21 @@ def test_no_policy_admits_nothing() -> None:
     ids=["other-service", "other-action", "wildcard-action", "arnlike", "other-queue"],
 )
 def test_statement_parts(statement: dict, admitted: bool) -> None:
-    assert trouble.queue_policy_admits(policies.document(statement), queue_arn=QUEUE, source_arn=TOPIC)[0] is admitted
+    assert policies.queue_policy_admits(policies.document(statement), queue_arn=QUEUE, source_arn=TOPIC)[0] is admitted
 
 
 def test_an_explicit_deny_wins() -> None:
     deny = {"Effect": "Deny", "Principal": "*", "Action": "sqs:SendMessage", "Resource": QUEUE}
     doc = _policy(TOPIC)
     doc["Statement"].append(deny)
-    ok, why = trouble.queue_policy_admits(doc, queue_arn=QUEUE, source_arn=TOPIC)
+    ok, why = policies.queue_policy_admits(doc, queue_arn=QUEUE, source_arn=TOPIC)
     assert not ok and "denies" in why
 
 
 def test_an_unknown_condition_operator_is_not_taken_as_matching() -> None:
     statement = {"Effect": "Allow", "Principal": {"Service": "sns.amazonaws.com"}, "Action": "sqs:SendMessage",
                  "Resource": QUEUE, "Condition": {"IpAddress": {"aws:SourceArn": TOPIC}}}
-    ok, why = trouble.queue_policy_admits(policies.document(statement), queue_arn=QUEUE, source_arn=TOPIC)
+    ok, why = policies.queue_policy_admits(policies.document(statement), queue_arn=QUEUE, source_arn=TOPIC)
     assert not ok and "not evaluated" in why
 
 

@@ -15,16 +15,11 @@ and creates only resources of that run.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
-import sys
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
-from types import ModuleType
 from typing import Any, Literal
 
 import pandas as pd
@@ -269,20 +264,3 @@ def measure_bus_to_queue(
     result = measure(run, "events-sqs", spec, receivers=2, timeout=timeout, name=f"events-sqs-{rate:g}")
     assert result is not None, "events-sqs runs on every target"
     return result
-
-
-# -- schema bindings ---------------------------------------------------------------------------
-def import_bindings(source: str, module_name: str, directory: Path | None = None) -> ModuleType:
-    """Write generated code bindings to ``directory`` (a temporary folder by default) and import
-    them as ``module_name``, the way an application would import a generated file."""
-    folder = directory or Path(tempfile.mkdtemp(prefix="eventlab-bindings-"))
-    path = folder / f"{module_name}.py"
-    path.write_text(source)
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot import bindings from {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    spec.loader.exec_module(module)
-    log.info("imported schema bindings %s from %s", module_name, path)
-    return module

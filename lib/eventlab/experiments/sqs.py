@@ -24,7 +24,7 @@ from eventlab.measure.consumers import SqsMessage, SqsReceiver
 from eventlab.measure.load import LoadResult, LoadSpec, run_load
 from eventlab.measure.probes import ProbeFactory, ReceiptLog
 from eventlab.measure.results import RunResult
-from eventlab.measure.senders import SqsSender
+from eventlab.measure.senders import SqsSender, send_all
 from eventlab.run import Run
 from eventlab.services import sqs
 
@@ -95,21 +95,9 @@ class OrderingReport:
 
 def _send_backlog(run: Run, queue: sqs.Queue, factory: ProbeFactory, messages: int) -> list[str]:
     """Send ``messages`` probes in batches of 10 (in key rotation); returns their ids in order."""
-    client = run.target.client("sqs")
-    ids: list[str] = []
-    for start in range(0, messages, 10):
-        probes = [factory.make(time.time_ns()) for _ in range(min(10, messages - start))]
-        entries = []
-        for i, probe in enumerate(probes):
-            entry: dict[str, Any] = {"Id": str(i), "MessageBody": probe.to_json()}
-            if queue.fifo:
-                entry |= {"MessageGroupId": probe.key, "MessageDeduplicationId": probe.msg_id}
-            entries.append(entry)
-        reply = client.send_message_batch(QueueUrl=queue.url, Entries=entries)
-        if reply.get("Failed"):
-            raise RuntimeError(f"{queue.name}: send_message_batch failed: {reply['Failed']}")
-        ids.extend(p.msg_id for p in probes)
-    return ids
+    probes = [factory.make(time.time_ns()) for _ in range(messages)]
+    send_all(SqsSender(run.target.client("sqs"), queue.url, batch=True, path=queue.name), probes)
+    return [p.msg_id for p in probes]
 
 
 def processing_order(

@@ -2,7 +2,7 @@
 fixed, with the facts the notebook asserts.
 
 - messages that do not arrive: a queue policy that does not admit the topic
-  (:func:`queue_policy_scenario`, diagnosed by :func:`queue_policy_admits`), an event pattern
+  (:func:`queue_policy_scenario`, diagnosed by :func:`eventlab.policies.queue_policy_admits`), an event pattern
   that does not match (:func:`event_pattern_scenario`, diagnosed field by field with
   TestEventPattern in :func:`diagnose_pattern`), a subscription filter that excludes
   (:func:`filter_scope_scenario`, :func:`diagnose_filter`);
@@ -17,7 +17,6 @@ fixed, with the facts the notebook asserts.
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import logging
 import random
@@ -32,13 +31,14 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from eventlab import policies
 from eventlab.idempotency import AlreadyInProgressError, IdempotencyStore, idempotent
 from eventlab.measure import analysis
 from eventlab.measure.consumers import SqsMessage, SqsReceiver
 from eventlab.measure.load import LoadSpec, RetryPolicy, run_load
 from eventlab.measure.probes import ProbeFactory, ReceiptLog
 from eventlab.measure.quotas import KinesisQuota, emulate_quotas
-from eventlab.measure.senders import KinesisSender
+from eventlab.measure.senders import KinesisSender, SqsSender, send_all
 from eventlab.run import Run
 from eventlab.services import events, kinesis, sns, sqs
 from eventlab.waiting import until
@@ -47,86 +47,6 @@ log = logging.getLogger(__name__)
 
 
 # -- 1a. a queue policy that does not admit the topic ------------------------------------------
-def _as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
-
-
-def _principal_matches(principal: Any, service: str) -> bool:
-    if principal == "*":
-        return True
-    if isinstance(principal, Mapping):
-        return service in _as_list(principal.get("Service", [])) or "*" in _as_list(principal.get("AWS", []))
-    return False
-
-
-def _action_matches(actions: Any, action: str) -> bool:
-    return any(fnmatch.fnmatchcase(action.lower(), str(a).lower()) for a in _as_list(actions))
-
-
-def _conditions_hold(conditions: Mapping[str, Any], context: Mapping[str, str]) -> tuple[bool, str]:
-    for operator, checks in conditions.items():
-        for key, wanted in checks.items():
-            actual = context.get(key)
-            if actual is None:
-                return False, f"condition {operator} on {key}, which the request does not carry"
-            values = [str(v) for v in _as_list(wanted)]
-            if operator in {"ArnEquals", "StringEquals"}:
-                ok = actual in values
-            elif operator in {"ArnLike", "StringLike"}:
-                ok = any(fnmatch.fnmatchcase(actual, v) for v in values)
-            else:
-                return False, f"condition operator {operator} is not evaluated here"
-            if not ok:
-                return False, f"{operator} {key} allows {values}, not {actual}"
-    return True, "conditions hold"
-
-
-def queue_policy_admits(
-    policy: str | Mapping[str, Any] | None,
-    *,
-    queue_arn: str,
-    source_arn: str,
-    service: str = sns.PRINCIPAL,
-    action: str = "sqs:SendMessage",
-) -> tuple[bool, str]:
-    """Would this queue policy let ``service`` send to the queue on behalf of ``source_arn``?
-
-    A small evaluator for the statements eventlab and most tutorials write (service principal,
-    action, resource, ``ArnEquals``/``ArnLike``/``StringEquals``/``StringLike`` on
-    ``aws:SourceArn``): an explicit Deny wins, else one matching Allow admits. Returns the verdict
-    and the reason, in words. Not a full IAM engine: an operator it does not know counts as not
-    matching, and says so.
-    """
-    if not policy:
-        return False, "the queue has no policy: no service may send to it"
-    doc = json.loads(policy) if isinstance(policy, str) else dict(policy)
-    context = {"aws:SourceArn": source_arn}
-    reasons: list[str] = []
-    allowed = False
-    for i, statement in enumerate(_as_list(doc.get("Statement", []))):
-        sid = statement.get("Sid", f"statement {i}")
-        if not _principal_matches(statement.get("Principal"), service):
-            reasons.append(f"{sid}: principal is not {service}")
-            continue
-        if not _action_matches(statement.get("Action", []), action):
-            reasons.append(f"{sid}: does not grant {action}")
-            continue
-        if not any(fnmatch.fnmatchcase(queue_arn, r) for r in map(str, _as_list(statement.get("Resource", "*")))):
-            reasons.append(f"{sid}: resource is another queue")
-            continue
-        ok, why = _conditions_hold(statement.get("Condition", {}), context)
-        if not ok:
-            reasons.append(f"{sid}: {why}")
-            continue
-        if statement.get("Effect") == "Deny":
-            return False, f"{sid}: explicitly denies {service} for {source_arn}"
-        allowed = True
-        reasons.append(f"{sid}: allows {service} to {action} for {source_arn}")
-    if allowed:
-        return True, next(r for r in reasons if "allows" in r)
-    return False, "; ".join(reasons) or "no statement applies"
-
-
 @dataclass
 class PolicyScenario:
     """A topic → queue subscription whose queue policy admits another topic, then fixed."""
@@ -145,7 +65,7 @@ class PolicyScenario:
 
 def queue_policy_scenario(run: Run) -> PolicyScenario:
     """Subscribe a queue to a topic while the queue's policy admits only *another* topic (a
-    copy-paste slip), publish, diagnose with :func:`queue_policy_admits`, fix the policy and
+    copy-paste slip), publish, diagnose with :func:`eventlab.policies.queue_policy_admits`, fix the policy and
     publish again. ``arrived_before`` is what the target did: AWS drops the delivery, LocalStack
     2026.3.0 does not evaluate queue policies and delivers anyway."""
     topic = sns.create_topic(run, "alerts")
@@ -156,10 +76,10 @@ def queue_policy_scenario(run: Run) -> PolicyScenario:
     sns.publish(run, topic, json.dumps({"alert": "disk full", "try": 1}))
     before = sqs.receive_all(run, queue, quiet_s=1.5, timeout=10)
     policy = json.loads(sqs.get_queue_attributes(run, queue).get("Policy", "{}"))
-    admitted_before, reason_before = queue_policy_admits(policy, queue_arn=queue.arn, source_arn=topic.arn)
+    admitted_before, reason_before = policies.queue_policy_admits(policy, queue_arn=queue.arn, source_arn=topic.arn)
     sqs.allow_senders(run, queue, service=sns.PRINCIPAL, source_arns=[topic.arn])
     policy_after = sqs.get_queue_attributes(run, queue).get("Policy")
-    admitted_after, reason_after = queue_policy_admits(policy_after, queue_arn=queue.arn, source_arn=topic.arn)
+    admitted_after, reason_after = policies.queue_policy_admits(policy_after, queue_arn=queue.arn, source_arn=topic.arn)
     sns.publish(run, topic, json.dumps({"alert": "disk full", "try": 2}))
     after = sqs.receive_all(run, queue, expected=1, quiet_s=1.0, timeout=10)
     return PolicyScenario(
@@ -343,11 +263,7 @@ def duplicate_side_effects(
     client = run.target.client("sqs")
     queue = sqs.create_queue(run, f"dup-{label}", attributes={"VisibilityTimeout": visibility_s})
     factory = ProbeFactory(run.run_id)
-    probes = [factory.make(time.time_ns()) for _ in range(messages)]
-    for start in range(0, messages, 10):
-        client.send_message_batch(
-            QueueUrl=queue.url, Entries=[{"Id": str(i), "MessageBody": p.to_json()} for i, p in enumerate(probes[start:start + 10])]
-        )
+    send_all(SqsSender(client, queue.url, batch=True, path=label), [factory.make(time.time_ns()) for _ in range(messages)])
     charges: Counter[str] = Counter()
     lock = threading.Lock()
 

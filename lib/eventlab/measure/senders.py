@@ -246,6 +246,15 @@ class KinesisSender:
         return _entry_results(reply["Records"])
 
 
+def send_all(sender: Sender, probes: Sequence[Probe]) -> None:
+    """Send every probe once, in batches as large as the sender takes; raise if any is not
+    accepted. For setting up a backlog, not for measuring (no schedule, no retries)."""
+    for start in range(0, len(probes), sender.max_batch):
+        refused = [r for r in sender.send(probes[start : start + sender.max_batch]) if r.outcome != "ok"]
+        if refused:
+            raise RuntimeError(f"{sender.path}: {len(refused)} probe(s) not accepted: {refused[0].error}")
+
+
 # -- the same sender in another process ----------------------------------------------------------
 def address(sender: Sender) -> dict[str, Any]:
     """What another process needs to build the same sender with clients of its own (plain data)."""

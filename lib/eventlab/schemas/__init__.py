@@ -14,7 +14,7 @@ edition has no Schemas API, eventlab keeps the same model in an S3 bucket of the
     Path("order_placed.py").write_text(registry.code_bindings("shop.orders@OrderPlaced"))
 """
 
-from eventlab.schemas.codegen import python_bindings
+from eventlab.schemas.codegen import import_bindings, python_bindings
 from eventlab.schemas.compat import Change, compare
 from eventlab.schemas.discovery import BusObserver, discover, observe_bus
 from eventlab.schemas.infer import (
@@ -55,6 +55,7 @@ __all__ = [
     "compare",
     "create_registry",
     "discover",
+    "import_bindings",
     "infer_schemas",
     "observe_bus",
     "problems",

@@ -14,13 +14,21 @@ its ``schema`` packages instead; see :meth:`EventBridgeSchemaRegistry.aws_code_b
 
 from __future__ import annotations
 
+import importlib.util
 import keyword
+import logging
 import re
+import sys
+import tempfile
 from collections.abc import Mapping
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from eventlab.schemas.document import is_envelope, to_draft4
 from eventlab.schemas.infer import ENVELOPE_NAME, pascal_case
+
+log = logging.getLogger(__name__)
 
 _SCALARS = {"string": "str", "integer": "int", "boolean": "bool"}
 _HELPERS = '''
@@ -206,3 +214,19 @@ def python_bindings(content: str | Mapping[str, Any], schema_type: str | None = 
             "from datetime import datetime\nfrom typing import Any\n\n"
             f"__all__ = {[*sorted(gen.classes), 'from_event']!r}\n"
             f"{_HELPERS}\n\n{body}")
+
+
+def import_bindings(source: str, module_name: str, directory: Path | None = None) -> ModuleType:
+    """Write generated code bindings to ``directory`` (a temporary folder by default) and import
+    them as ``module_name``, the way an application would import a generated file."""
+    folder = directory or Path(tempfile.mkdtemp(prefix="eventlab-bindings-"))
+    path = folder / f"{module_name}.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import bindings from {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    log.info("imported schema bindings %s from %s", module_name, path)
+    return module
