@@ -35,14 +35,17 @@ def _max_in_window(times_ns: list[tuple[int, int]], window_ns: int) -> int:
 def test_kinesis_shard_quota_caps_accepted_records_and_costs_retries(run: Run) -> None:
     stream = kinesis.create_stream(run, "capped", shard_count=1)
     client = run.target.client("kinesis")
-    quota = KinesisQuota().scaled(0.1)  # a shard of 100 records/s, for a clear demo
+    # A shard of 30 records/s: a tenth of the rate offered, so that the sender outruns it by far
+    # however slow the machine (at 100 records/s, a busy machine's sender sometimes did not).
+    quota = KinesisQuota().scaled(0.03)
     receipts = ReceiptLog(run.run_id)
     with emulate_quotas(run.target, client, kinesis=quota) as emulator:
         load = run_load(
             KinesisSender(client, stream.name, batch_size=10),
             run.run_id,
-            LoadSpec(rate=300, count=300, batch=10, threads=3, keys=3),  # 3x what the shard takes
-            retry=RetryPolicy(max_attempts=30, base_s=0.05, cap_s=0.5, seed=1),
+            LoadSpec(rate=300, count=300, batch=10, threads=3, keys=3),  # 10x what the shard takes
+            # enough attempts for the last record to wait its turn (300 records at 30/s: ~9 s)
+            retry=RetryPolicy(max_attempts=100, base_s=0.05, cap_s=0.5, seed=1),
         )
         # the emulator's clock, read under the bucket's lock: exact, however busy the machine
         admitted = sorted((int(e.at * 1e9), e.records) for e in emulator.admitted)
