@@ -173,6 +173,25 @@ def _granted_sources(statement: Mapping[str, Any], service: str, action: str, re
     return [sources] if isinstance(sources, str) else list(sources)
 
 
+@dataclass(frozen=True)
+class Quota:
+    """A service's limits on one resource policy (a queue's, a topic's)."""
+
+    service: str
+    max_bytes: int
+    max_statements: int
+
+    def problem(self, policy: Policy) -> str | None:
+        """Why the service would refuse ``policy`` (None: it would not)."""
+        size, count = len(to_json(policy).encode()), len(policy.get("Statement", []))
+        if size <= self.max_bytes and count <= self.max_statements:
+            return None
+        return (
+            f"its policy would be {size} bytes in {count} statements; {self.service} allows "
+            f"{self.max_bytes} bytes and {self.max_statements} statements"
+        )
+
+
 def parse(policy: Policy | str | None) -> Policy:
     """A policy document from what an API returns (JSON text, or nothing when there is none)."""
     if not policy:

@@ -20,7 +20,8 @@ MAX_TAGS = 50
 # Topic policy quotas ("Amazon SNS API permissions: Actions and resources reference").
 POLICY_MAX_BYTES = 30 * 1024
 POLICY_MAX_STATEMENTS = 100
-PUBLISH_ACTION = "sns:Publish"
+POLICY_QUOTA = policies.Quota("SNS", POLICY_MAX_BYTES, POLICY_MAX_STATEMENTS)
+(PUBLISH_ACTION,) = policies.SENDS_TO["sns"][0].actions  # what a topic policy lets a service do
 PRINCIPAL = "sns.amazonaws.com"  # the service, in resource policies that let it deliver
 # Filter policy constraints ("Filter policy constraints in Amazon SNS"): at most five keys (for
 # payload-based policies, the top-level keys), at most 150 value combinations (each array's
@@ -132,14 +133,9 @@ def merge_topic_policy(run: Run, topic: Topic, grants: Mapping[str, Iterable[str
     client = run.target.client("sns")
     current = client.get_topic_attributes(TopicArn=topic.arn).get("Attributes", {})
     policy = policies.merge(current.get("Policy"), PUBLISH_ACTION, topic.arn, grants)
-    text = policies.to_json(policy)
-    if len(text.encode()) > POLICY_MAX_BYTES or len(policy["Statement"]) > POLICY_MAX_STATEMENTS:
-        raise ValueError(
-            f"topic {topic.name}: its policy would be {len(text.encode())} bytes in "
-            f"{len(policy['Statement'])} statements; SNS allows {POLICY_MAX_BYTES} bytes and "
-            f"{POLICY_MAX_STATEMENTS} statements. Publish through fewer rules."
-        )
-    client.set_topic_attributes(TopicArn=topic.arn, AttributeName="Policy", AttributeValue=text)
+    if problem := POLICY_QUOTA.problem(policy):
+        raise ValueError(f"topic {topic.name}: {problem}. Publish through fewer rules.")
+    client.set_topic_attributes(TopicArn=topic.arn, AttributeName="Policy", AttributeValue=policies.to_json(policy))
     return policy
 
 

@@ -35,7 +35,8 @@ MAX_TAGS = 50
 # Queue policy quotas (SQS developer guide, "Amazon SQS policy quotas").
 POLICY_MAX_BYTES = 8_192
 POLICY_MAX_STATEMENTS = 20
-SEND_ACTION = "sqs:SendMessage"
+POLICY_QUOTA = policies.Quota("SQS", POLICY_MAX_BYTES, POLICY_MAX_STATEMENTS)
+(SEND_ACTION,) = policies.SENDS_TO["sqs"][0].actions  # what a queue policy lets a service do
 
 
 @dataclass(frozen=True)
@@ -117,14 +118,9 @@ def merge_queue_policy(run: Run, queue: Queue, grants: Mapping[str, Iterable[str
     client = run.target.client("sqs")
     current = client.get_queue_attributes(QueueUrl=queue.url, AttributeNames=["Policy"]).get("Attributes", {})
     policy = policies.merge(current.get("Policy"), SEND_ACTION, queue.arn, grants)
-    text = policies.to_json(policy)
-    if len(text.encode()) > POLICY_MAX_BYTES or len(policy["Statement"]) > POLICY_MAX_STATEMENTS:
-        raise ValueError(
-            f"queue {queue.name}: its policy would be {len(text.encode())} bytes in "
-            f"{len(policy['Statement'])} statements; SQS allows {POLICY_MAX_BYTES} bytes and "
-            f"{POLICY_MAX_STATEMENTS} statements. Send through fewer topics or rules."
-        )
-    client.set_queue_attributes(QueueUrl=queue.url, Attributes={"Policy": text})
+    if problem := POLICY_QUOTA.problem(policy):
+        raise ValueError(f"queue {queue.name}: {problem}. Send through fewer topics or rules.")
+    client.set_queue_attributes(QueueUrl=queue.url, Attributes={"Policy": policies.to_json(policy)})
     return policy
 
 

@@ -242,13 +242,11 @@ def size_problems(topology: Topology, prefix: str = EXAMPLE_PREFIX) -> list[str]
     problems = []
     queue_grants, topic_grants = resource_grants(topology, lambda t: p.topics[t].arn, lambda r: p.rules[r].arn)
     for name, grants in queue_grants.items():
-        size = len(policies.to_json(policies.merge(None, sqs.SEND_ACTION, p.queues[name].arn, grants)).encode())
-        if size > sqs.POLICY_MAX_BYTES:
-            problems.append(f"queue {name!r}: its policy (one grant per topic and rule that sends to it) would be about {size} bytes; SQS allows {sqs.POLICY_MAX_BYTES}. Send through fewer topics or rules")
+        if problem := sqs.POLICY_QUOTA.problem(policies.merge(None, sqs.SEND_ACTION, p.queues[name].arn, grants)):
+            problems.append(f"queue {name!r}: {problem} (about: one grant per topic and rule that sends to it). Send through fewer topics or rules")
     for name, grants in topic_grants.items():
-        size = len(policies.to_json(policies.merge(None, sns.PUBLISH_ACTION, p.topics[name].arn, grants)).encode())
-        if size > sns.POLICY_MAX_BYTES:
-            problems.append(f"topic {name!r}: its policy (one grant per rule that publishes to it) would be about {size} bytes; SNS allows {sns.POLICY_MAX_BYTES}. Publish through fewer rules")
+        if problem := sns.POLICY_QUOTA.problem(policies.merge(None, sns.PUBLISH_ACTION, p.topics[name].arn, grants)):
+            problems.append(f"topic {name!r}: {problem} (about: one grant per rule that publishes to it). Publish through fewer rules")
     for spec in topology.functions:
         documents, environment = function_role_policies(p, spec)
         size = sum(policies.iam_size(d) for d in documents)
