@@ -71,6 +71,7 @@ STREAM_BATCH_SIZE = (1, 10_000)
 BATCHING_WINDOW_SECONDS = (0, 300)
 ROLE_SUFFIX = "-role"
 PRINCIPAL = "lambda.amazonaws.com"  # assumes a function's execution role
+(INVOKE_ACTION,) = policies.SENDS_TO["lambda"][0].actions  # what a permission lets a service do
 # What an asynchronous invocation's OnSuccess/OnFailure destination may be.
 DESTINATION_SERVICES = frozenset({"sqs", "sns", "lambda", "events"})
 # Files and folders never packaged: caches and local tooling, not handler code.
@@ -295,7 +296,7 @@ def add_permission(
     client.add_permission(
         FunctionName=function.name,
         StatementId=sid,
-        Action="lambda:InvokeFunction",
+        Action=INVOKE_ACTION,
         Principal=principal,
         SourceArn=source_arn,
     )
