@@ -274,7 +274,7 @@ def latency_sns_vs_sqs(
     schedule, so one slow call does not hold up the next probe.
 
     Returns the result, the receipt-path → send-path map for
-    :func:`eventlab.experiments.sqs.summary_by_path`, and the topics the HTTP endpoint confirmed.
+    :meth:`eventlab.measure.results.RunResult.summary_by_path`, and the topics the HTTP endpoint confirmed.
     """
     client = run.target.client("sqs")
     receipts = ReceiptLog(run.run_id)
