@@ -13,7 +13,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, ClassVar, Literal, Protocol
 
 from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
@@ -99,17 +99,34 @@ def _entry_results(entries: Sequence[dict[str, Any]]) -> list[Result]:
     ]
 
 
+@dataclass(frozen=True)
+class _MessageApi:
+    """How one message service names its calls and their arguments."""
+
+    kind: str  # as :func:`address` and :func:`rebuild` name it
+    one: str  # the call for one message
+    many: str  # the call for a batch of up to 10
+    address: str  # the argument naming the queue or topic
+    body: str  # the message body's name, in a call and in a batch entry
+    entries: str  # the batch call's list of entries
+
+
+SQS_API = _MessageApi("sqs", "send_message", "send_message_batch", "QueueUrl", "MessageBody", "Entries")
+SNS_API = _MessageApi("sns", "publish", "publish_batch", "TopicArn", "Message", "PublishBatchRequestEntries")
+
+
+@dataclass
 class _MessageSender:
     """What the SQS and SNS senders share: one message or a batch of up to 10, FIFO arguments
-    from the probe (group = key, dedup id = probe id), and the per-entry failures of a batch."""
+    from the probe (group = key, dedup id = probe id), and the per-entry failures of a batch;
+    each names its calls in an :class:`_MessageApi`."""
 
-    batch: bool
-    stats: CallStats
-    body_key: str  # what the body is called in a batch entry
-
-    @property
-    def address(self) -> str:
-        raise NotImplementedError
+    client: Any
+    address: str  # the queue URL or the topic ARN
+    batch: bool = False
+    path: str = ""
+    stats: CallStats = field(default_factory=CallStats)
+    api: ClassVar[_MessageApi]
 
     @property
     def fifo(self) -> bool:
@@ -122,19 +139,16 @@ class _MessageSender:
     def _fifo_args(self, probe: Probe) -> dict[str, str]:
         return {"MessageGroupId": probe.key, "MessageDeduplicationId": probe.msg_id} if self.fifo else {}
 
-    def _send_one(self, body: str, extra: dict[str, str]) -> dict[str, Any]:
-        raise NotImplementedError
-
-    def _send_batch(self, entries: list[dict[str, Any]]) -> dict[str, Any]:
-        raise NotImplementedError
-
     def send(self, probes: Sequence[Probe]) -> list[Result]:
+        api, to = self.api, {self.api.address: self.address}
         if not self.batch:
             (probe,) = probes
-            reply = _call(lambda: self._send_one(probe.to_json(), self._fifo_args(probe)), 1, self.stats)
+            one = getattr(self.client, api.one)
+            reply = _call(lambda: one(**to, **{api.body: probe.to_json()}, **self._fifo_args(probe)), 1, self.stats)
             return reply if isinstance(reply, list) else [Result("ok")]
-        entries = [{"Id": str(i), self.body_key: p.to_json(), **self._fifo_args(p)} for i, p in enumerate(probes)]
-        reply = _call(lambda: self._send_batch(entries), len(probes), self.stats)
+        entries = [{"Id": str(i), api.body: p.to_json(), **self._fifo_args(p)} for i, p in enumerate(probes)]
+        many = getattr(self.client, api.many)
+        reply = _call(lambda: many(**to, **{api.entries: entries}), len(probes), self.stats)
         if isinstance(reply, list):
             return reply
         results = [Result("ok") for _ in probes]
@@ -147,46 +161,18 @@ class _MessageSender:
 
 @dataclass
 class SqsSender(_MessageSender):
-    """SendMessage / SendMessageBatch (up to 10). FIFO: group = probe key, dedup id = probe id."""
+    """SendMessage / SendMessageBatch to the queue at ``address`` (its URL)."""
 
-    client: Any
-    queue_url: str
-    batch: bool = False
     path: str = "sqs"
-    stats: CallStats = field(default_factory=CallStats)
-    body_key = "MessageBody"
-
-    @property
-    def address(self) -> str:
-        return self.queue_url
-
-    def _send_one(self, body: str, extra: dict[str, str]) -> dict[str, Any]:
-        return self.client.send_message(QueueUrl=self.queue_url, MessageBody=body, **extra)  # type: ignore[no-any-return]
-
-    def _send_batch(self, entries: list[dict[str, Any]]) -> dict[str, Any]:
-        return self.client.send_message_batch(QueueUrl=self.queue_url, Entries=entries)  # type: ignore[no-any-return]
+    api: ClassVar[_MessageApi] = SQS_API
 
 
 @dataclass
 class SnsSender(_MessageSender):
-    """Publish / PublishBatch (up to 10). FIFO topics: group = probe key, dedup id = probe id."""
+    """Publish / PublishBatch to the topic at ``address`` (its ARN)."""
 
-    client: Any
-    topic_arn: str
-    batch: bool = False
     path: str = "sns"
-    stats: CallStats = field(default_factory=CallStats)
-    body_key = "Message"
-
-    @property
-    def address(self) -> str:
-        return self.topic_arn
-
-    def _send_one(self, body: str, extra: dict[str, str]) -> dict[str, Any]:
-        return self.client.publish(TopicArn=self.topic_arn, Message=body, **extra)  # type: ignore[no-any-return]
-
-    def _send_batch(self, entries: list[dict[str, Any]]) -> dict[str, Any]:
-        return self.client.publish_batch(TopicArn=self.topic_arn, PublishBatchRequestEntries=entries)  # type: ignore[no-any-return]
+    api: ClassVar[_MessageApi] = SNS_API
 
 
 @dataclass
@@ -258,10 +244,8 @@ def send_all(sender: Sender, probes: Sequence[Probe]) -> None:
 # -- the same sender in another process ----------------------------------------------------------
 def address(sender: Sender) -> dict[str, Any]:
     """What another process needs to build the same sender with clients of its own (plain data)."""
-    if isinstance(sender, SqsSender):
-        return {"kind": "sqs", "address": sender.queue_url, "batch": sender.batch, "path": sender.path}
-    if isinstance(sender, SnsSender):
-        return {"kind": "sns", "address": sender.topic_arn, "batch": sender.batch, "path": sender.path}
+    if isinstance(sender, _MessageSender):
+        return {"kind": sender.api.kind, "address": sender.address, "batch": sender.batch, "path": sender.path}
     if isinstance(sender, EventBridgeSender):
         return {"kind": "events", "address": sender.bus_name, "batch": sender.batch, "path": sender.path}
     if isinstance(sender, KinesisSender):
