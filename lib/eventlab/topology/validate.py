@@ -298,7 +298,7 @@ class _Checks:
     def _target(self, target: RuleTargetSpec, at: str) -> None:
         """One rule target: its id, its reference and the input it gets, then what its kind takes."""
         if not re.fullmatch(events.TARGET_ID_PATTERN, target.id):
-            self.add(f"{at}: a target id is 1 to 64 letters, digits, '.', '-' and '_'")
+            self.add(f"{at}: a target id is 1 to {events.MAX_TARGET_ID} letters, digits, '.', '-' and '_'")
         ref = self.resolve(target.arn, at, RULE_TARGET_KINDS)
         given = [x for x in (target.input_path, target.input, target.input_transformer) if x is not None]
         if len(given) > 1:
