@@ -55,12 +55,31 @@ def test_replayed_events_arrive_again_and_are_told_apart(run: Run) -> None:
     start = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
     events.put_events(run, [{"EventBusName": bus.name, "Source": "shop", "DetailType": "Order", "Detail": json.dumps({"n": i})} for i in range(3)])
     originals = sqs.receive_bodies(run, queue, 3)
-    replay = ev.replay_archive(run, archive, bus, start, dt.datetime.now(dt.UTC), stand_in=originals)
+    replay = ev.replay_archive(run, archive, bus, start, dt.datetime.now(dt.UTC))
     again = sqs.receive_bodies(run, queue, 3)
     assert sorted(e["detail"]["n"] for e in again) == [0, 1, 2]
     assert [ev.replay_name(e) for e in originals] == [None] * 3
     assert {ev.replay_name(e) for e in again} == {replay.name}
-    assert replay.mode in ("eventbridge", "stand-in")
+    assert replay.state == "COMPLETED" and replay.last_replayed is not None
+
+
+def test_a_replay_with_rules_reaches_only_those(run: Run) -> None:
+    bus = events.create_event_bus(run, "filtered")
+    archive = events.create_archive(run, bus, "filtered")
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
+    rules, queues = [], []
+    for name in ("chosen", "other"):
+        rule = events.put_rule(run, bus, name, event_pattern={"source": ["shop"]})
+        queue = sqs.create_queue(run, name)
+        sqs.allow_senders(run, queue, service="events.amazonaws.com", source_arns=[rule.arn])
+        events.put_targets(run, rule, [{"Id": "q", "Arn": queue.arn}])
+        rules.append(rule)
+        queues.append(queue)
+    events.put_events(run, [{"EventBusName": bus.name, "Source": "shop", "DetailType": "Order", "Detail": "{}"}])
+    assert [len(sqs.receive_bodies(run, q, 1, quiet_s=0.2)) for q in queues] == [1, 1]
+    replay = ev.replay_archive(run, archive, bus, start, dt.datetime.now(dt.UTC), rules=rules[:1])
+    assert [ev.replay_name(e) for e in sqs.receive_bodies(run, queues[0], 1)] == [replay.name]
+    assert sqs.receive_bodies(run, queues[1], 1, timeout=2) == [], "a rule outside FilterArns gets no replay"
 
 
 def test_bus_to_queue_latency_run_delivers_every_probe(run: Run) -> None:

@@ -75,12 +75,12 @@ def test_accepted_rate_leaves_out_the_initial_burst() -> None:
     assert st.accepted_rate([(0, 5)]) is None
 
 
-def test_replay_name_knows_eventbridge_replays_and_the_stand_in() -> None:
+def test_replay_name_is_the_replay_name_field_of_the_envelope() -> None:
     original = events.envelope({"orderId": "o-1"}, source="shop", detail_type="Order")
     assert ev.replay_name(original) is None
     assert ev.replay_name({**original, "replay-name": "nightly"}) == "nightly"
-    stand_in = {**original, "resources": ["arn:aws:s3:::b", "arn:aws:events:us-east-1:1:replay/el-x-replay"]}
-    assert ev.replay_name(stand_in) == "el-x-replay"
+    marked_by_resource = {**original, "resources": ["arn:aws:events:us-east-1:1:replay/el-x-replay"]}
+    assert ev.replay_name(marked_by_resource) is None, "only EventBridge's own field marks a replay"
 
 
 def test_envelope_has_the_fields_test_event_pattern_requires() -> None:

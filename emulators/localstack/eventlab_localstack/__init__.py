@@ -3,7 +3,8 @@
 - :mod:`eventlab_localstack.lambda_executor`: a Lambda runtime executor that runs Python
   handlers as host processes (no Docker), with the stdlib-only runtime each handler process runs;
 - :mod:`eventlab_localstack.loopback`: a gateway server and a start hook that keep every socket
-  of LocalStack's process tree (the gateway, kinesis-mock) on 127.0.0.1.
+  of LocalStack's process tree (the gateway, kinesis-mock) on 127.0.0.1;
+- :mod:`eventlab_localstack.fixes`: repairs of the LocalStack 2026.3.0 bugs the workbook meets.
 
 This package imports nothing from ``eventlab``: it is meant to be installed into LocalStack's
 own Python environment, where the workbook is not. The names below are the contract with the

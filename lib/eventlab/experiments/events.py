@@ -8,8 +8,8 @@ and creates only resources of that run.
   rule delivered (and what ``TestEventPattern`` says, as a second opinion).
 - :func:`route_to_queues` is one rule with one queue per target, to compare what input paths
   and input transformers make of the same event.
-- :func:`replay_archive` replays an archive back onto its bus and :func:`replay_name` tells a
-  replayed event from an original.
+- :func:`replay_archive` replays an archive back onto its bus with StartReplay, and
+  :func:`replay_name` tells a replayed event from an original.
 - :func:`measure_bus_to_queue` is the EventBridge -> SQS latency run.
 """
 
@@ -20,11 +20,10 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 import pandas as pd
 from botocore.config import Config
-from botocore.exceptions import ClientError
 
 from eventlab.measure.load import LoadSpec
 from eventlab.measure.paths import measure
@@ -39,7 +38,6 @@ log = logging.getLogger(__name__)
 SAMPLE_SOURCE = "eventlab.samples"
 SAMPLE_DETAIL_TYPE = "Sample"
 REPLAY_FIELD = "replay-name"
-_REPLAY_ARN_MARK = ":replay/"
 
 
 # -- pattern matching --------------------------------------------------------------------------
@@ -151,34 +149,25 @@ def route_to_queues(
 # -- archive and replay ------------------------------------------------------------------------
 @dataclass
 class Replay:
-    """A replay of an archive: how it was done and how many events it sent back to the bus.
-
-    ``mode`` is ``"eventbridge"`` (StartReplay) or ``"stand-in"`` (eventlab re-put the events
-    because the emulator's StartReplay failed; ``error`` says how).
-    """
+    """A replay of an archive, as DescribeReplay reported it when it ended."""
 
     name: str
     arn: str
-    mode: Literal["eventbridge", "stand-in"]
     state: str
-    events: int = 0
-    error: str = ""
     described: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def last_replayed(self) -> datetime | None:
+        """The time of the last event replayed (``EventLastReplayedTime``), if any was."""
+        value = self.described.get("EventLastReplayedTime")
+        return value if isinstance(value, datetime) else None
 
 
 def replay_name(event: Mapping[str, Any]) -> str | None:
-    """The replay an event came from, or None for an original.
-
-    EventBridge adds ``replay-name`` to the envelope of every replayed event. eventlab's
-    stand-in replay (see :func:`replay_archive`) cannot set that field through PutEvents, so it
-    lists the replay's ARN in ``resources`` instead; both are recognised here.
-    """
-    if event.get(REPLAY_FIELD):
-        return str(event[REPLAY_FIELD])
-    for resource in event.get("resources") or []:
-        if _REPLAY_ARN_MARK in str(resource):
-            return str(resource).rsplit("/", 1)[-1]
-    return None
+    """The replay an event came from, or None for an original: EventBridge adds ``replay-name``
+    to the envelope of every replayed event."""
+    name = event.get(REPLAY_FIELD)
+    return str(name) if name else None
 
 
 def replay_archive(
@@ -189,44 +178,21 @@ def replay_archive(
     end: datetime,
     *,
     base: str = "replay",
-    stand_in: Sequence[Mapping[str, Any]] | None = None,
+    rules: Sequence[events.Rule] = (),
     timeout: float = 60.0,
 ) -> Replay:
-    """Replay the archive's events from ``start`` to ``end`` onto ``bus`` and wait until done.
-
-    On AWS this is StartReplay, then DescribeReplay until COMPLETED. LocalStack 2026.3.0's
-    StartReplay fails with InternalError whenever the window holds events (its archive compares
-    each event's ``time`` string as if it were a datetime). On the emulator, and only there,
-    ``stand_in`` (the original envelopes, e.g. as a consumer received them) are then put on the
-    bus again with their source, detail-type, detail and time, and the replay's ARN in
-    ``resources`` (see :func:`replay_name`); ``mode`` says which happened.
-    """
+    """Replay the archive's events from ``start`` to ``end`` onto ``bus`` (to ``rules`` only,
+    if given) with StartReplay, then DescribeReplay until it ends; raises unless COMPLETED."""
     name = run.name(base, max_length=64)
     # No retries: a replay that failed must not be started twice.
     client = run.target.new_client("events", config=Config(retries={"mode": "standard", "total_max_attempts": 1}))
-    arn = f"arn:aws:events:{run.target.region}:{run.target.account_id}:replay/{name}"
-    try:
-        reply = client.start_replay(
-            ReplayName=name, EventSourceArn=archive_arn, EventStartTime=start, EventEndTime=end,
-            Destination={"Arn": bus.arn},
-        )
-    except ClientError as error:
-        code = error.response.get("Error", {}).get("Code", "")
-        if not (run.target.is_emulated and code in ("InternalError", "InternalFailure", "InternalServerError")
-                and stand_in is not None):
-            raise
-        log.warning("StartReplay failed on the emulator (%s); eventlab re-puts %d archived event(s) as a stand-in",
-                    code, len(stand_in))
-        events.put_events(run, [
-            {
-                "EventBusName": bus.name, "Source": e["source"], "DetailType": e["detail-type"],
-                "Detail": json.dumps(e["detail"]), "Resources": [*(e.get("resources") or []), arn],
-                **({"Time": e["time"]} if e.get("time") else {}),
-            }
-            for e in stand_in
-        ])
-        return Replay(name, arn, "stand-in", "COMPLETED", len(stand_in), f"{code}: {error.response['Error'].get('Message', '')}")
-    arn = reply.get("ReplayArn", arn)
+    destination: dict[str, Any] = {"Arn": bus.arn}
+    if rules:
+        destination["FilterArns"] = [rule.arn for rule in rules]
+    reply = client.start_replay(
+        ReplayName=name, EventSourceArn=archive_arn, EventStartTime=start, EventEndTime=end, Destination=destination,
+    )
+    arn = str(reply.get("ReplayArn") or f"arn:aws:events:{run.target.region}:{run.target.account_id}:replay/{name}")
 
     def ended() -> dict[str, Any]:
         described = client.describe_replay(ReplayName=name)
@@ -238,7 +204,8 @@ def replay_archive(
     state = described["State"]
     if state != "COMPLETED":
         raise RuntimeError(f"replay {name} ended {state}: {described.get('StateReason', '')}")
-    return Replay(name, arn, "eventbridge", state, described=described)
+    log.info("replay %s of %s completed", name, archive_arn)
+    return Replay(name, arn, state, described=described)
 
 
 # -- latency -----------------------------------------------------------------------------------

@@ -1,0 +1,16 @@
+"""Every conformance case, one module per service; :data:`CASES` is all of them in order."""
+
+from __future__ import annotations
+
+from eventlab.fidelity.cases import events, firehose, kinesis, lambda_
+from eventlab.fidelity.model import Case
+
+CASES: list[Case] = [*events.CASES, *firehose.CASES, *kinesis.CASES, *lambda_.CASES]
+
+
+def by_service() -> dict[str, list[Case]]:
+    """The cases grouped by service, in :data:`CASES` order."""
+    grouped: dict[str, list[Case]] = {}
+    for case in CASES:
+        grouped.setdefault(case.service, []).append(case)
+    return grouped

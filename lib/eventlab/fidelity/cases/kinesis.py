@@ -1,0 +1,221 @@
+"""Kinesis Data Streams cases: order per shard, shard iterator types, enhanced fan-out (notebook 04)."""
+
+from __future__ import annotations
+
+import itertools
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from eventlab.fidelity.model import Case, doc
+from eventlab.run import Run
+from eventlab.services import kinesis
+
+PUT_RECORD = "https://docs.aws.amazon.com/sdk-for-sap-abap/v1/api/latest/kns/operation/PUTRECORD.html"
+GET_SHARD_ITERATOR = "https://docs.aws.amazon.com/powershell/latest/reference/items/Get-KINShardIterator.html"
+SUBSCRIBE_TO_SHARD = "https://docs.aws.amazon.com/goto/WebAPI/kinesis-2013-12-02/SubscribeToShard"
+ENHANCED_FAN_OUT = "https://docs.aws.amazon.com/streams/latest/dev/enhanced-consumers.html"
+
+KEY = "k"  # one partition key: every record lands on the stream's one shard
+PROMPT_S = 1.0  # "pushed promptly": AWS quotes ~70 ms; LocalStack as released took up to 3 s
+
+
+def _stream(run: Run) -> tuple[kinesis.Stream, str]:
+    """A one-shard, unencrypted stream (quick to create) and its shard id."""
+    stream = kinesis.create_stream(run, "ks", shard_count=1, encrypted=False)
+    shard = run.target.client("kinesis").list_shards(StreamName=stream.name)["Shards"][0]["ShardId"]
+    return stream, shard
+
+
+def _put(run: Run, stream: kinesis.Stream, values: range | list[int]) -> list[str]:
+    """PutRecord each value (data = its number) one call at a time; returns the sequence numbers."""
+    client = run.target.client("kinesis")
+    return [client.put_record(StreamName=stream.name, Data=str(v).encode(), PartitionKey=KEY)["SequenceNumber"] for v in values]
+
+
+def _read(run: Run, stream: kinesis.Stream, shard: str, iterator_type: str, sequence: str = "") -> list[int]:
+    """Read the shard from an iterator of that type to its current end; the values, in order."""
+    client = run.target.client("kinesis")
+    kwargs: dict[str, Any] = {"StartingSequenceNumber": sequence} if sequence else {}
+    iterator = client.get_shard_iterator(StreamName=stream.name, ShardId=shard, ShardIteratorType=iterator_type, **kwargs)["ShardIterator"]
+    values: list[int] = []
+    for _ in range(20):  # a few empty reads in a row mean the end
+        reply = client.get_records(ShardIterator=iterator, Limit=1000)
+        values += [int(r["Data"]) for r in reply["Records"]]
+        iterator = reply.get("NextShardIterator")
+        if not reply["Records"] and (not iterator or reply.get("MillisBehindLatest", 0) == 0):
+            break
+    return values
+
+
+def _in_order(values: list[int], expected: list[int]) -> str:
+    if values == expected:
+        return f"records {expected[0]} to {expected[-1]} in order" if expected else "no records"
+    return f"records {values}"
+
+
+def order_per_shard(run: Run) -> str:
+    stream, shard = _stream(run)
+    sequences = _put(run, stream, range(10))
+    rising = all(int(a) < int(b) for a, b in itertools.pairwise(sequences))
+    return _in_order(_read(run, stream, shard, "TRIM_HORIZON"), list(range(10))) + ("" if rising else "; sequence numbers not rising")
+
+
+def iterator_case(iterator_type: str, expected: list[int], says: str) -> Case:
+    """Five records, the iterator taken at record 2 (or after them, for LATEST), five more."""
+
+    def check(run: Run) -> str:
+        stream, shard = _stream(run)
+        sequences = _put(run, stream, range(5))
+        client = run.target.client("kinesis")
+        if iterator_type == "LATEST":
+            iterator = client.get_shard_iterator(StreamName=stream.name, ShardId=shard, ShardIteratorType="LATEST")["ShardIterator"]
+            _put(run, stream, range(5, 10))
+            values = [int(r["Data"]) for r in client.get_records(ShardIterator=iterator)["Records"]]
+        else:
+            _put(run, stream, range(5, 10))
+            values = _read(run, stream, shard, iterator_type, sequences[2] if "SEQUENCE" in iterator_type else "")
+        return _in_order(values, expected)
+
+    return Case(f"kinesis.iterator.{iterator_type.lower().replace('_', '-')}", "kinesis",
+                f"GetShardIterator {iterator_type}", _in_order(expected, expected), doc(GET_SHARD_ITERATOR, says), check)
+
+
+class Subscription:
+    """One SubscribeToShard, its events read on a thread into a queue (with their arrival time)."""
+
+    def __init__(self, run: Run, consumer_arn: str, shard: str, position: dict[str, Any]) -> None:
+        self.client = run.target.client("kinesis")
+        reply = self.client.subscribe_to_shard(ConsumerARN=consumer_arn, ShardId=shard, StartingPosition=position)
+        self.stream = reply["EventStream"]
+        self.records: queue.Queue[tuple[float, int]] = queue.Queue()
+        self.thread = threading.Thread(target=self._read, daemon=True, name="fidelity-efo")
+        self.thread.start()
+
+    def _read(self) -> None:
+        try:
+            for event in self.stream:
+                arrived = time.monotonic()
+                for record in (event.get("SubscribeToShardEvent") or {}).get("Records", []):
+                    self.records.put((arrived, int(record["Data"])))
+        except Exception:  # noqa: BLE001 - the stream ends when it is closed
+            pass
+
+    def take(self, count: int, timeout: float = 15.0) -> Iterator[tuple[float, int]]:
+        deadline = time.monotonic() + timeout
+        for _ in range(count):
+            try:
+                yield self.records.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                return
+
+    def close(self) -> None:
+        try:
+            self.stream.close()
+        except Exception:  # noqa: BLE001 - closing a half-read stream may complain
+            pass
+
+
+def _consumer(run: Run, stream: kinesis.Stream) -> str:
+    return kinesis.register_stream_consumer(run, stream, run.name("efo"))
+
+
+def efo_order(run: Run) -> str:
+    stream, shard = _stream(run)
+    _put(run, stream, range(10))
+    subscription = Subscription(run, _consumer(run, stream), shard, {"Type": "TRIM_HORIZON"})
+    try:
+        return _in_order([v for _, v in subscription.take(10)], list(range(10)))
+    finally:
+        subscription.close()
+
+
+def efo_latest(run: Run) -> str:
+    stream, shard = _stream(run)
+    _put(run, stream, range(3))
+    subscription = Subscription(run, _consumer(run, stream), shard, {"Type": "LATEST"})
+    try:
+        time.sleep(0.3)
+        _put(run, stream, range(3, 6))
+        got = [v for _, v in subscription.take(3)]
+        got += [v for _, v in subscription.take(10, timeout=1.0)]
+        return _in_order(got, [3, 4, 5])
+    finally:
+        subscription.close()
+
+
+def efo_after_sequence(run: Run) -> str:
+    stream, shard = _stream(run)
+    sequences = _put(run, stream, range(6))
+    subscription = Subscription(run, _consumer(run, stream), shard, {"Type": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": sequences[2]})
+    try:
+        return _in_order([v for _, v in subscription.take(3)], [3, 4, 5])
+    finally:
+        subscription.close()
+
+
+def efo_prompt(run: Run) -> str:
+    """A record written while a subscription is open, and how soon it is pushed."""
+    stream, shard = _stream(run)
+    subscription = Subscription(run, _consumer(run, stream), shard, {"Type": "LATEST"})
+    try:
+        time.sleep(0.5)  # the subscription has read the empty shard and is waiting
+        written = time.monotonic()
+        _put(run, stream, [1])
+        got = list(subscription.take(1))
+        if not got:
+            return "not pushed within 15 s"
+        delay = got[0][0] - written
+        return f"pushed within {PROMPT_S:g} s" if delay < PROMPT_S else f"pushed after {delay:.1f} s"
+    finally:
+        subscription.close()
+
+
+def efo_resubscribe(run: Run) -> str:
+    stream, shard = _stream(run)
+    consumer = _consumer(run, stream)
+    first = Subscription(run, consumer, shard, {"Type": "LATEST"})
+    try:
+        second = Subscription(run, consumer, shard, {"Type": "LATEST"})
+        second.close()
+        return "the second subscription is accepted"
+    except ClientError as error:
+        return f"rejected with {error.response.get('Error', {}).get('Code', '')}"
+    finally:
+        first.close()
+
+
+CASES = [
+    Case("kinesis.order.per-shard", "kinesis", "records of one partition key come back in the order they were written",
+         "records 0 to 9 in order",
+         doc(PUT_RECORD, "All records with the same partition key map to the same shard; sequence numbers increase over time within a shard."),
+         order_per_shard),
+    iterator_case("TRIM_HORIZON", list(range(10)), "TRIM_HORIZON starts at the oldest record in the shard."),
+    iterator_case("AT_SEQUENCE_NUMBER", list(range(2, 10)), "AT_SEQUENCE_NUMBER starts reading exactly at the given sequence number."),
+    iterator_case("AFTER_SEQUENCE_NUMBER", list(range(3, 10)), "AFTER_SEQUENCE_NUMBER starts reading right after the given sequence number."),
+    iterator_case("LATEST", list(range(5, 10)), "LATEST starts just after the most recent record, so only records written afterwards are read."),
+    Case("kinesis.efo.order", "kinesis", "SubscribeToShard pushes a shard's records in order",
+         "records 0 to 9 in order",
+         doc(SUBSCRIBE_TO_SHARD, "Once the subscription is established, Kinesis Data Streams pushes the shard's records to the consumer over it."),
+         efo_order),
+    Case("kinesis.efo.latest", "kinesis", "a LATEST subscription pushes only records written after it",
+         "records 3 to 5 in order",
+         doc(SUBSCRIBE_TO_SHARD, "StartingPosition says where in the shard the subscription starts, with the iterator types of GetShardIterator."),
+         efo_latest),
+    Case("kinesis.efo.after-sequence-number", "kinesis", "an AFTER_SEQUENCE_NUMBER subscription resumes right after a checkpoint",
+         "records 3 to 5 in order",
+         doc(SUBSCRIBE_TO_SHARD, "StartingPosition AFTER_SEQUENCE_NUMBER with a sequence number starts right after that record."),
+         efo_after_sequence),
+    Case("kinesis.efo.prompt", "kinesis", "a record written during a subscription is pushed promptly",
+         f"pushed within {PROMPT_S:g} s",
+         doc(ENHANCED_FAN_OUT, "Kinesis pushes records to enhanced fan-out consumers, with a typical message propagation delay of about 70 ms (about 200 ms for a shared-throughput consumer)."),
+         efo_prompt, fixed_by="subscribe-to-shard"),
+    Case("kinesis.efo.resubscribe-within-5s", "kinesis", "a second SubscribeToShard within 5 seconds is refused",
+         "rejected with ResourceInUseException",
+         doc(SUBSCRIBE_TO_SHARD, "Calling SubscribeToShard again with the same consumer and shard within 5 seconds of a successful call gives ResourceInUseException."),
+         efo_resubscribe),
+]

@@ -1,0 +1,39 @@
+"""The conformance suite: every fidelity case on the session's backend, judged against AWS.
+
+A case passes when the backend agrees with AWS's verdict, or differs exactly as its known
+difference says (``eventlab.fidelity.differences``). It fails when the backend does something
+new (fixed or newly broken: update the table), when a listed case now agrees, and always when
+eventlab's own code is wrong (its offline checks, its LocalStack fixes). The results are
+written to ``build/fidelity/<backend>.json``.
+
+``EVENTLAB_LOCALSTACK_FIXES=none`` (with a fresh emulator: ``eventlab down`` first) shows
+LocalStack as released: every case that one of eventlab's fixes covers then fails.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from eventlab.fidelity import CASES, Case, Result, backend_of, run_case, write_results
+from eventlab.run import Run
+from eventlab.target import Target
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def results(target: Target) -> Iterator[list[Result]]:
+    """The results of the cases this session ran, written out once they have all run."""
+    collected: list[Result] = []
+    yield collected
+    if collected:
+        write_results(collected, backend_of(target), target=target)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+def test_case(case: Case, run: Run, results: list[Result]) -> None:
+    result = run_case(case, run)
+    results.append(result)
+    assert result.ok, result.problem
