@@ -148,7 +148,7 @@ def test_bodies_compare_as_canonical_json() -> None:
 
 
 def test_the_fixes_are_registered_as_a_localstack_start_hook() -> None:
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    project = tomllib.loads((ROOT / "emulators" / "localstack" / "pyproject.toml").read_text())
     hooks = project["project"]["entry-points"]["localstack.hooks.on_infra_start"]
     assert hooks["eventlab_localstack_fixes"] == "eventlab_localstack.fixes:eventlab_localstack_fixes"
-    assert "emulators/localstack/eventlab_localstack" in project["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"]
+    assert "eventlab_localstack" in project["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"]

@@ -41,12 +41,9 @@ def test_package_rejects_missing_or_empty_folders(tmp_path: Path) -> None:
 
 
 def test_executor_is_registered_and_selected() -> None:
-    (entry,) = [
-        ep for ep in importlib.metadata.entry_points(group="localstack.lambda.runtime_executor")
-        if ep.name == EXECUTOR_NAME
-    ]
-    assert entry.value == "eventlab_localstack.lambda_executor.executor:EventlabRuntimeExecutorPlugin"
+    # Registered in LocalStack's environment (.venv-localstack), which runs it; not in the workbook's.
     assert executor_registered()
+    assert not importlib.metadata.entry_points(group="localstack.lambda.runtime_executor")
     assert EmbeddedLocalStack()._settings(4566)["LAMBDA_RUNTIME_EXECUTOR"] == EXECUTOR_NAME
 
 

@@ -25,7 +25,7 @@ def test_the_workbook_and_the_plugin_agree_on_their_shared_names() -> None:
 
 
 def test_the_entry_points_register_the_plugin_under_those_names() -> None:
-    entry_points = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["entry-points"]
+    entry_points = tomllib.loads((ROOT / "emulators" / "localstack" / "pyproject.toml").read_text())["project"]["entry-points"]
     for group, name in (
         (plugin.EXECUTOR_GROUP, plugin.EXECUTOR_NAME),
         (plugin.GATEWAY_SERVER_GROUP, plugin.GATEWAY_SERVER_NAME),

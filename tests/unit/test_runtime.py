@@ -80,10 +80,68 @@ def test_a_start_that_times_out_is_stopped_and_explained(tmp_path: Path) -> None
     assert not (tmp_path / "instance.json").exists()
 
 
-def test_an_old_interpreter_is_refused_with_instructions() -> None:
+def _hide_python_313(monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
+    """A machine without Python 3.13, as the finder sees it (system Pythons only, empty pyenv)."""
+    for name, value in {"PATH": "/usr/bin:/bin", "HOME": str(home), "PYENV_ROOT": str(home / "pyenv")}.items():
+        monkeypatch.setenv(name, value)
+    for name in ("EVENTLAB_PYTHON", "EVENTLAB_LOCALSTACK_PYTHON", "CONDA_PREFIX"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_a_missing_localstack_environment_names_the_setup_and_ministack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(localstack.ENVIRONMENT_VARIABLE, str(tmp_path / "venv"))
     with pytest.raises(InterpreterError) as caught:
-        localstack.check_interpreter(version_info=(3, 11, 7))
-    assert "Python 3.13" in str(caught.value) and "environment.yml" in str(caught.value)
+        EmbeddedLocalStack(state_dir=tmp_path / "state").start()
+    message = str(caught.value)
+    assert "make setup-localstack" in message and "ministack" in message
+    assert localstack.localstack_version() == "not installed"
+    assert not (tmp_path / "state" / "instance.json").exists()
+
+
+def test_a_half_built_localstack_environment_is_not_taken_for_ready(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "python").symlink_to(sys.executable)  # no stamp: the build did not finish
+    monkeypatch.setenv(localstack.ENVIRONMENT_VARIABLE, str(venv))
+    with pytest.raises(InterpreterError, match="not built"):
+        localstack.check_environment()
+    (venv / ".installed").touch()
+    with pytest.raises(InterpreterError) as caught:
+        localstack.check_environment()
+    if sys.version_info[:2] != (3, 13):
+        assert "needs 3.13" in str(caught.value)
+    assert f"rm -rf {venv} && make setup-localstack" in str(caught.value)
+
+
+def test_without_python_313_the_error_names_both_ways_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _hide_python_313(monkeypatch, tmp_path)
+    monkeypatch.setenv(localstack.ENVIRONMENT_VARIABLE, str(tmp_path / "venv"))
+    with pytest.raises(InterpreterError) as caught:
+        localstack.check_environment()
+    message = str(caught.value)
+    assert "needs Python 3.13" in message and "pyenv install 3.13" in message
+    assert "BACKEND=ministack" in message and "EVENTLAB_LOCALSTACK_PYTHON" in message
+
+
+def test_the_workbook_loads_no_localstack_code() -> None:
+    """Everything of eventlab imports in .venv without LocalStack or its plugin, and .venv has neither."""
+    import pkgutil
+
+    import eventlab
+
+    names = [m.name for m in pkgutil.walk_packages(eventlab.__path__, "eventlab.")]
+    script = (
+        "import importlib, sys\n"
+        f"for name in {names!r}: importlib.import_module(name)\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('localstack', 'eventlab_localstack')))"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=ROOT / "lib")
+    assert out.stdout.strip() == "[]"
+    import importlib.metadata
+
+    for distribution in ("localstack-core", "eventlab-localstack"):
+        with pytest.raises(importlib.metadata.PackageNotFoundError):
+            importlib.metadata.version(distribution)
 
 
 def test_a_stale_record_is_not_reused(tmp_path: Path) -> None:
@@ -100,29 +158,32 @@ def test_stop_does_not_touch_an_instance_it_did_not_start(tmp_path: Path) -> Non
     assert EmbeddedLocalStack(state_dir=tmp_path).stop() is False
 
 
-def test_find_python_explains_how_to_get_one_when_there_is_none(tmp_path: Path) -> None:
+def _find_python(purpose: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["sh", str(ROOT / "scripts" / "find-python"), purpose], env=env, capture_output=True, text=True)
+
+
+def test_find_python_explains_how_to_get_python_313_when_there_is_none(tmp_path: Path) -> None:
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYENV_ROOT": str(tmp_path / "pyenv")}
-    result = subprocess.run(
-        ["sh", str(ROOT / "scripts" / "find-python")], env=env, capture_output=True, text=True
-    )
+    result = _find_python("localstack", env)
     assert result.returncode == 1
     assert "Python 3.13" in result.stderr
     assert "pyenv install 3.13" in result.stderr and "environment.yml" in result.stderr
+    assert "BACKEND=ministack" in result.stderr, "the other way on: MiniStack needs no 3.13"
 
 
 def test_find_python_rejects_a_wrong_explicit_interpreter(tmp_path: Path) -> None:
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "EVENTLAB_PYTHON": "/bin/true"}
-    result = subprocess.run(
-        ["sh", str(ROOT / "scripts" / "find-python")], env=env, capture_output=True, text=True
-    )
+    result = _find_python("workbook", env)
     assert result.returncode == 1 and "EVENTLAB_PYTHON" in result.stderr
+    if sys.version_info[:2] != (3, 13):
+        env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "EVENTLAB_LOCALSTACK_PYTHON": sys.executable}
+        result = _find_python("localstack", env)
+        assert result.returncode == 1 and "must be a Python 3.13" in result.stderr
 
 
-def test_find_python_finds_this_interpreter() -> None:
+def test_find_python_finds_this_interpreter_for_the_workbook() -> None:
     env = {"PATH": "/usr/bin:/bin", "HOME": "/nonexistent", "EVENTLAB_PYTHON": sys.executable}
-    result = subprocess.run(
-        ["sh", str(ROOT / "scripts" / "find-python")], env=env, capture_output=True, text=True
-    )
+    result = _find_python("workbook", env)
     assert result.returncode == 0 and result.stdout.strip() == sys.executable
 
 

@@ -107,9 +107,9 @@ def find_all(minors: tuple[tuple[int, int], ...] = KNOWN_MINORS) -> dict[tuple[i
     return dict(sorted(result.items()))
 
 
-def find(minor: tuple[int, int]) -> Interpreter | None:
-    """A CPython of exactly ``minor``: ``$EVENTLAB_PYTHON`` when it is one, else the first found."""
-    explicit = os.environ.get("EVENTLAB_PYTHON")
+def find(minor: tuple[int, int], variable: str = "EVENTLAB_PYTHON") -> Interpreter | None:
+    """A CPython of exactly ``minor``: ``$variable`` when it is one, else the first found."""
+    explicit = os.environ.get(variable)
     if explicit:
         found = probe(explicit)
         if found and found.minor == minor:
@@ -138,6 +138,80 @@ def find_newest(
     return everything[max(everything)] if everything else None
 
 
+# -- the two environments' interpreters ------------------------------------------------------------
+@dataclass(frozen=True)
+class Purpose:
+    """What one of eventlab's environments needs of its Python, and how to get one."""
+
+    low: tuple[int, int]
+    high: tuple[int, int]
+    #: The variable that chooses one explicitly (it must then fit).
+    variable: str
+    #: Why, and how to get one: shown when none fits.
+    missing: str
+
+    @property
+    def wanted(self) -> str:
+        low, high = (f"{m[0]}.{m[1]}" for m in (self.low, self.high))
+        return low if low == high else f"{low} to {high}"
+
+
+#: The one place that says which Python each environment needs (the Makefile asks through
+#: ``scripts/find-python``, the library through :func:`find_for`).
+PURPOSES: dict[str, Purpose] = {
+    "workbook": Purpose(
+        low=(3, 11), high=(3, 14), variable="EVENTLAB_PYTHON",
+        missing=(
+            "eventlab's workbook (.venv) needs Python 3.11 to 3.14, and none was found on PATH, in\n"
+            "the pyenv versions folder or the usual system prefixes. Install one (pyenv install 3.13,\n"
+            "apt install python3 python3-venv, conda env create -f environment.yml), or point at one:\n"
+            "  make EVENTLAB_PYTHON=/path/to/python3 setup"
+        ),
+    ),
+    "localstack": Purpose(
+        low=(3, 13), high=(3, 13), variable="EVENTLAB_LOCALSTACK_PYTHON",
+        missing=(
+            "The embedded LocalStack needs Python 3.13 (LocalStack 2026.3.0 imports\n"
+            "warnings.deprecated, new in 3.13, and its locked dependencies do not resolve on 3.14),\n"
+            "and none was found on PATH, in the pyenv versions folder or the usual system prefixes.\n"
+            "Two ways on:\n"
+            "  1. install Python 3.13, then run the same make command again:\n"
+            "       pyenv install 3.13            (make finds it in ~/.pyenv/versions)\n"
+            "       apt install python3.13 python3.13-venv   (where your release has it)\n"
+            "       conda env create -f emulators/localstack/environment.yml\n"
+            "     or point at one: make EVENTLAB_LOCALSTACK_PYTHON=/path/to/python3.13 test\n"
+            "  2. use the other embedded emulator, MiniStack, which needs no Python 3.13:\n"
+            "       make test BACKEND=ministack   /   make run BACKEND=ministack"
+        ),
+    ),
+}
+
+
+class NoInterpreter(LookupError):
+    """No Python fits a purpose; the message says why and how to get one."""
+
+
+def find_for(purpose: str) -> Interpreter:
+    """The Python for one of :data:`PURPOSES`: its variable's when set (it must fit), else the
+    newest that fits (``python3`` on PATH first); :class:`NoInterpreter` says how to get one."""
+    wanted = PURPOSES[purpose]
+    explicit = os.environ.get(wanted.variable)
+    if explicit:
+        found = probe(explicit)
+        if found is None or not wanted.low <= found.minor <= wanted.high:
+            what = f"Python {found.label}" if found else "not a working Python"
+            raise NoInterpreter(
+                f"{wanted.variable}={explicit} is {what}; it must be a Python {wanted.wanted}. "
+                f"Point it at one, or unset it to let make search."
+            )
+        return found
+    found = find_newest(wanted.low, wanted.high) if wanted.low != wanted.high else None
+    found = found or find(wanted.low, wanted.variable)
+    if found is None:
+        raise NoInterpreter(wanted.missing)
+    return found
+
+
 def main(argv: list[str] | None = None) -> int:
     """Print the path of the interpreter asked for, or every one found; exit 1 when there is none."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -145,7 +219,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--range", nargs=2, metavar=("LOW", "HIGH"),
                         help="the newest in LOW..HIGH (after $EVENTLAB_PYTHON and python3)")
     parser.add_argument("--list", action="store_true", help="every interpreter found, by version")
+    parser.add_argument("--for", dest="purpose", choices=sorted(PURPOSES),
+                        help="the Python for one of eventlab's environments, or why there is none")
     args = parser.parse_args(argv)
+    if args.purpose:
+        try:
+            print(find_for(args.purpose).path)
+        except NoInterpreter as missing:
+            print(missing, file=sys.stderr)
+            return 1
+        return 0
     if args.list or not (args.minor or args.range):
         for found in find_all().values():
             print(f"{found.label}\t{found.path}")

@@ -18,17 +18,20 @@ Used three ways::
 
 from __future__ import annotations
 
-import importlib.metadata
+import functools
+import json
+import os
 import re
 import shutil
 import subprocess
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import requests
 
+from eventlab.locations import project_root
+from eventlab.runtime import interpreters
 from eventlab.runtime.backend import Backend
 from eventlab.runtime.errors import (
     EmulatorError,
@@ -62,49 +65,116 @@ class KinesisBackendError(EmulatorError):
 
 
 class InterpreterError(EmulatorError):
-    """The running Python cannot run LocalStack 2026.3.0."""
+    """LocalStack's environment (Python 3.13 and LocalStack 2026.3.0) is missing or broken."""
 
 
-# -- the installation ----------------------------------------------------------------------------
-def localstack_version() -> str:
-    """The installed LocalStack release, as recorded with every result."""
+# -- the installation: LocalStack's own environment ----------------------------------------------
+# LocalStack 2026.3.0 runs from .venv-localstack (Python 3.13, locked as of March 2026 with
+# emulators/localstack), never from the workbook's .venv: the workbook imports none of it and
+# asks that environment, in a subprocess, for its version and its plugins.
+ENVIRONMENT_VARIABLE = "EVENTLAB_LOCALSTACK_VENV"
+SETUP_COMMAND = "make setup-localstack"
+_OTHER_WAY = "or use the other embedded emulator, MiniStack (`--backend ministack` or EVENTLAB_BACKEND=ministack)"
+_INSPECT = f"""
+import importlib.metadata as m, json, sys
+try:
+    version = m.version({DISTRIBUTION!r})
+except m.PackageNotFoundError:
+    version = None
+groups = {sorted({LAMBDA_EXECUTOR_GROUP, GATEWAY_SERVER_GROUP, KINESIS_HOOK_GROUP})!r}
+print(json.dumps({{"python": list(sys.version_info[:3]), "version": version,
+                  "entry_points": {{g: sorted(ep.name for ep in m.entry_points(group=g)) for g in groups}}}}))
+"""
+
+
+def environment_dir() -> Path:
+    """LocalStack's environment: ``$EVENTLAB_LOCALSTACK_VENV``, else ``.venv-localstack`` in the checkout."""
+    configured = os.environ.get(ENVIRONMENT_VARIABLE)
+    return Path(configured) if configured else project_root() / ".venv-localstack"
+
+
+def environment_python() -> Path:
+    """The interpreter that runs LocalStack: its environment's own."""
+    return environment_dir() / "bin" / "python"
+
+
+def _stamp(folder: Path) -> Path:
+    return folder / ".installed"  # written by the Makefile once the whole environment installed
+
+
+@functools.lru_cache(maxsize=4)
+def _inspect(python: str, built_at: float) -> dict[str, Any]:
+    """What the environment at ``python`` holds (cached per build, ``built_at`` being its stamp's time)."""
     try:
-        return importlib.metadata.version(DISTRIBUTION)
-    except importlib.metadata.PackageNotFoundError:
+        reply = subprocess.run([python, "-I", "-c", _INSPECT], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError) as error:
+        raise InterpreterError(_broken(f"{python} does not run ({error})")) from error
+    if reply.returncode != 0:
+        raise InterpreterError(_broken(f"{python} failed: {reply.stderr.strip()[-500:]}"))
+    report: dict[str, Any] = json.loads(reply.stdout)
+    return report
+
+
+def _broken(why: str) -> str:
+    return (
+        f"LocalStack's environment {environment_dir()} is broken: {why}. Rebuild it: "
+        f"`rm -rf {environment_dir()} && {SETUP_COMMAND}`, {_OTHER_WAY}."
+    )
+
+
+def _missing_environment() -> str:
+    """Why LocalStack's environment is not there, and the ways on (one message, as make gives)."""
+    try:
+        interpreters.find_for("localstack")
+    except interpreters.NoInterpreter as none:
+        return f"LocalStack's environment {environment_dir()} is not built, and it cannot be here yet. {none}"
+    return (
+        f"LocalStack's environment {environment_dir()} is not built (or its build did not finish). "
+        f"Run `{SETUP_COMMAND}` (or `make test` / `make run`, which build it), {_OTHER_WAY}."
+    )
+
+
+def inspect_environment() -> dict[str, Any]:
+    """LocalStack's environment as it reports itself (its Python, LocalStack's version, the
+    plugins registered there); :class:`InterpreterError` with the fix when it is missing or broken."""
+    stamp = _stamp(environment_dir())
+    python = environment_python()
+    if not stamp.is_file() or not python.exists():
+        raise InterpreterError(_missing_environment())
+    report = _inspect(str(python), stamp.stat().st_mtime)
+    if tuple(report["python"][:2]) != (3, 13):
+        found = ".".join(str(part) for part in report["python"])
+        raise InterpreterError(_broken(f"it runs Python {found}, and LocalStack 2026.3.0 needs 3.13"))
+    if report["version"] is None:
+        raise InterpreterError(_broken(f"{DISTRIBUTION} is not installed in it"))
+    return report
+
+
+def localstack_version() -> str:
+    """The LocalStack release in its environment, as recorded with every result."""
+    try:
+        return str(inspect_environment()["version"])
+    except InterpreterError:
         return "not installed"
 
 
-def check_interpreter(version_info: tuple[int, ...] = tuple(sys.version_info)) -> None:
-    """Fail early, with the fix, when this Python cannot import LocalStack 2026.3.0."""
-    import warnings
-
-    if tuple(version_info[:2]) < (3, 13) or not hasattr(warnings, "deprecated"):
-        version = ".".join(str(part) for part in version_info[:3])
-        raise InterpreterError(
-            f"LocalStack 2026.3.0 needs Python 3.13 (it imports warnings.deprecated); this is "
-            f"{version} at {sys.executable}. Run `make test` or `make run`, which "
-            "build .venv with a Python 3.13 found on this machine, or install one "
-            "(`pyenv install 3.13`, or `conda env create -f environment.yml`)."
-        )
-    if localstack_version() == "not installed":
-        raise InterpreterError(
-            f"localstack-core is not installed for {sys.executable}. Run `make setup` to install "
-            "the locked environment into .venv and use .venv/bin/python."
-        )
+def check_environment() -> None:
+    """Fail early, with the fix, when LocalStack's environment is missing or cannot run it."""
+    inspect_environment()
 
 
 def _registered(group: str, name: str) -> bool:
-    return any(ep.name == name for ep in importlib.metadata.entry_points(group=group))
+    return name in inspect_environment()["entry_points"].get(group, [])
 
 
 def missing_plugins() -> list[str]:
-    """The loopback plugins this environment's metadata lacks (empty when both are registered)."""
+    """The loopback plugins LocalStack's environment lacks (empty when both are registered)."""
     wanted = ((GATEWAY_SERVER_GROUP, GATEWAY_SERVER_NAME), (KINESIS_HOOK_GROUP, KINESIS_HOOK_NAME))
     return sorted(f"{group}:{name}" for group, name in wanted if not _registered(group, name))
 
 
 def executor_registered() -> bool:
-    """True when this environment's metadata has the Lambda executor's entry point. Without it,
+    """True when LocalStack's environment has the Lambda executor's entry point. Without it,
     LocalStack silently falls back to its Docker executor and every Lambda invoke fails."""
     return _registered(LAMBDA_EXECUTOR_GROUP, LAMBDA_EXECUTOR_NAME)
 
@@ -187,7 +257,7 @@ def filesystem_root(state_dir: Path) -> Path:
 
 
 class LocalStackBackend(Backend):
-    """LocalStack 2026.3.0 as ``python -m localstack.runtime.main`` on this interpreter."""
+    """LocalStack 2026.3.0 as ``python -m localstack.runtime.main`` from its own environment."""
 
     name = "LocalStack"
     key = "localstack"
@@ -197,26 +267,26 @@ class LocalStackBackend(Backend):
         return localstack_version()
 
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "localstack.runtime.main"]
+        return [str(environment_python()), "-m", "localstack.runtime.main"]
 
     def prepare(self, state_dir: Path) -> None:
         filesystem_root(state_dir).mkdir(parents=True, exist_ok=True)
 
     def preflight(self, environment: Mapping[str, str]) -> list[str]:
-        check_interpreter()
+        check_environment()
+        reinstall = f"Reinstall it: `rm -rf {environment_dir()} && {SETUP_COMMAND}`"
         missing = missing_plugins()
         if missing:
             raise EmulatorError(
-                "eventlab's loopback plugins are not registered in this environment "
+                f"eventlab's loopback plugins are not registered in LocalStack's environment "
                 f"({', '.join(missing)}), and without them LocalStack listens on every "
-                "interface. Reinstall the project (`make setup`, or `pip install --no-deps -e .`)."
+                f"interface. {reinstall}."
             )
         warnings = []
         if not executor_registered():
             warnings.append(
-                f"eventlab's Lambda executor is not registered in this environment (entry point "
-                f"{LAMBDA_EXECUTOR_NAME!r} missing): Lambda functions will not run. Reinstall the "
-                "project (`make setup`, or `pip install --no-deps -e .`)."
+                f"eventlab's Lambda executor is not registered in LocalStack's environment (entry "
+                f"point {LAMBDA_EXECUTOR_NAME!r} missing): Lambda functions will not run. {reinstall}."
             )
         problem = node_problem(environment.get("PATH", ""))
         if problem:

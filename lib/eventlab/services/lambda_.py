@@ -20,7 +20,7 @@ import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError
 
@@ -31,6 +31,7 @@ from eventlab.target import Target
 from eventlab.waiting import until, until_gone
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")  # Python 3.11 has no def f[T]
 
 # Limits from the Lambda API reference and "Lambda quotas"; the topology validator reads them here.
 MAX_NAME = 64
@@ -154,7 +155,7 @@ def package(code_dir: str | Path) -> bytes:
     return buffer.getvalue()
 
 
-def _retry_while_iam_propagates[T](call: Callable[[], T], what: str) -> T:
+def _retry_while_iam_propagates(call: Callable[[], T], what: str) -> T:
     """Retry a call that AWS rejects until a just-created role or policy is visible to Lambda."""
     deadline = time.monotonic() + IAM_PROPAGATION_SECONDS
     while True:

@@ -140,7 +140,7 @@ class KinesisEfoReader(Consumer):
         for stream in streams:
             try:
                 stream.close()
-            except Exception:  # noqa: BLE001 - closing a half-read stream may complain
+            except Exception:
                 log.debug("closing an EFO stream failed", exc_info=True)
         super().stop(timeout)
         if self.consumer_arn:
