@@ -133,10 +133,10 @@ down: check-backend setup-workbook
 # LocalStack as of March 2026 on 3.13 (its repository was archived with 2026.3.0).
 lock: setup-workbook
 	UV_PYTHON_DOWNLOADS=never $(VENV)/bin/uv lock --upgrade --exclude-newer $(WORKBOOK_LOCK_DATE) --python $(PY)
-	$(VENV)/bin/uv export --frozen --all-groups --no-emit-project --no-hashes --format requirements-txt -o requirements.lock
+	$(VENV)/bin/uv export --quiet --frozen --all-groups --no-emit-project --no-hashes --format requirements-txt -o requirements.lock
 	UV_PYTHON_DOWNLOADS=never $(VENV)/bin/uv lock --project $(LS_DIR) --upgrade --exclude-newer $(LOCALSTACK_LOCK_DATE) \
 	    --python "$$(scripts/find-python localstack)"
-	$(VENV)/bin/uv export --project $(LS_DIR) --frozen --all-groups --no-emit-project --no-hashes --format requirements-txt \
+	$(VENV)/bin/uv export --quiet --project $(LS_DIR) --frozen --all-groups --no-emit-project --no-hashes --format requirements-txt \
 	    -o $(LS_DIR)/requirements.lock
 	@echo "locks refreshed; run 'make setup' to install them"
 

@@ -1,5 +1,7 @@
 """The embedded LocalStack: LocalStack 2026.3.0 run as a host process on 127.0.0.1, no Docker,
-no account; one backend of the process manager (:mod:`eventlab.runtime.process`).
+no account; one backend of the process manager (:mod:`eventlab.runtime.process`). It runs from
+its own environment (``.venv-localstack``: Python 3.13, locked as of March 2026), which the
+workbook starts as a server and asks for LocalStack's version; the workbook imports none of it.
 
 One instance serves a whole session (the CLI, a test session, the notebooks' kernels). Its
 state, its log and the tools it installs on first use (kinesis-mock) live in ``build/localstack``.
