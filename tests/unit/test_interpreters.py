@@ -44,3 +44,14 @@ def test_runs_by_path_without_the_package() -> None:
     out = subprocess.run([sys.executable, "-I", str(script), f"{HERE[0]}.{HERE[1]}"],
                          capture_output=True, text=True, check=True)
     assert interpreters.probe(out.stdout.strip()).minor == HERE
+
+
+def test_each_environment_says_which_python_it_needs(monkeypatch) -> None:
+    monkeypatch.setenv("EVENTLAB_PYTHON", sys.executable)
+    assert interpreters.find_for("workbook").path == sys.executable, "3.11 to 3.14 fits the workbook"
+    monkeypatch.setenv("EVENTLAB_LOCALSTACK_PYTHON", sys.executable)
+    if HERE != (3, 13):
+        with pytest.raises(interpreters.NoInterpreter, match=r"EVENTLAB_LOCALSTACK_PYTHON=.* must be a Python 3\.13"):
+            interpreters.find_for("localstack")
+    assert interpreters.PURPOSES["workbook"].wanted == "3.11 to 3.14"
+    assert interpreters.PURPOSES["localstack"].wanted == "3.13"
