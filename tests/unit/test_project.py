@@ -170,3 +170,25 @@ def test_an_unknown_backend_is_refused_before_anything_is_built(tmp_path: Path) 
     assert result.returncode != 0
     assert "BACKEND=minstack is not a backend" in result.stderr and "localstack ministack" in result.stderr
     assert not (tmp_path / "venv-localstack").exists()
+
+
+def test_a_failed_build_names_the_fix_and_is_not_stamped_ready(tmp_path: Path) -> None:
+    """pip cannot reach an index (as without network): the build fails, says how to go on, and
+    leaves no stamp, so neither make nor the library takes the environment for ready."""
+    from eventlab.runtime import interpreters
+
+    try:
+        python = interpreters.find_for("localstack").path
+    except interpreters.NoInterpreter:
+        pytest.skip("no Python 3.13 on this machine to start the build with")
+    venv = tmp_path / "venv-localstack"
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "EVENTLAB_LOCALSTACK_PYTHON": python,
+           "PIP_CONFIG_FILE": "/dev/null", "PIP_NO_INDEX": "1"}
+    result = subprocess.run(
+        ["make", "-s", "-o", ".venv/.installed", f"LS_VENV={venv}", "setup-localstack"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode != 0
+    assert f"building {venv} failed" in result.stderr and "make setup-localstack" in result.stderr
+    assert "BACKEND=ministack" in result.stderr
+    assert (venv / "bin" / "python").exists() and not (venv / ".installed").exists()
