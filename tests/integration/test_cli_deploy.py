@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from eventlab.leaks import find_leaks
-from eventlab.runtime import EmbeddedLocalStack
+from eventlab.runtime import EmulatorProcess
 from eventlab.services import ses
 from eventlab.target import Target
 
@@ -25,9 +25,9 @@ def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[st
     return subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
 
 
-def test_deploy_publish_destroy(localstack: EmbeddedLocalStack, tmp_path: Path) -> None:
+def test_deploy_publish_destroy(emulator: EmulatorProcess, tmp_path: Path) -> None:
     admin = f"admin-{uuid.uuid4().hex[:8]}@example.com"
-    env = {**os.environ, "EVENTLAB_ENDPOINT_URL": localstack.endpoint_url, "EVENTLAB_BUILD_DIR": str(tmp_path)}
+    env = {**os.environ, "EVENTLAB_ENDPOINT_URL": emulator.endpoint_url, "EVENTLAB_BUILD_DIR": str(tmp_path)}
     eventlab = [sys.executable, "-m", "eventlab.cli"]
 
     deployed = _run([*eventlab, "deploy", "notification-system", "--admin-email", admin], env)
@@ -40,12 +40,12 @@ def test_deploy_publish_destroy(localstack: EmbeddedLocalStack, tmp_path: Path) 
 
     aws = str(Path(sys.executable).parent / "aws")
     published = _run(
-        [aws, "--endpoint-url", localstack.endpoint_url, "--region", "us-east-1", "sns", "publish",
+        [aws, "--endpoint-url", emulator.endpoint_url, "--region", "us-east-1", "sns", "publish",
          "--topic-arn", outputs["topic_arn"], "--subject", "Critical Application Error", "--message", ARTICLE_MESSAGE],
         {**env, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"},
     )
     assert published.returncode == 0, published.stderr
-    target = Target.localstack(localstack.endpoint_url)
+    target = Target.emulator(emulator.endpoint_url, backend=emulator.backend.key)
     deadline = time.monotonic() + 60
     while not ses.list_sent_emails(target, to=admin) and time.monotonic() < deadline:
         time.sleep(1)
