@@ -14,7 +14,7 @@ import pytest
 
 from eventlab.leaks import find_leaks
 from eventlab.runtime import EmulatorProcess
-from eventlab.services import ses
+from eventlab.services import recorded
 from eventlab.target import Target
 
 pytestmark = pytest.mark.integration
@@ -47,12 +47,12 @@ def test_deploy_publish_destroy(emulator: EmulatorProcess, tmp_path: Path) -> No
     assert published.returncode == 0, published.stderr
     target = Target.emulator(emulator.endpoint_url, backend=emulator.backend.key)
     deadline = time.monotonic() + 60
-    while not ses.list_sent_emails(target, to=admin) and time.monotonic() < deadline:
+    while not recorded.sent_emails(target, to=admin) and time.monotonic() < deadline:
         time.sleep(1)
     time.sleep(2)  # a second email, if one were coming, would arrive now
-    (email,) = ses.list_sent_emails(target, to=admin)
-    assert email["Subject"].endswith("Critical Application Error")
-    assert "Database connection failed" in email["Body"]["text_part"]
+    (email,) = recorded.sent_emails(target, to=admin)
+    assert email.subject.endswith("Critical Application Error")
+    assert "Database connection failed" in email.text
 
     destroyed = _run([*eventlab, "destroy", "notification-system"], env)
     assert destroyed.returncode == 0, destroyed.stderr

@@ -286,6 +286,8 @@ class EmulatorProcess:
 
     def _spawn_locked(self) -> None:
         """Launch the emulator and record it as starting, all under the lock."""
+        if self.requested_port is not None:
+            self._refuse_other_backend_on(self.requested_port)
         self.warnings.extend(self.backend.preflight({**os.environ, **self.extra_env}))
         strays = processes.marked(self.marker)
         if strays:
@@ -332,8 +334,6 @@ class EmulatorProcess:
 
     def _choose_port(self) -> int:
         """The requested port (checked), else the last start's port when usable, else a free one."""
-        if self.requested_port is not None:
-            self._refuse_other_backend_on(self.requested_port)
         return ports.usable_port(self.requested_port, read_last_port(self.state_dir), who=self.backend.name)
 
     def _refuse_other_backend_on(self, port: int) -> None:
