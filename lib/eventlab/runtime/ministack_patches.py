@@ -6,14 +6,18 @@ and what AWS does. ``tests/unit/test_ministack_patches.py`` fails when a patched
 - :func:`no_init_scripts`: MiniStack runs every ``.sh``/``.py`` file it finds in
   ``/docker-entrypoint-initaws.d`` and ``/etc/localstack/init/{boot,ready}.d`` on the host
   (``ministack/app.py`` ``_collect_scripts``); an emulator eventlab starts runs none.
-- :func:`kinesis_target`: MiniStack's EventBridge has no Kinesis target (``_invoke_target`` logs
-  "unsupported target type"); AWS puts the event into the stream, with the partition key from
+- :func:`stream_targets`: MiniStack's EventBridge has no Kinesis or Firehose target
+  (``_invoke_target`` logs "unsupported target type"); AWS puts the event (or what the target's
+  input settings make of it) into the stream, with the partition key from
   ``KinesisParameters.PartitionKeyPath``, or the event's id when there is none
-  (https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_KinesisParameters.html).
+  (https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_KinesisParameters.html), or
+  into the delivery stream as one record
+  (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-targets.html).
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 from typing import Any
@@ -23,6 +27,10 @@ log = logging.getLogger(__name__)
 PATCHED = [
     ("ministack.app", "_collect_scripts"),
     ("ministack.services.eventbridge", "_invoke_target"),
+    ("ministack.services.eventbridge", "_pattern_event_view"),
+    ("ministack.services.eventbridge", "_apply_input_transformer"),
+    ("ministack.services.kinesis", "put_record_internal"),
+    ("ministack.services.firehose", "_put_record"),
 ]
 
 
@@ -53,9 +61,9 @@ def no_init_scripts() -> None:
     app._collect_scripts = lambda *_dirs: []  # type: ignore[attr-defined]
 
 
-def kinesis_target() -> None:
+def stream_targets() -> None:
     from ministack.core.arn import ArnParseError, parse_arn  # type: ignore[import-not-found]
-    from ministack.services import eventbridge, kinesis
+    from ministack.services import eventbridge, firehose, kinesis
 
     original = eventbridge._invoke_target
     if getattr(original, "eventlab_patch", False):
@@ -67,7 +75,7 @@ def kinesis_target() -> None:
             spec = parse_arn(arn)
         except ArnParseError:
             return original(target, event, rule, view)
-        if spec.service != "kinesis":
+        if spec.service not in ("kinesis", "firehose"):
             return original(target, event, rule, view)
         view = view or eventbridge._pattern_event_view(event)
         whole = view.event_with_detail()
@@ -79,7 +87,11 @@ def kinesis_target() -> None:
         elif target.get("InputPath"):
             picked = json_path(whole, target["InputPath"])
             payload = payload if picked is None else json.dumps(picked)
-        if not kinesis.put_record_internal(arn, partition_key(target, whole), payload.encode()):
+        if spec.service == "firehose":
+            name = spec.resource.removeprefix("deliverystream/")
+            record = {"Data": base64.b64encode(payload.encode()).decode("ascii")}
+            firehose._put_record({"DeliveryStreamName": name, "Record": record})
+        elif not kinesis.put_record_internal(arn, partition_key(target, whole), payload.encode()):
             log.warning("EventBridge → Kinesis: stream %s not found or not active", arn)
         return None
 
@@ -90,4 +102,4 @@ def kinesis_target() -> None:
 def install() -> None:
     """Apply every patch to the importable ``ministack`` package; safe to call more than once."""
     no_init_scripts()
-    kinesis_target()
+    stream_targets()
