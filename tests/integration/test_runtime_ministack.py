@@ -21,7 +21,10 @@ from eventlab.run import Run
 from eventlab.runtime import EmbeddedMiniStack, PortInUseError, ministack
 from eventlab.target import Target
 
-pytestmark = pytest.mark.integration
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.backend("ministack", reason="the MiniStack runtime's own tests, run once, in the MiniStack session"),
+]
 
 
 def _eventlab(*args: str, build: Path) -> subprocess.CompletedProcess[str]:
