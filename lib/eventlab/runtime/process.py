@@ -501,8 +501,9 @@ def explain_unreachable(endpoint_url: str) -> str:
     if instance is None:
         return (
             f"nothing answers at {endpoint_url}: the emulator there stopped, or was never "
-            "started. Start the embedded LocalStack with `eventlab up` (and point "
-            "EVENTLAB_ENDPOINT_URL at the endpoint it prints), or start yours again."
+            "started. Start an embedded emulator with `eventlab up` (or `eventlab up --backend "
+            "ministack`; and export the EVENTLAB_ENDPOINT_URL and EVENTLAB_BACKEND it prints), or "
+            "start yours again."
         )
     record = instance.record
     alive = record is not None and record.identity.alive()
