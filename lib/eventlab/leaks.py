@@ -26,7 +26,7 @@ from eventlab.run import (
     find_leftovers,
     is_gone,
 )
-from eventlab.runtime import EmulatorError
+from eventlab.runtime import EMULATORS, EmulatorError
 from eventlab.target import Target, TargetError
 
 log = logging.getLogger(__name__)
@@ -148,6 +148,15 @@ def _answers(endpoint_url: str, timeout: float = 1.0) -> bool:
         return False
 
 
+def _other_backend_answers(kind: str, endpoint_url: str) -> str | None:
+    """The name of another backend that now answers at the endpoint of a run on ``kind`` (its
+    emulator stopped and another took the port: the run's resources went with the first)."""
+    for name, emulator in EMULATORS.items():
+        if name != kind and emulator.backend.health(endpoint_url, timeout=1.0) is not None:
+            return emulator.backend.name
+    return None
+
+
 def _aws_leaks_command(entry: JournalEntry) -> str:
     env = ["EVENTLAB_TARGET=aws"]
     if entry.target.get("profile"):
@@ -167,17 +176,23 @@ def reap_orphaned_runs(*, allow_aws: bool = False, folder: Path | None = None) -
     """
     results = []
     for entry in journal.orphans(folder=folder):
-        kind = entry.target.get("kind")
-        if kind == "localstack" and not _answers(str(entry.target.get("endpoint_url") or "")):
+        kind = str(entry.target.get("kind"))
+        endpoint = str(entry.target.get("endpoint_url") or "")
+        if kind in EMULATORS and not _answers(endpoint):
             journal.remove(entry.run_id, folder=folder)
             results.append(Reaped(entry, note="its emulator has stopped, and its resources with it"))
+            continue
+        other = _other_backend_answers(kind, endpoint) if kind in EMULATORS else None
+        if other is not None:
+            journal.remove(entry.run_id, folder=folder)
+            results.append(Reaped(entry, note=f"its emulator has stopped, and its resources with it ({other} holds the port now)"))
             continue
         if kind == "aws" and not allow_aws:
             note = f"it may have left resources in AWS; delete them with `{_aws_leaks_command(entry)}`"
             log.warning("run %s (pid %d, ended): %s", entry.prefix, entry.owner.pid, note)
             results.append(Reaped(entry, note=note))
             continue
-        if kind not in ("localstack", "aws"):
+        if kind not in (*EMULATORS, "aws"):
             results.append(Reaped(entry, note=f"unknown target kind {kind!r}; left in the journal"))
             continue
         try:

@@ -14,26 +14,28 @@ import pytest
 from eventlab import bench
 from eventlab.locations import build_dir
 from eventlab.measure.results import FIGURES
-from eventlab.runtime import EmbeddedLocalStack
+from eventlab.runtime import EmulatorProcess
 
 pytestmark = pytest.mark.integration
 
 
-def test_smoke_set_runs_and_compares(localstack: EmbeddedLocalStack, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("EVENTLAB_ENDPOINT_URL", localstack.endpoint_url)
+def test_smoke_set_runs_and_compares(emulator: EmulatorProcess, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("EVENTLAB_ENDPOINT_URL", emulator.endpoint_url)
     monkeypatch.setenv("EVENTLAB_RESULTS_DIR", str(tmp_path))
+    backend = emulator.backend.key
     session = bench.new_session()
     for path in bench.workload_set("smoke"):
         workload = bench.load_workload(path)
-        results = bench.run_workload(path, repeats=2, session=session, output_dir=build_dir() / "test-bench")
+        results = bench.run_workload(path, repeats=2, session=session, output_dir=build_dir() / "test-bench",
+                                     overrides={"target": backend})
         assert len(results) == 2
         for doc in results:
-            assert Path(doc["file"]).name.startswith(f"{workload.name}-localstack-")
+            assert Path(doc["file"]).name.startswith(f"{workload.name}-{backend}-")
             (row,) = doc["summary"]
             assert row["lost"] == 0 and row["delivered"] == row["sent"] > 0
             assert doc["provenance"]["parameters"]["session"] == session
-        baseline = bench.Baseline.load(workload.name, "localstack")
-        assert baseline is not None, f"commit a baseline for {workload.name}"
+        baseline = bench.Baseline.load(workload.name, backend)
+        assert baseline is not None, f"commit a baseline for {workload.name} on {backend} (eventlab bench --backend {backend} --update-baseline)"
         changes = bench.compare(baseline, results)
         assert {c.figure for c in changes} == set(FIGURES)
         assert all(c.verdict in ("regression", "improvement", "unchanged") for c in changes)

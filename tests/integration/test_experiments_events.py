@@ -8,6 +8,7 @@ import json
 import pytest
 
 from eventlab.experiments import events as ev
+from eventlab.fidelity import checks
 from eventlab.run import Run
 from eventlab.services import events, sqs
 from eventlab.topology import PatternError
@@ -60,7 +61,8 @@ def test_replayed_events_arrive_again_and_are_told_apart(run: Run) -> None:
     assert sorted(e["detail"]["n"] for e in again) == [0, 1, 2]
     assert [ev.replay_name(e) for e in originals] == [None] * 3
     assert {ev.replay_name(e) for e in again} == {replay.name}
-    assert replay.state == "COMPLETED" and replay.last_replayed is not None
+    assert replay.state == "COMPLETED"
+    checks.check(run.target, "events.replay.redelivers-window", replay.last_replayed is not None, "the replay reports its last replayed time")
 
 
 def test_a_replay_with_rules_reaches_only_those(run: Run) -> None:
@@ -79,7 +81,8 @@ def test_a_replay_with_rules_reaches_only_those(run: Run) -> None:
     assert [len(sqs.receive_bodies(run, q, 1, quiet_s=0.2)) for q in queues] == [1, 1]
     replay = ev.replay_archive(run, archive, bus, start, dt.datetime.now(dt.UTC), rules=rules[:1])
     assert [ev.replay_name(e) for e in sqs.receive_bodies(run, queues[0], 1)] == [replay.name]
-    assert sqs.receive_bodies(run, queues[1], 1, timeout=2) == [], "a rule outside FilterArns gets no replay"
+    outside = sqs.receive_bodies(run, queues[1], 1, timeout=2)
+    checks.check(run.target, "events.replay.filter-arns", outside == [], f"a rule outside FilterArns gets no replay: {outside}")
 
 
 def test_bus_to_queue_latency_run_delivers_every_probe(run: Run) -> None:

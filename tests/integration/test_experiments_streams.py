@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from eventlab.experiments import streams as st
+from eventlab.fidelity import checks
 from eventlab.measure import KinesisQuota, LoadSpec, ProbeFactory, RetryPolicy
 from eventlab.run import Run
 from eventlab.services import firehose, kinesis, s3
@@ -33,9 +34,10 @@ def test_replay_iterators_and_reading_across_a_split_keep_key_order(run: Run) ->
     kinesis.update_shard_count(run, stream, 2)
     st.send_probes(client, stream.name, factory, LoadSpec(rate=200, count=15, batch=5, keys=3))
     shards = st.shards_frame(client, stream.name)
-    assert (~shards["open"]).sum() == 1 and set(shards.loc[shards["open"], "parent"]) == {shard}
     table = st.per_key_order(st.read_in_lineage_order(client, stream.name))
-    assert table["records"].sum() == 30 and (table["inversions"] == 0).all()
+    kept = (~shards["open"]).sum() == 1 and set(shards.loc[shards["open"], "parent"]) == {shard} and table["records"].sum() == 30
+    checks.check(run.target, "kinesis.reshard.parent-kept", bool(kept), f"the parent is closed, its children name it, its records are read: {shards} {table}")
+    assert (table["inversions"] == 0).all()
 
 
 def test_a_scaled_down_quota_throttles_only_the_load_above_it(run: Run) -> None:

@@ -129,6 +129,23 @@ def test_an_orphan_on_a_stopped_emulator_is_just_dropped(build: Path) -> None:
     assert "stopped" in reaped.note and not orphan.exists()
 
 
+def test_an_orphan_on_a_stopped_ministack_is_just_dropped(build: Path) -> None:
+    orphan = _orphan(build, "orphan04", {"kind": "ministack", "region": "us-east-1", "endpoint_url": "http://127.0.0.1:9"})
+    (reaped,) = leaks.reap_orphaned_runs()
+    assert "stopped" in reaped.note and not orphan.exists()
+
+
+def test_an_orphan_whose_port_another_backend_holds_now_is_dropped_not_reaped_there(build: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from eventlab.runtime import EMULATORS
+
+    orphan = _orphan(build, "orphan05", {"kind": "localstack", "region": "us-east-1", "endpoint_url": "http://127.0.0.1:9"})
+    monkeypatch.setattr(leaks, "_answers", lambda endpoint, timeout=1.0: True)
+    monkeypatch.setattr(EMULATORS["ministack"].backend, "health", lambda url, timeout=2.0: {"version": "1.5.33"})
+    monkeypatch.setattr(leaks, "delete_leaks", lambda target, prefix: (_ for _ in ()).throw(AssertionError("reaped on the wrong emulator")))
+    (reaped,) = leaks.reap_orphaned_runs()
+    assert "MiniStack holds the port now" in reaped.note and not orphan.exists()
+
+
 def test_an_orphan_on_aws_is_reported_not_touched_unless_allowed(build: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     orphan = _orphan(build, "orphan03", {"kind": "aws", "region": "eu-west-1", "profile": "sandbox"})
 
