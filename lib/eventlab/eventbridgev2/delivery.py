@@ -42,6 +42,7 @@ SCAN_LIMIT = 500
 PENDING_WINDOW = 5000
 PURGE_INTERVAL = 60.0
 DEDUP_WINDOW = 300.0
+PER_ENTRY_TARGETS = ("sqs", "sns", "kinesis", "eventbusv2")
 
 
 def iso_millis(epoch: float) -> str:
@@ -192,6 +193,10 @@ class DeliveryEngine:
     def _dispatch(self, arn: str, config: Mapping[str, Any], now: float) -> float | None:
         batch_config = config["BatchConfiguration"]
         size, window = batch_config["MaxBatchSize"], batch_config["MaxBatchWindowInSeconds"]
+        if config.get("Type") == "FIFO" and resolve_target(config["InvokeConfiguration"]["TargetArn"]).kind in PER_ENTRY_TARGETS:
+            # A batch API can refuse entry k and accept entry k+1, which would deliver a group out
+            # of order; so a FIFO subscriber sends these targets one event per call.
+            size = 1
         rows = self.store.query(
             "SELECT seq, group_key, enqueued, next_attempt, attempts FROM pending "
             "WHERE subscriber_arn = ? ORDER BY seq LIMIT ?",
@@ -326,6 +331,8 @@ class DeliveryEngine:
         now = self.clock()
         exhausted: dict[tuple[str, str, str, int], list[tuple[dict[str, Any], DeliveryEvent, Failure]]] = defaultdict(list)
         delivered = failed = 0
+        # One delay for the whole call, so its events are retried together (one failure record).
+        delay = self._backoff(max(row["attempts"] for row in rows) + 1)
         with self.store.transaction():
             for row, event, outcome in zip(rows, events, outcomes, strict=True):
                 if outcome is None:
@@ -345,7 +352,7 @@ class DeliveryEngine:
                     self.store.execute("DELETE FROM pending WHERE subscriber_arn = ? AND seq = ?", (arn, row["seq"]))
                     exhausted[(outcome.code, outcome.message, condition, retries)].append((row, event, outcome))
                     continue
-                retry_at = min(now + self._backoff(attempts), first + policy["MaxEventAgeInSeconds"])
+                retry_at = min(now + delay, first + policy["MaxEventAgeInSeconds"])
                 self.store.execute(
                     "UPDATE pending SET attempts = ?, first_attempt = ?, next_attempt = ?, last_error = ? "
                     "WHERE subscriber_arn = ? AND seq = ?",

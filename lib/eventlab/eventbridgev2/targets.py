@@ -387,8 +387,12 @@ class TargetClients:
                 result = None
             if isinstance(result, dict) and isinstance(result.get("batchItemFailures"), list):
                 failed_ids = {str(item.get("itemIdentifier")) for item in result["batchItemFailures"] if isinstance(item, dict)}
+                # On a FIFO subscriber the events after the first failure fail too: delivering them
+                # again after the failed one keeps the group's order.
+                ordered, failing = config.get("Type") == "FIFO", False
                 for index, _ in prepared:
-                    if events[index].event_id in failed_ids:
+                    failing = (failing and ordered) or events[index].event_id in failed_ids
+                    if failing:
                         outcomes[index] = Failure("CUSTOMER_VALIDATION", "reported in batchItemFailures", request_id)
         return outcomes
 
