@@ -49,6 +49,11 @@ ROLE = f"arn:aws:iam::{ACCOUNT}:role/eventlab-delivery"
 CREDENTIALS = {"region_name": REGION, "aws_access_key_id": "test", "aws_secret_access_key": "test"}
 HELD = {"MaxRetryAttempts": 185, "MaxEventAgeInSeconds": 86400}
 
+try:
+    load_service_model()
+except ModelUnavailableError as _unavailable:
+    pytest.skip(str(_unavailable), allow_module_level=True)
+
 
 def _free_port() -> int:
     with socket.socket() as sock:
@@ -64,10 +69,6 @@ def _get_json(url: str) -> Any:
 @pytest.fixture(scope="session")
 def ministack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """MiniStack on 127.0.0.1 for the session, stopped (with its children) at the end."""
-    try:
-        load_service_model()
-    except ModelUnavailableError as error:
-        pytest.skip(str(error))
     path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
     executable = shutil.which("ministack", path=path)
     if executable is None:

@@ -34,6 +34,11 @@ ROLE = f"arn:aws:iam::{ACCOUNT}:role/eventlab-delivery"
 QUEUE = f"arn:aws:sqs:{REGION}:{ACCOUNT}:orders"
 DLQ = f"arn:aws:sqs:{REGION}:{ACCOUNT}:orders-dlq"
 
+try:
+    load_service_model()
+except ModelUnavailableError as _unavailable:
+    pytest.skip(str(_unavailable), allow_module_level=True)
+
 
 class Clock:
     """Wall time plus an offset the tests move forward (deduplication's 5-minute window)."""
@@ -55,10 +60,6 @@ def clock() -> Clock:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, clock: Clock) -> Iterator[EventBridgeV2Server]:
-    try:
-        load_service_model()
-    except ModelUnavailableError as error:
-        pytest.skip(str(error))
     with EventBridgeV2Server(
         state_dir=tmp_path_factory.mktemp("eventbridgev2"), backend_endpoint="http://127.0.0.1:9",
         region=REGION, clock=clock, provisioning_delay=0.05,

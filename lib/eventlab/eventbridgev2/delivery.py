@@ -26,7 +26,7 @@ import random
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -65,6 +65,7 @@ class DeliveryEngine:
         workers: int = 16,
         idle_interval: float = 1.0,
         on_tick: Callable[[], None] | None = None,
+        executor: Executor | None = None,
     ) -> None:
         self.store = store
         self.targets = targets
@@ -77,7 +78,7 @@ class DeliveryEngine:
         self._wake = False
         self._stopping = False
         self._thread: threading.Thread | None = None
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="eventbridgev2-delivery")
+        self._pool = executor or ThreadPoolExecutor(max_workers=workers, thread_name_prefix="eventbridgev2-delivery")
         self._in_flight: dict[str, set[int]] = defaultdict(set)
         self._busy_groups: dict[str, set[str]] = defaultdict(set)
         self._batches: dict[str, int] = defaultdict(int)
@@ -136,6 +137,7 @@ class DeliveryEngine:
                     self._cond.wait(timeout)
 
     def _tick(self, now: float) -> float | None:
+        """Scan and dispatch every running subscriber once; returns when the next retry is due."""
         subscribers = self.store.query(
             "SELECT s.* FROM subscribers s JOIN buses b ON b.arn = s.bus_arn "
             "WHERE s.state = 'RUNNING' AND s.revoked = 0 "
