@@ -84,7 +84,12 @@ detail, resources and time for ``PutEvents``; content type, data and metadata fo
 ``PutRawEvents``), not the group or deduplication id; per-entry error codes borrow the classic
 bus's (``InvalidArgument``, ``MalformedDetail``); dead-letter ``errorCode`` values are
 ``ACCESS_DENIED``, ``CUSTOMER_VALIDATION``, ``THROTTLING``, ``TARGET_ERROR`` and
-``TARGET_UNREACHABLE``. AWS's guide states the FIFO hold two ways (its own group, in "Ordering";
+``TARGET_UNREACHABLE``; a failed call's events are retried together, so one record covers them.
+A FIFO subscriber sends SQS, SNS, Kinesis and bus targets one event per call (their batch APIs can
+refuse one entry and accept the next, which would reorder a group); Lambda keeps its batches, and
+on a FIFO subscriber the events after the first ``batchItemFailures`` entry fail with it. As on
+AWS, nothing sets a FIFO queue's or topic's ``MessageGroupId`` by itself: a subscriber names it in
+``SqsParameters``/``SnsParameters``, usually ``{% $events.SystemMetadata.EventGroupId %}``. AWS's guide states the FIFO hold two ways (its own group, in "Ordering";
 every group of the failed call, in "Retry policies"): eventlab holds only the event's own group,
 and sends each FIFO batch from one group, so both readings agree here.
 """

@@ -6,6 +6,7 @@
 It runs ``python -m eventlab.eventbridgev2`` with the same interpreter, writes its log and its
 state (one SQLite file) to ``state_dir`` (by default ``build/eventbridgev2``), waits until
 ``GET /_eventlab/health`` answers, and on ``stop()`` ends the process (SIGTERM, then SIGKILL).
+Unless ``detach`` is set, the process also ends when the one that started it dies.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import Any, Self
 
 from eventlab.eventbridgev2.server import HEALTH_PATH, ServerError, require_loopback
 from eventlab.paths import build_dir
-from eventlab.runtime import free_port, port_is_free, tail
+from eventlab.runtime import _die_with_parent, free_port, port_is_free, tail
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,7 @@ class EmbeddedEventBridgeV2:
         host: str = "127.0.0.1",
         start_timeout: float = DEFAULT_START_TIMEOUT,
         extra_args: Sequence[str] = (),
+        detach: bool = False,
     ) -> None:
         require_loopback(host)
         self.backend_endpoint = backend_endpoint
@@ -70,6 +72,7 @@ class EmbeddedEventBridgeV2:
         self.host = host
         self.start_timeout = start_timeout
         self.extra_args = list(extra_args)
+        self.detach = detach
         self.port: int | None = None
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -114,6 +117,8 @@ class EmbeddedEventBridgeV2:
             self._process = subprocess.Popen(
                 self.command(port), stdin=subprocess.DEVNULL, stdout=logfile, stderr=subprocess.STDOUT,
                 env=env, cwd=self.state_dir, start_new_session=True,
+                # Unless detached, the server ends with the process that started it, as LocalStack does.
+                preexec_fn=None if self.detach else _die_with_parent,
             )
         self.port = port
         try:
