@@ -40,8 +40,8 @@ def load_service_model() -> ServiceModel:
     except (UnknownServiceError, DataNotFoundError):
         raise ModelUnavailableError(
             f"botocore {botocore.__version__} does not ship the {SERVICE_NAME} service model, so "
-            "eventlab cannot serve the Custom Event Bus API. Install a botocore that knows it "
-            "(1.43 or newer; the workbook's environment after `make setup` has one)."
+            "eventlab cannot serve the Custom Event Bus API. Run it with a Python environment "
+            "whose botocore is 1.43 or newer (`pip install 'botocore>=1.43'`)."
         ) from None
     if model.metadata.get("protocol") != "smithy-rpc-v2-cbor":
         raise ModelUnavailableError(
