@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")  # a TypeVar, not PEP 695 syntax: the code runs on Python 3.11 too
 
 
-def until[T](predicate: Callable[[], T], *, timeout: float, interval: float = 0.5) -> T:
+def until(predicate: Callable[[], T], *, timeout: float, interval: float = 0.5) -> T:  # noqa: UP047
     """Call ``predicate`` until it returns something truthy, or ``timeout`` seconds pass; returns
     its last value either way, so the caller's assertion shows what was there in the end."""
     deadline = time.monotonic() + timeout

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from eventlab.eventbridgev2.matcher import matches
-from eventlab.topology.patterns import validate_event_pattern
+from eventlab.topology.filters import validate_event_pattern
 
 # Event Ruler's README example event.
 EC2 = {

@@ -26,8 +26,9 @@ from types import TracebackType
 from typing import Any, Self
 
 from eventlab.eventbridgev2.server import HEALTH_PATH, ServerError, require_loopback
-from eventlab.paths import build_dir
-from eventlab.runtime import _die_with_parent, free_port, port_is_free, tail
+from eventlab.locations import build_dir
+from eventlab.runtime.ports import free_port, port_is_free
+from eventlab.runtime.process import die_with_parent, tail
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +119,7 @@ class EmbeddedEventBridgeV2:
                 self.command(port), stdin=subprocess.DEVNULL, stdout=logfile, stderr=subprocess.STDOUT,
                 env=env, cwd=self.state_dir, start_new_session=True,
                 # Unless detached, the server ends with the process that started it, as LocalStack does.
-                preexec_fn=None if self.detach else _die_with_parent,
+                preexec_fn=None if self.detach else die_with_parent,
             )
         self.port = port
         try:

@@ -18,7 +18,7 @@ from typing import Any
 
 from eventlab.eventbridgev2.errors import invalid_input
 from eventlab.eventbridgev2.matcher import matches
-from eventlab.topology.patterns import PatternError, validate_event_pattern
+from eventlab.topology.filters import PatternError, validate_event_pattern
 
 SCOPES = ("DATA", "METADATA", "SYSTEM_METADATA")
 

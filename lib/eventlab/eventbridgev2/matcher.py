@@ -2,7 +2,7 @@
 
 Pure functions, no I/O: ``matches(pattern, event)`` says whether one event matches one parsed
 pattern. Validity is not this module's business: patterns are checked first by
-:func:`eventlab.topology.patterns.validate_event_pattern`, so here every pattern is assumed
+:func:`eventlab.topology.filters.validate_event_pattern`, so here every pattern is assumed
 valid and only the matching rules are encoded. The rules (EventBridge user guide, "Event
 patterns", "Comparison operators", "Arrays in event patterns", "Null values and empty strings";
 ``aws/event-ruler``'s README and ``ByteMachine``):

@@ -69,11 +69,15 @@ def tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
     return "\n".join(text.splitlines()[-lines:]) or "(log is empty)"
 
 
-def _die_with_parent() -> None:
-    """Ask Linux to stop the emulator when the process that owns it dies, even by SIGKILL."""
+def die_with_parent() -> None:
+    """Ask Linux to stop a child (an emulator, a companion server) when the process that owns it
+    dies, even by SIGKILL; a ``preexec_fn`` for :class:`subprocess.Popen`."""
     with contextlib.suppress(Exception):
         pr_set_pdeathsig = 1
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+_die_with_parent = die_with_parent  # the name callers used before it was public
 
 
 class EmulatorProcess:
@@ -306,7 +310,7 @@ class EmulatorProcess:
                 env=env,
                 cwd=self.state_dir,
                 start_new_session=True,
-                preexec_fn=None if self.detach else _die_with_parent,
+                preexec_fn=None if self.detach else die_with_parent,
             )
         try:
             self.owned = True

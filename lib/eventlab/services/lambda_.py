@@ -20,7 +20,7 @@ import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError
 
@@ -154,7 +154,10 @@ def package(code_dir: str | Path) -> bytes:
     return buffer.getvalue()
 
 
-def _retry_while_iam_propagates[T](call: Callable[[], T], what: str) -> T:
+T = TypeVar("T")  # not PEP 695 syntax: the code runs on Python 3.11 too
+
+
+def _retry_while_iam_propagates(call: Callable[[], T], what: str) -> T:  # noqa: UP047
     """Retry a call that AWS rejects until a just-created role or policy is visible to Lambda."""
     deadline = time.monotonic() + IAM_PROPAGATION_SECONDS
     while True:
