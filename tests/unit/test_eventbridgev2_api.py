@@ -572,6 +572,26 @@ def test_event_sources_are_not_emulated(client: Any, made: Resources) -> None:
     assert (error["Code"], error["Status"]) == ("NotImplementedException", 501)
 
 
+def test_what_botocore_1_44_added_is_handled(client: Any, made: Resources) -> None:
+    """botocore 1.44's model adds webhook event sources (RotateWebhookCredentials) and MSK
+    targets: neither is emulated, so each gets the answer of an account without one."""
+    operations = load_service_model().operation_names
+    if "RotateWebhookCredentials" not in operations:
+        pytest.skip("this botocore's eventbridgev2 model predates webhook event sources (1.44)")
+    bus = made.bus()
+    webhook = f"arn:aws:events:{REGION}:{ACCOUNT}:event-sourcev2/webhook/github/{'b' * 25}"
+    error = error_of(client.rotate_webhook_credentials, EventSourceArn=webhook)
+    assert (error["Code"], error["Status"]) == ("ResourceNotFoundException", 404)
+    error = error_of(client.create_subscriber, Name="msk", EventBusArn=bus, InvokeConfiguration={
+        "TargetArn": f"arn:aws:kafka:{REGION}:{ACCOUNT}:cluster/orders/{'c' * 36}", "RoleArn": ROLE,
+        "MskParameters": {"TopicName": "orders", "Connectivity": "PUBLIC"}})
+    assert (error["Code"], error["Status"]) == ("NotImplementedException", 501)
+    assert "Amazon MSK" in error["Message"]
+    error = error_of(client.create_subscriber, Name="msk-on-sqs", EventBusArn=bus, InvokeConfiguration={
+        "TargetArn": QUEUE, "RoleArn": ROLE, "MskParameters": {"TopicName": "orders", "Connectivity": "PUBLIC"}})
+    assert "MskParameters is not supported for target" in error["Message"]
+
+
 # -- publishing --------------------------------------------------------------------------------
 def test_put_events_entries(client: Any, made: Resources) -> None:
     bus = made.bus()

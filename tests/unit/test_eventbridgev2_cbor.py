@@ -47,6 +47,18 @@ def test_datetimes_are_tag_1_epoch_seconds() -> None:
     assert cbor.encode(datetime(2026, 1, 1, tzinfo=UTC))[1] == 0x1A  # whole seconds: an integer
 
 
+def test_naive_datetimes_are_utc_and_fractions_are_doubles() -> None:
+    assert cbor.encode(datetime(2026, 1, 1)) == cbor.encode(datetime(2026, 1, 1, tzinfo=UTC))
+    encoded = cbor.encode(datetime(2026, 1, 1, 0, 0, 0, 500000, tzinfo=UTC))
+    assert encoded[:2] == b"\xc1\xfb"  # tag 1 around a double
+
+
+def test_blobs_are_byte_strings_and_floats_doubles() -> None:
+    assert cbor.encode(b"ab") == b"\x42ab"
+    assert cbor.encode(1.5)[0] == 0xFB
+    assert cbor.decode(bytes([0xFA, 0x3F, 0xC0, 0x00, 0x00])) == 1.5  # single floats are read too
+
+
 def test_indefinite_lengths_and_half_floats_decode() -> None:
     # {_ "a": [_ 1, 2], "s": (_ "ab" "c")}, and a half-precision 1.5
     data = bytes([0xBF, 0x61, 0x61, 0x9F, 0x01, 0x02, 0xFF, 0x61, 0x73, 0x7F, 0x62, 0x61, 0x62, 0x61, 0x63, 0xFF, 0xFF])

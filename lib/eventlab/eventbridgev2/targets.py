@@ -40,6 +40,8 @@ _FORMS: dict[str, tuple[str, str, str | None]] = {
     "states": ("stateMachine:{name}[:{version}]", r"stateMachine:[^/:]+(:[^/:]+)?", "StepFunctionsParameters"),
     "firehose": ("deliverystream/{name}", r"deliverystream/[^/:]+", None),
     "execute-api": ("{apiId}/{stage}/{method}[/{path}]", r"[^/]+/[^/]+/[^/]+(/.*)?", "HttpParameters"),
+    # Amazon MSK clusters (botocore 1.44's model adds MskParameters).
+    "kafka": ("cluster/{clusterName}/{clusterUuid}", r"cluster/[^/]+/[^/]+", "MskParameters"),
 }
 _EVENTS_FORMS: dict[str, tuple[str, str | None]] = {
     "api-destination": (r"api-destination/[^/]+/[^/]+", "HttpParameters"),
@@ -50,13 +52,14 @@ _DELIVERED = {"sqs", "sns", "lambda", "kinesis", "eventbusv2"}
 _TARGET_NAMES = {
     "states": "Step Functions", "firehose": "Firehose", "execute-api": "API Gateway",
     "api-destination": "API destination", "classic-bus": "Custom Event Bus - Classic",
-    "universal": "universal (aws-sdk)",
+    "universal": "universal (aws-sdk)", "kafka": "Amazon MSK",
 }
 # The per-call maximum of each target API, which caps the subscriber's batch size.
 TARGET_BATCH_LIMIT = {"sqs": 10, "sns": 10, "kinesis": 500, "lambda": 500, "eventbusv2": 100}
 PARAMETER_BLOCKS = (
     "LambdaParameters", "SqsParameters", "SnsParameters", "KinesisParameters",
     "StepFunctionsParameters", "HttpParameters", "UniversalTargetParameters", "EventBusV2Parameters",
+    "MskParameters",
 )
 
 
