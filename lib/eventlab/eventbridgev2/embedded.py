@@ -11,22 +11,20 @@ Unless ``detach`` is set, the process also ends when the one that started it die
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Self
 
-from eventlab.eventbridgev2.server import HEALTH_PATH, ServerError, require_loopback
+from eventlab.eventbridgev2.server import ServerError, require_loopback
 from eventlab.locations import build_dir
+from eventlab.runtime.companions import health
 from eventlab.runtime.ports import free_port, port_is_free
 from eventlab.runtime.process import die_with_parent, tail
 
@@ -36,18 +34,6 @@ LOG_NAME = "eventbridgev2.log"
 DEFAULT_START_TIMEOUT = 30.0
 STOP_GRACE = 10.0
 _LIB_DIR = Path(__file__).resolve().parent.parent.parent
-
-
-def health(endpoint_url: str, timeout: float = 2.0) -> dict[str, Any] | None:
-    """The server's health document, or None when it does not answer (yet)."""
-    try:
-        with urllib.request.urlopen(endpoint_url + HEALTH_PATH, timeout=timeout) as response:
-            if response.status != 200:
-                return None
-            document: dict[str, Any] = json.loads(response.read())
-            return document
-    except (urllib.error.URLError, OSError, ValueError):
-        return None
 
 
 class EmbeddedEventBridgeV2:

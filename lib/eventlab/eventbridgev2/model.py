@@ -17,6 +17,8 @@ from typing import Any
 
 from botocore.model import OperationModel, ServiceModel, Shape, StructureShape
 
+from eventlab.runtime.companions import EVENTBRIDGEV2
+
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = "eventbridgev2"
@@ -38,11 +40,7 @@ def load_service_model() -> ServiceModel:
     try:
         model = botocore.session.get_session().get_service_model(SERVICE_NAME)
     except (UnknownServiceError, DataNotFoundError):
-        raise ModelUnavailableError(
-            f"botocore {botocore.__version__} does not ship the {SERVICE_NAME} service model, so "
-            "eventlab cannot serve the Custom Event Bus API. Run it with a Python environment "
-            "whose botocore is 1.43 or newer (`pip install 'botocore>=1.43'`)."
-        ) from None
+        raise ModelUnavailableError(EVENTBRIDGEV2.unavailable() or f"botocore has no {SERVICE_NAME} model") from None
     if model.metadata.get("protocol") != "smithy-rpc-v2-cbor":
         raise ModelUnavailableError(
             f"this botocore describes {SERVICE_NAME} with protocol "

@@ -29,11 +29,11 @@ from eventlab.eventbridgev2.protocol import RpcV2CborHandler
 from eventlab.eventbridgev2.service import DEFAULT_MAX_EVENT_BUSES, EventBusService
 from eventlab.eventbridgev2.store import Store
 from eventlab.eventbridgev2.targets import TargetClients
+from eventlab.runtime.companions import HEALTH_PATH
 
 log = logging.getLogger(__name__)
 
 DEFAULT_ACCOUNT_ID = "000000000000"
-HEALTH_PATH = "/_eventlab/health"
 STATS_PATH = "/_eventlab/eventbridgev2/stats"
 MAX_BODY = 8 * 1024 * 1024
 
