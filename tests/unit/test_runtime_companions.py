@@ -148,6 +148,29 @@ def test_the_eventbridgev2_server_runs_beside_the_emulator(tmp_path: Path) -> No
     assert companions.health(url, timeout=0.5) is None
 
 
+def test_buses_outlive_a_restart_of_the_emulator(tmp_path: Path) -> None:
+    """The server's state sits in the emulator's folder, so a restart (`eventlab down && up`)
+    finds its buses again (retained events and their delivery after a restart of the server:
+    tests/integration/test_eventbridgev2_delivery.py)."""
+    problem = EVENTBRIDGEV2.unavailable()
+    if problem:
+        pytest.skip(problem)
+    import boto3
+
+    def client(url: str) -> Any:
+        return boto3.client("eventbridgev2", endpoint_url=url, region_name="us-east-1",
+                            aws_access_key_id="test", aws_secret_access_key="test")
+
+    with _emulator(tmp_path, EVENTBRIDGEV2) as first:
+        api = client(first.endpoints["eventbridgev2"])
+        arn = api.create_event_bus(Name="kept")["EventBusArn"]
+        api.get_waiter("event_bus_active").wait(EventBusArn=arn, WaiterConfig={"Delay": 1})
+    with _emulator(tmp_path, EVENTBRIDGEV2) as second:
+        api = client(second.endpoints["eventbridgev2"])
+        assert api.describe_event_bus(EventBusArn=arn)["State"] == "ACTIVE"
+        api.delete_event_bus(EventBusArn=arn)
+
+
 def test_a_companion_that_fails_stops_the_start_with_its_log_tail(tmp_path: Path) -> None:
     broken = ScriptCompanion("brokenv2", "import sys; print('cannot serve: no model'); sys.exit(3)")
     with pytest.raises(EmulatorError) as caught:

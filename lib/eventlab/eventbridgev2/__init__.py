@@ -89,9 +89,12 @@ A FIFO subscriber sends SQS, SNS, Kinesis and bus targets one event per call (th
 refuse one entry and accept the next, which would reorder a group); Lambda keeps its batches, and
 on a FIFO subscriber the events after the first ``batchItemFailures`` entry fail with it. As on
 AWS, nothing sets a FIFO queue's or topic's ``MessageGroupId`` by itself: a subscriber names it in
-``SqsParameters``/``SnsParameters``, usually ``{% $events.SystemMetadata.EventGroupId %}``. AWS's guide states the FIFO hold two ways (its own group, in "Ordering";
-every group of the failed call, in "Retry policies"): eventlab holds only the event's own group,
-and sends each FIFO batch from one group, so both readings agree here.
+``SqsParameters``/``SnsParameters``, usually ``{% $events.SystemMetadata.EventGroupId %}``.
+AWS's guide states the FIFO hold two ways: "Ordering" (and the China-region copy of "Retry
+policies") says a failing event holds up its own group while other groups continue; the English
+"Retry policies" page says a failed call holds up the later events of every event group.
+eventlab follows "Ordering": it holds only the event's own group and sends each FIFO batch from
+one group (the conformance case ``eventbridgev2.fifo.failure-holds-its-group``).
 """
 
 from eventlab.eventbridgev2.embedded import EmbeddedEventBridgeV2
