@@ -1,4 +1,6 @@
-"""The server as a child process on 127.0.0.1, for the emulator runtime to start beside a backend.
+"""The server as a child process on 127.0.0.1, on its own, beside any backend (tests, MiniStack by
+hand). ``eventlab up`` does not use this: the process manager starts the same command as a
+companion of the emulator (:mod:`eventlab.runtime.companions`).
 
     with EmbeddedEventBridgeV2(backend_endpoint=backend.endpoint_url) as eventbridgev2:
         boto3.client("eventbridgev2", endpoint_url=eventbridgev2.endpoint_url, ...)
@@ -15,7 +17,6 @@ import logging
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,7 +25,7 @@ from typing import Self
 
 from eventlab.eventbridgev2.server import ServerError, require_loopback
 from eventlab.locations import build_dir
-from eventlab.runtime.companions import health
+from eventlab.runtime.companions import EVENTBRIDGEV2, health
 from eventlab.runtime.ports import free_port, port_is_free
 from eventlab.runtime.process import die_with_parent, tail
 
@@ -77,11 +78,8 @@ class EmbeddedEventBridgeV2:
         return self._process is not None and self._process.poll() is None
 
     def command(self, port: int) -> list[str]:
-        return [
-            sys.executable, "-m", "eventlab.eventbridgev2",
-            "--host", self.host, "--port", str(port), "--state-dir", str(self.state_dir),
-            "--backend-endpoint", self.backend_endpoint, "--region", self.region, *self.extra_args,
-        ]
+        return [*EVENTBRIDGEV2.command(port=port, state_dir=self.state_dir, backend_endpoint=self.backend_endpoint,
+                                       region=self.region, host=self.host), *self.extra_args]
 
     def start(self) -> Self:
         """Launch the server and return once it answers healthy."""

@@ -74,9 +74,11 @@ class Companion:
         """Its state folder: inside the emulator's, so it lives and goes with that emulator's."""
         return emulator_state_dir / self.service
 
-    def command(self, *, port: int, state_dir: Path, backend_endpoint: str, region: str = COMPANION_REGION) -> list[str]:
+    def command(self, *, port: int, state_dir: Path, backend_endpoint: str, region: str = COMPANION_REGION,
+                host: str = "127.0.0.1") -> list[str]:
+        """``python -m MODULE`` with the arguments every companion takes (this interpreter)."""
         return [
-            sys.executable, "-m", self.module, "--host", "127.0.0.1", "--port", str(port),
+            sys.executable, "-m", self.module, "--host", host, "--port", str(port),
             "--state-dir", str(state_dir), "--backend-endpoint", backend_endpoint, "--region", region,
         ]
 
