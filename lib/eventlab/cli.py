@@ -90,6 +90,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     for warning in runtime.warnings:
         print(f"  warning: {warning}")
     print(f"  logs: {record.log_path}")
+    for service, url in record.endpoints.items():
+        print(f"  {service}: {url} (eventlab's own server beside it)")
     print(f"  use it: export {' '.join(f'{k}={v}' for k, v in _use(runtime).items())}")
     print(f"          aws --endpoint-url {record.endpoint_url} --region us-east-1 sqs list-queues")
     print(f"  stop it: eventlab down --backend {runtime.backend.key}")
@@ -99,7 +101,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     """Exit 0 and print the endpoint only when the embedded emulator answers healthy and
-    listens on loopback only."""
+    listens on loopback only (--json: backend, version, endpoint_url and endpoints as JSON)."""
     runtime = emulator_class(_backend(args))()
     name, key = runtime.backend.name, runtime.backend.key
     record = runtime.recorded()
@@ -117,7 +119,15 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"eventlab: {error}", file=sys.stderr)
         return 2
     uptime = time.time() - record.started_at
+    if getattr(args, "json", False):
+        import json
+
+        print(json.dumps({"backend": runtime.backend.key, "version": record.version,
+                          "endpoint_url": record.endpoint_url, "endpoints": record.endpoints}))
+        return 0
     print(record.endpoint_url)
+    for service, url in record.endpoints.items():
+        print(f"  {service}: {url}", file=sys.stderr)
     print(f"  {name} {record.version} (backend {key}), pid {record.pid}, up {uptime:.0f} s, started in {record.startup_seconds or 0:.1f} s", file=sys.stderr)
     print(f"  listening on loopback only: {', '.join(f'{s.address}:{s.port} (pid {s.pid})' for s in sockets)}", file=sys.stderr)
     return 0
@@ -356,7 +366,9 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     with_runtime_options(sub.add_parser("up", help=cmd_up.__doc__)).set_defaults(func=cmd_up)
-    with_backend(sub.add_parser("status", help=cmd_status.__doc__)).set_defaults(func=cmd_status)
+    status = with_backend(sub.add_parser("status", help=cmd_status.__doc__))
+    status.add_argument("--json", action="store_true", help="print backend, version, endpoint_url and endpoints as one JSON object")
+    status.set_defaults(func=cmd_status)
     with_backend(sub.add_parser("down", help=cmd_down.__doc__)).set_defaults(func=cmd_down)
 
     run = with_runtime_options(sub.add_parser("run", help=cmd_run.__doc__))

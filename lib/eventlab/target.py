@@ -42,10 +42,11 @@ from eventlab.runtime import (
     explain_unreachable,
     find_instance,
 )
+from eventlab.runtime.companions import COMPANION_REGION, COMPANIONS
 
 log = logging.getLogger(__name__)
 
-DEFAULT_REGION = "us-east-1"
+DEFAULT_REGION = COMPANION_REGION
 LOCALSTACK_ACCOUNT = "000000000000"
 TargetKind = Literal["localstack", "ministack", "aws"]
 TARGET_NAMES = (*EMULATORS, "aws")
@@ -108,6 +109,9 @@ class Target:
     session: boto3.Session
     endpoint_url: str | None = None
     profile: str | None = None
+    # The URL of each service eventlab serves itself beside the emulator ({"eventbridgev2": url});
+    # when empty, looked up in the emulator's record.
+    endpoints: dict[str, str] = field(default_factory=dict)
     client_config: Config = field(
         default_factory=lambda: Config(
             retries={"mode": "standard", "max_attempts": 5},
@@ -121,8 +125,10 @@ class Target:
 
     # -- constructors ----------------------------------------------------------------------
     @classmethod
-    def emulator(cls, endpoint_url: str, *, backend: str = DEFAULT_BACKEND, region: str = DEFAULT_REGION) -> Target:
-        """The emulator of ``backend`` at ``endpoint_url``, with test credentials."""
+    def emulator(cls, endpoint_url: str, *, backend: str = DEFAULT_BACKEND, region: str = DEFAULT_REGION,
+                 endpoints: Mapping[str, str] | None = None) -> Target:
+        """The emulator of ``backend`` at ``endpoint_url``, with test credentials; ``endpoints``
+        names the servers eventlab runs beside it, if not those in its record."""
         session = boto3.Session(
             botocore_session=_isolated_botocore_session(),
             aws_access_key_id="test",
@@ -130,12 +136,14 @@ class Target:
             region_name=region,
         )
         kind: TargetKind = "ministack" if backend_name(backend) == "ministack" else "localstack"
-        return cls(kind=kind, region=region, session=session, endpoint_url=endpoint_url)
+        return cls(kind=kind, region=region, session=session, endpoint_url=endpoint_url,
+                   endpoints=dict(endpoints or {}))
 
     @classmethod
-    def localstack(cls, endpoint_url: str, *, region: str = DEFAULT_REGION) -> Target:
+    def localstack(cls, endpoint_url: str, *, region: str = DEFAULT_REGION,
+                   endpoints: Mapping[str, str] | None = None) -> Target:
         """The LocalStack at ``endpoint_url``, with LocalStack's test credentials."""
-        return cls.emulator(endpoint_url, backend="localstack", region=region)
+        return cls.emulator(endpoint_url, backend="localstack", region=region, endpoints=endpoints)
 
     @classmethod
     def embedded(
@@ -154,7 +162,7 @@ class Target:
             )
         runtime.record = record
         runtime.check_listeners()  # attaching: refuse an instance that others could reach
-        return cls.emulator(record.endpoint_url, backend=key, region=region)
+        return cls.emulator(record.endpoint_url, backend=key, region=region, endpoints=record.endpoints)
 
     @classmethod
     def aws(
@@ -267,15 +275,40 @@ class Target:
     def new_client(self, service: str, *, config: Config | None = None) -> Any:
         """A client of its own, not the shared one (a consumer that must not share connections,
         or one with other settings: ``config`` is merged into the target's)."""
+        endpoint_url = self.service_endpoint(service)
         client = self.session.client(
             service,  # type: ignore[call-overload]
             region_name=self.region,
-            endpoint_url=self.endpoint_url,
+            endpoint_url=endpoint_url,
             config=self.client_config.merge(config) if config else self.client_config,
         )
-        if self.is_emulated and self.endpoint_url:
+        if self.is_emulated and self.endpoint_url and endpoint_url == self.endpoint_url:
             _explain_emulator_errors(client, self.endpoint_url)
         return client
+
+    def service_endpoint(self, service: str) -> str | None:
+        """Where ``service``'s clients go: the emulator, or the server eventlab runs beside it for
+        an API the emulator lacks (``eventbridgev2``); None on AWS (its own endpoint)."""
+        companion = COMPANIONS.get(service)
+        if companion is None:
+            return self.endpoint_url
+        problem = companion.unavailable()
+        if problem:
+            raise TargetError(problem)
+        if not self.is_emulated:
+            return None
+        if service in self.endpoints:
+            return self.endpoints[service]
+        instance = find_instance(self.endpoint_url) if self.endpoint_url else None
+        record = instance.record if instance is not None else None
+        if record is not None and service in record.endpoints:
+            return record.endpoints[service]
+        raise TargetError(
+            f"no {service} server runs beside the emulator at {self.endpoint_url}: eventlab starts "
+            f"one with the emulator it runs (`eventlab up`), and this emulator has none (eventlab "
+            "did not start it, or started it before it could). Restart it with `eventlab down && "
+            f"eventlab up`, or name the server: Target.emulator(url, endpoints={{{service!r}: ...}})."
+        )
 
     def check_emulator(self) -> None:
         """On an emulator that eventlab runs, check again that each of its sockets is on loopback:

@@ -96,6 +96,20 @@ def test_eventbridge_to_a_queue(run: Run) -> None:
     assert row["delivered"] == 30 and row["lost"] == 0
 
 
+def test_custom_event_bus_fifo_path_keeps_order_per_key(run: Run) -> None:
+    from eventlab.measure.paths import measure
+    from eventlab.runtime.companions import EVENTBRIDGEV2
+
+    problem = EVENTBRIDGEV2.unavailable()
+    if problem:
+        assert measure(run, "events2-sqs-fifo", LoadSpec(rate=50, count=10, batch=1)) is None
+        pytest.skip(problem)
+    result = measure(run, "events2-sqs-fifo", LoadSpec(rate=100, count=40, batch=10, keys=4), timeout=60)
+    assert result is not None
+    row = result.summary.iloc[0]
+    assert row["delivered"] == 40 and row["lost"] == 0 and row["inversions"] == 0
+
+
 def test_kinesis_polling_and_enhanced_fan_out(run: Run) -> None:
     stream = kinesis.create_stream(run, "probes", shard_count=2)
     client = run.target.client("kinesis")

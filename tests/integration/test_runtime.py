@@ -47,6 +47,33 @@ def test_status_prints_the_endpoint_of_the_running_instance(localstack: Embedded
     assert result.stdout.strip() == localstack.endpoint_url
 
 
+def test_status_json_and_the_eventbridgev2_companion(localstack: EmbeddedLocalStack, target: Target) -> None:
+    """status --json names the backend and the servers beside it; eventbridgev2 is one of them
+    where botocore has its model, else it is skipped and Target.client names the fix."""
+    import json
+
+    from eventlab.runtime.companions import EVENTBRIDGEV2
+    from eventlab.target import TargetError
+
+    result = _eventlab("status", "--json")
+    assert result.returncode == 0, result.stderr
+    status = json.loads(result.stdout)
+    assert set(status) == {"backend", "version", "endpoint_url", "endpoints"}
+    assert (status["backend"], status["endpoint_url"]) == ("localstack", localstack.endpoint_url)
+    problem = EVENTBRIDGEV2.unavailable()
+    if problem:
+        assert status["endpoints"] == {}
+        with pytest.raises(TargetError, match="botocore"):
+            target.client("eventbridgev2")
+        return
+    url = status["endpoints"]["eventbridgev2"]
+    assert url == localstack.endpoints["eventbridgev2"] != localstack.endpoint_url
+    client = target.client("eventbridgev2")
+    assert client.meta.endpoint_url == url and "EventBuses" in client.list_event_buses()
+    ports = {s.port for s in localstack.check_listeners()}
+    assert int(url.rsplit(":", 1)[1]) in ports  # checked for loopback with the emulator's sockets
+
+
 def test_up_status_down_from_the_command_line(tmp_path: Path) -> None:
     assert _eventlab("status", build=tmp_path).returncode == 1
     up = _eventlab("up", build=tmp_path)

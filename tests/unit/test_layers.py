@@ -7,11 +7,12 @@ layer and those below it):
 
 0. leaves: file locations, policies, waiting, processes, the run journal, notebook parameters,
    signal handling, the handler-folder resolver;
-1. runtime: the emulators as host processes (room for eventbridgev2, a local API server);
+1. runtime: the emulators as host processes (and their companions, started by module name);
 2. target: where resources live and the clients that reach it;
 3. run: names, tags, the ledger, resource kinds;
 4. services: one module per AWS service, owning its resource kinds;
-5. measure, topology, schemas, and what builds on the services alone: leaks, idempotency;
+5. measure, topology, schemas, and what builds on the services alone: leaks, idempotency; the
+   eventbridgev2 server (it checks patterns with topology's EventBridge rules);
 6. experiments, bench, workbook (room for fidelity);
 7. patterns, deployments;
 8. cli, testing, and the package itself (``eventlab/__init__.py``, the facade).
@@ -31,11 +32,12 @@ HANDLERS = LIB / "eventlab" / "handlers"
 LAYERS: list[tuple[str, ...]] = [
     ("eventlab.locations", "eventlab.policies", "eventlab.waiting", "eventlab.processes", "eventlab.journal",
      "eventlab.parameters", "eventlab.interrupts", "eventlab.handlers"),
-    ("eventlab.runtime", "eventlab.eventbridgev2"),
+    ("eventlab.runtime",),
     ("eventlab.target",),
     ("eventlab.run",),
     ("eventlab.services",),
-    ("eventlab.measure", "eventlab.topology", "eventlab.schemas", "eventlab.leaks", "eventlab.idempotency"),
+    ("eventlab.measure", "eventlab.topology", "eventlab.schemas", "eventlab.leaks", "eventlab.idempotency",
+     "eventlab.eventbridgev2"),
     ("eventlab.experiments", "eventlab.bench", "eventlab.workbook", "eventlab.fidelity"),
     ("eventlab.patterns", "eventlab.deployments"),
     ("eventlab.cli", "eventlab.testing", "eventlab"),

@@ -2,16 +2,18 @@
 
 A *path* is a producer API, the services in between and a consumer:
 
-==============  ===================================================================
-``sqs``         SendMessage -> standard queue -> long-polling receiver
-``sqs-fifo``    SendMessage (group = key) -> FIFO queue -> long-polling receiver
-``sns-sqs``     Publish -> topic -> queue (raw delivery) -> long-polling receiver
-``sns-http``    the same topic, delivered to a local HTTP subscriber (it confirms itself)
-``events-sqs``  PutEvents -> custom bus -> rule -> queue -> long-polling receiver
-``kinesis``     PutRecord(s) (partition key = key) -> stream -> GetRecords every 200 ms
-``kinesis-efo`` the same stream, read by enhanced fan-out (SubscribeToShard)
-``sqs-lambda``  SendMessage -> standard queue -> event source mapping -> Lambda
-==============  ===================================================================
+====================  ===================================================================
+``sqs``               SendMessage -> standard queue -> long-polling receiver
+``sqs-fifo``          SendMessage (group = key) -> FIFO queue -> long-polling receiver
+``sns-sqs``           Publish -> topic -> queue (raw delivery) -> long-polling receiver
+``sns-http``          the same topic, delivered to a local HTTP subscriber (it confirms itself)
+``events-sqs``        PutEvents -> custom bus -> rule -> queue -> long-polling receiver
+``events2-sqs-fifo``  PutEvents (event group = key) -> Custom Event Bus (eventbridgev2) -> FIFO
+                      subscriber -> FIFO queue (group = event group) -> long-polling receiver
+``kinesis``           PutRecord(s) (partition key = key) -> stream -> GetRecords every 200 ms
+``kinesis-efo``       the same stream, read by enhanced fan-out (SubscribeToShard)
+``sqs-lambda``        SendMessage -> standard queue -> event source mapping -> Lambda
+====================  ===================================================================
 
 :func:`build_path` creates a path's resources under a run (so they are cleaned up with it)
 and returns its sender and consumers; the two SNS subscribers can share one topic and one
@@ -22,7 +24,9 @@ optionally from several producer processes, and returns a
     with Run(target) as run:
         measure(run, "sqs-fifo", LoadSpec(rate=100, duration_s=5, keys=4)).summary
 
-The ``sqs-lambda`` path needs the function to reach a receipt sink on 127.0.0.1: it runs on
+The ``events2-sqs-fifo`` path needs a botocore that knows ``eventbridgev2`` (1.44 or later;
+:func:`build_path` returns None otherwise, with a log line); on the emulator its bus is eventlab's
+own server beside it. The ``sqs-lambda`` path needs the function to reach a receipt sink on 127.0.0.1: it runs on
 the embedded LocalStack only (:func:`build_path` returns None on AWS, with a log line).
 """
 
@@ -48,17 +52,27 @@ from eventlab.measure.probes import ReceiptLog
 from eventlab.measure.producers import offer
 from eventlab.measure.quotas import KinesisQuota, QuotaEmulator, SqsFifoQuota, emulate_quotas
 from eventlab.measure.results import RunResult
-from eventlab.measure.senders import EventBridgeSender, KinesisSender, Sender, SnsSender, SqsSender
+from eventlab.measure.senders import (
+    EventBridgeSender,
+    EventBridgeV2Sender,
+    KinesisSender,
+    Sender,
+    SnsSender,
+    SqsSender,
+)
 from eventlab.run import Run
-from eventlab.services import events, kinesis, lambda_, sns, sqs
+from eventlab.runtime.companions import EVENTBRIDGEV2
+from eventlab.services import eventbridgev2, events, kinesis, lambda_, sns, sqs
 
 log = logging.getLogger(__name__)
 
-PATHS: tuple[str, ...] = ("sqs", "sqs-fifo", "sns-sqs", "sns-http", "events-sqs", "kinesis", "kinesis-efo", "sqs-lambda")
+PATHS: tuple[str, ...] = (
+    "sqs", "sqs-fifo", "sns-sqs", "sns-http", "events-sqs", "events2-sqs-fifo", "kinesis", "kinesis-efo", "sqs-lambda",
+)
 """Every path, in the order tables show them."""
 
-ORDERED_PATHS: frozenset[str] = frozenset({"sqs-fifo", "kinesis", "kinesis-efo"})
-"""Paths that promise order per key (FIFO message group, Kinesis partition key)."""
+ORDERED_PATHS: frozenset[str] = frozenset({"sqs-fifo", "events2-sqs-fifo", "kinesis", "kinesis-efo"})
+"""Paths that promise order per key (FIFO message group, event group, Kinesis partition key)."""
 
 SERVICE = {
     "sqs": "SQS standard",
@@ -66,6 +80,7 @@ SERVICE = {
     "sns-sqs": "SNS -> SQS",
     "sns-http": "SNS -> HTTP",
     "events-sqs": "EventBridge -> SQS",
+    "events2-sqs-fifo": "Custom Event Bus (FIFO) -> SQS FIFO",
     "kinesis": "Kinesis, polling",
     "kinesis-efo": "Kinesis, enhanced fan-out",
     "sqs-lambda": "SQS -> Lambda",
@@ -139,6 +154,22 @@ def _events_path(run: Run, receipts: ReceiptLog, *, batch: bool, receivers: int)
     return PathSetup("events-sqs", sender, ["events-sqs"], [receiver])
 
 
+def _events2_path(run: Run, receipts: ReceiptLog, *, batch: bool, receivers: int) -> PathSetup | None:
+    problem = EVENTBRIDGEV2.unavailable()
+    if problem:
+        log.warning("events2-sqs-fifo skipped: %s", problem)
+        return None
+    bus = eventbridgev2.create_event_bus(run, _base("path-bus2"))
+    queue = sqs.create_queue(run, _base("path-events2-q"), fifo=True, content_based_deduplication=True)
+    eventbridgev2.create_subscriber(
+        run, bus, _base("path-fifo"), target_arn=queue.arn, type_="FIFO",
+        parameters={"SqsParameters": {"MessageGroupId": "{% $events.SystemMetadata.EventGroupId %}"}},
+    )
+    receiver = SqsReceiver(run.target.client("sqs"), queue.url, receipts, path="events2-sqs-fifo", threads=receivers)
+    sender = EventBridgeV2Sender(run.target.client("eventbridgev2"), bus.arn, batch=batch, path="events2-sqs-fifo")
+    return PathSetup("events2-sqs-fifo", sender, ["events2-sqs-fifo"], [receiver])
+
+
 def _kinesis_path(
     run: Run, receipts: ReceiptLog, *, polling: bool, efo: bool, shards: int, batch: bool, poll_interval_s: float
 ) -> PathSetup:
@@ -198,7 +229,7 @@ def build_path(
     poll_interval_s: float = 0.2,
 ) -> PathSetup | None:
     """The resources, sender and consumers of one group from :func:`path_groups`; None when the
-    path cannot run on this target (``sqs-lambda`` on AWS). ``batch`` lets the sender use the
+    path cannot run on this target (``sqs-lambda`` on AWS, ``events2-sqs-fifo`` without the model). ``batch`` lets the sender use the
     batch APIs (SendMessageBatch, PublishBatch, PutEvents of 10, PutRecords)."""
     (name, *_) = path_groups(group)[0]
     if name in ("sqs", "sqs-fifo"):
@@ -207,6 +238,8 @@ def build_path(
         return _sns_path(run, receipts, to_queue="sns-sqs" in group, to_http="sns-http" in group, batch=batch, receivers=receivers)
     if name == "events-sqs":
         return _events_path(run, receipts, batch=batch, receivers=receivers)
+    if name == "events2-sqs-fifo":
+        return _events2_path(run, receipts, batch=batch, receivers=receivers)
     if name == "sqs-lambda":
         if not run.target.is_emulated:
             log.warning("sqs-lambda skipped: on AWS the function cannot reach the receipt sink on 127.0.0.1")

@@ -201,6 +201,33 @@ class EventBridgeSender:
 
 
 @dataclass
+class EventBridgeV2Sender:
+    """PutEvents on a Custom Event Bus (eventbridgev2; up to 10 entries a call, as the classic
+    sender); the probe is the event's ``detail`` and its key the event group (FIFO order)."""
+
+    client: Any
+    bus_arn: str
+    source: str = "eventlab.probe"
+    detail_type: str = "Probe"
+    batch: bool = False
+    path: str = "events2"
+    stats: CallStats = field(default_factory=CallStats)
+
+    @property
+    def max_batch(self) -> int:
+        return 10 if self.batch else 1
+
+    def send(self, probes: Sequence[Probe]) -> list[Result]:
+        entries = [
+            {"Source": self.source, "DetailType": self.detail_type, "Detail": p.to_json(),
+             "SystemMetadata": {"EventGroupId": p.key}}
+            for p in probes
+        ]
+        reply = _call(lambda: self.client.put_events(EventBusArn=self.bus_arn, Entries=entries), len(probes), self.stats)
+        return reply if isinstance(reply, list) else _entry_results(reply["Entries"])
+
+
+@dataclass
 class KinesisSender:
     """PutRecord / PutRecords (any batch up to 500); partition key = probe key.
 
@@ -248,6 +275,8 @@ def address(sender: Sender) -> dict[str, Any]:
         return {"kind": sender.api.kind, "address": sender.address, "batch": sender.batch, "path": sender.path}
     if isinstance(sender, EventBridgeSender):
         return {"kind": "events", "address": sender.bus_name, "batch": sender.batch, "path": sender.path}
+    if isinstance(sender, EventBridgeV2Sender):
+        return {"kind": "events2", "address": sender.bus_arn, "batch": sender.batch, "path": sender.path}
     if isinstance(sender, KinesisSender):
         return {"kind": "kinesis", "address": sender.stream_name, "batch": sender.batch_size > 1, "path": sender.path}
     raise TypeError(f"cannot hand {type(sender).__name__} to another process")
@@ -261,4 +290,6 @@ def rebuild(target: Target, *, kind: str, address: str, batch: bool, path: str) 
         return SnsSender(target.client("sns"), address, batch=batch, path=path)
     if kind == "events":
         return EventBridgeSender(target.client("events"), address, batch=batch, path=path)
+    if kind == "events2":
+        return EventBridgeV2Sender(target.client("eventbridgev2"), address, batch=batch, path=path)
     return KinesisSender(target.client("kinesis"), address, batch_size=500 if batch else 1, path=path)

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from eventlab.runtime.companions import EVENTBRIDGEV2, Companion
 from eventlab.runtime.errors import EmulatorError
 
 
@@ -43,6 +44,10 @@ class Backend:
     def health(self, endpoint_url: str, timeout: float = 2.0) -> dict[str, Any] | None:
         """Its health document once it is ready to serve, else None."""
         raise NotImplementedError
+
+    def companions(self) -> tuple[Companion, ...]:
+        """The servers eventlab runs beside it, for APIs it lacks (:mod:`eventlab.runtime.companions`)."""
+        return (EVENTBRIDGEV2,)
 
     def prepare(self, state_dir: Path) -> None:
         """Create what it needs in its state folder before a start."""

@@ -33,8 +33,9 @@ import psutil
 from eventlab import processes
 from eventlab.locations import build_dir
 from eventlab.processes import MARKER_ENV, Listener, ProcessIdentity
-from eventlab.runtime import ports
+from eventlab.runtime import companions, ports
 from eventlab.runtime.backend import Backend
+from eventlab.runtime.companions import Companion
 from eventlab.runtime.errors import (
     EmulatorError,
     EmulatorStartError,
@@ -58,6 +59,9 @@ HOST = ports.HOST
 DEFAULT_START_TIMEOUT = 60.0
 STOP_GRACE = 15.0
 LOG_TAIL_LINES = 40
+COMPANION_START_TIMEOUT = 30.0
+# The folder that holds the eventlab package, for a companion run from a checkout.
+_LIB_DIR = Path(__file__).resolve().parents[2]
 
 
 def tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
@@ -69,11 +73,15 @@ def tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
     return "\n".join(text.splitlines()[-lines:]) or "(log is empty)"
 
 
-def _die_with_parent() -> None:
-    """Ask Linux to stop the emulator when the process that owns it dies, even by SIGKILL."""
+def die_with_parent() -> None:
+    """Ask Linux to stop a child (an emulator, a companion server) when the process that owns it
+    dies, even by SIGKILL; a ``preexec_fn`` for :class:`subprocess.Popen`."""
     with contextlib.suppress(Exception):
         pr_set_pdeathsig = 1
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+_die_with_parent = die_with_parent  # the name callers used before it was public
 
 
 class EmulatorProcess:
@@ -146,6 +154,11 @@ class EmulatorProcess:
     @property
     def port(self) -> int:
         return self._started_record().port
+
+    @property
+    def endpoints(self) -> dict[str, str]:
+        """The URL of each companion server running beside it (``{"eventbridgev2": url}``)."""
+        return self._started_record().endpoints
 
     def _started_record(self) -> InstanceRecord:
         if self.record is None:
@@ -245,6 +258,13 @@ class EmulatorProcess:
         self.check_listeners()
         remember(self.state_dir)
         self.warnings.extend(self.backend.tool_problems(record.tools))
+        for service, entry in record.companions.items():
+            if companions.health(entry["endpoint_url"]) is None:
+                self.warnings.append(
+                    f"eventlab's {service} server beside it (pid {entry['pid']}) does not answer at "
+                    f"{entry['endpoint_url']}; restart both with `eventlab down && eventlab up`. Last "
+                    f"lines of {entry['log_path']}:\n{tail(Path(entry['log_path']), 10)}"
+                )
         log.info("reusing %s %s at %s", self.backend.name, record.version, record.endpoint_url)
 
     def _wait_for_other(self, seen: InstanceRecord, deadline: float) -> None:
@@ -311,7 +331,7 @@ class EmulatorProcess:
                 env=env,
                 cwd=self.state_dir,
                 start_new_session=True,
-                preexec_fn=None if self.detach else _die_with_parent,
+                preexec_fn=None if self.detach else die_with_parent,
             )
         try:
             self.owned = True
@@ -359,17 +379,69 @@ class EmulatorProcess:
         assert self._process is not None and self.record is not None
         try:
             self._wait_healthy(self.record.endpoint_url)
+            started = self._start_companions(self.record.endpoint_url)
             with state_lock(self.state_dir):
                 current = InstanceRecord.load(self.record_path)
                 if current is None or current.pid != self.record.pid:
                     raise EmulatorStartError(f"{self.backend.name} was stopped while it was starting (`eventlab down`?).")
                 seconds = round(time.monotonic() - self._started, 3)
-                self._promote_locked(replace(current, startup_seconds=seconds))
+                self._promote_locked(replace(current, startup_seconds=seconds, companions=started))
         except BaseException:
             self._abort_start()
             raise
         assert self.record is not None
         log.info("%s ready at %s in %.1f s", self.backend.name, self.record.endpoint_url, self.record.startup_seconds or 0)
+
+    def _start_companions(self, endpoint: str) -> dict[str, dict[str, Any]]:
+        """Start the backend's companions beside the healthy emulator at ``endpoint``; one this
+        interpreter cannot serve (its botocore lacks the model) is skipped with one log line."""
+        started: dict[str, dict[str, Any]] = {}
+        for companion in self.backend.companions():
+            problem = companion.unavailable()
+            if problem:
+                log.warning("not serving %s beside %s: %s", companion.service, self.backend.name, problem)
+                continue
+            started[companion.service] = self._start_companion(companion, endpoint)
+        return started
+
+    def _start_companion(self, companion: Companion, endpoint: str) -> dict[str, Any]:
+        """Launch one companion on a free loopback port, marked as this instance's process (so
+        the loopback check and ``stop()`` cover it), and wait until it answers healthy."""
+        state_dir = companion.state_dir(self.state_dir)
+        state_dir.mkdir(parents=True, exist_ok=True)
+        log_path = state_dir / companion.log_name
+        if log_path.exists():
+            log_path.replace(log_path.with_suffix(".log.1"))
+        port = ports.free_port(HOST)
+        url = f"http://{HOST}:{port}"
+        path = os.pathsep.join(p for p in (str(_LIB_DIR), os.environ.get("PYTHONPATH", "")) if p)
+        env = {**os.environ, **self.extra_env, MARKER_ENV: self.marker, "PYTHONPATH": path, "PYTHONUNBUFFERED": "1"}
+        command = companion.command(port=port, state_dir=state_dir, backend_endpoint=endpoint)
+        with log_path.open("wb") as logfile:
+            process = subprocess.Popen(
+                command, stdin=subprocess.DEVNULL, stdout=logfile, stderr=subprocess.STDOUT, env=env,
+                cwd=state_dir, start_new_session=True, preexec_fn=None if self.detach else die_with_parent,
+            )
+        what = f"eventlab's {companion.service} server beside {self.backend.name}"
+
+        def ready() -> bool:
+            code = process.poll()
+            if code is not None:
+                raise EmulatorStartError(
+                    f"{what} exited with code {code} before it answered. See {log_path}; its last "
+                    f"lines:\n{tail(log_path)}"
+                )
+            return companions.health(url, timeout=1.0) is not None
+
+        if not until(ready, timeout=COMPANION_START_TIMEOUT, interval=0.1):
+            raise EmulatorTimeoutError(
+                f"{what} did not answer at {url} within {COMPANION_START_TIMEOUT:.0f} s; the machine "
+                f"may be overloaded. Last lines of {log_path}:\n{tail(log_path)}"
+            )
+        identity = ProcessIdentity.of(process.pid) or ProcessIdentity(process.pid, time.time(), tuple(command))
+        log.info("%s ready at %s (log: %s)", what, url, log_path)
+        return {"pid": identity.pid, "create_time": identity.create_time, "cmdline": list(identity.cmdline),
+                "port": port, "endpoint_url": url, "log_path": str(log_path)}
 
     def _abort_start(self) -> None:
         """Stop the half-started instance and its children, and drop its record."""

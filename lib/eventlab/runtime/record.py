@@ -14,6 +14,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from eventlab.processes import ProcessIdentity
 
@@ -45,6 +46,14 @@ class InstanceRecord:
     # The tools the emulator needs from its PATH, where it found them (None: missing), e.g.
     # LocalStack's Node.js and npm for Kinesis; read again to explain a failure.
     tools: dict[str, str | None] = field(default_factory=dict)
+    # The companion servers started beside it, by service: pid, create_time, cmdline, port,
+    # endpoint_url, log_path (see eventlab.runtime.companions).
+    companions: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def endpoints(self) -> dict[str, str]:
+        """The URL of each service a companion serves (``{"eventbridgev2": url}``)."""
+        return {service: str(entry["endpoint_url"]) for service, entry in self.companions.items()}
 
     @property
     def identity(self) -> ProcessIdentity:

@@ -13,6 +13,7 @@ Importing this package imports every service module, so every kind is declared f
 """
 
 from eventlab.services import (
+    eventbridgev2,
     events,
     firehose,
     iam,
@@ -27,4 +28,4 @@ from eventlab.services import (
     tags,
 )
 
-__all__ = ["events", "firehose", "iam", "kinesis", "lambda_", "logs", "s3", "schemas", "ses", "sns", "sqs", "tags"]
+__all__ = ["eventbridgev2", "events", "firehose", "iam", "kinesis", "lambda_", "logs", "s3", "schemas", "ses", "sns", "sqs", "tags"]
