@@ -292,7 +292,12 @@ class SendLog:
         with self._lock:
             self.records.extend(records)
 
-    # Picklable (without its lock), so producer processes can hand their sends back.
+    def since(self, start: int) -> list[SendRecord]:
+        """The records from index ``start`` on (a producer reports its sends in chunks)."""
+        with self._lock:
+            return self.records[start:]
+
+    # Picklable (without its lock), so producers on Dask workers can hand their sends back.
     def __getstate__(self) -> dict[str, Any]:
         with self._lock:
             return {"records": list(self.records)}
