@@ -260,13 +260,14 @@ class Offered:
         return out
 
 
-def _progress_bar(total: int | None, description: str) -> Any:
-    """tqdm.auto's bar (a widget in Jupyter) when ipywidgets is installed, else the text bar."""
+def _progress_bar(spec: LoadSpec, description: str) -> Any:
+    """tqdm.auto's bar (a widget in Jupyter) when ipywidgets is installed, else the text bar
+    (tqdm.auto's widget cannot draw without it); shown as the generator's own would be."""
     if importlib.util.find_spec("ipywidgets") is not None:
         from tqdm.auto import tqdm
     else:
         from tqdm import tqdm
-    return tqdm(total=total, unit="msg", desc=description, leave=False)
+    return tqdm(total=spec.total(), unit="msg", desc=description, leave=False, disable=not spec.shows_progress())
 
 
 class Pool:
@@ -296,6 +297,12 @@ class Pool:
             raise ClusterError("the Dask cluster has no workers: start some (`dask worker <scheduler>`)")
         our_host = socket.gethostname()
         before, hosts = measure_offsets(self.client, workers)
+        elsewhere = sorted({h for h in hosts.values() if h != our_host})
+        if elsewhere and run.target.is_emulated:
+            raise ClusterError(
+                f"workers on {', '.join(elsewhere)} cannot reach the emulator on this machine's 127.0.0.1: "
+                "use a cluster of workers on other machines with the AWS target, or a local cluster"
+            )
         clocks = {w: WorkerClock(before[w], host=hosts[w]) for w in workers}
         for worker, c in clocks.items():
             c.applied = should_apply(c.before, c.host, our_host)
@@ -306,9 +313,9 @@ class Pool:
         t0 = clock() + int(START_LEAD_S * 1e9)
         reported: dict[int, list[SendRecord]] = {i: [] for i in range(len(workers))}
         lock = threading.Lock()
-        bar = _progress_bar(spec.total(), f"{sender.path} on {len(workers)} Dask worker(s)")
+        bar = _progress_bar(spec, f"{sender.path} on {len(workers)} Dask worker(s)")
         if self.dashboard_link:
-            bar.write(f"Dask dashboard: {self.dashboard_link}")
+            bar.write(f"Dask dashboard: {self.dashboard_link}")  # beside the bar, where the run is watched
 
         def on_chunk(event: tuple[float, dict[str, Any]]) -> None:
             _, message = event
@@ -320,6 +327,8 @@ class Pool:
         self.client.subscribe_topic(topic, on_chunk)
         address = senders.address(sender)
         target = run.target.describe()
+        if elsewhere:  # workers elsewhere use their own credentials (instance role, IRSA), never ours
+            target["profile"] = None
         futures = {}
         for index, worker in enumerate(workers):
             part = Slice(index, len(workers), keys, t0 + (clocks[worker].before.offset_ns if clocks[worker].applied else 0), topic)

@@ -129,6 +129,12 @@ class LoadSpec:
             return by_time if self.count is None else min(by_time, self.count)
         return self.count
 
+    def shows_progress(self) -> bool:
+        """``progress``, or by default a bar for a long run (10 s or more, or 5,000 probes)."""
+        if self.progress is not None:
+            return self.progress
+        return (self.duration_s or 0) >= 10 or (self.total() or 0) >= 5000
+
     def check(self) -> None:
         if self.duration_s is None and self.count is None:
             raise ValueError("LoadSpec: give duration_s or count, or the run never ends.")
@@ -317,9 +323,7 @@ class LoadGenerator:
         total = spec.total()
         t0 = t0_ns if t0_ns is not None else time.time_ns() + 5_000_000  # a few ms for the threads to start
         deadline = t0 + int(spec.duration_s * 1e9) if spec.duration_s is not None else None
-        show = spec.progress if spec.progress is not None else (
-            (spec.duration_s or 0) >= 10 or (total or 0) >= 5000
-        )
+        show = spec.shows_progress()
         bar = tqdm(total=self.share_total(total), unit="msg", desc=f"{self.sender.path} {spec.mode}-loop", disable=not show, leave=False)
         errors: list[BaseException] = []
 
@@ -330,6 +334,8 @@ class LoadGenerator:
         def worker(index: int) -> None:
             cursor = [0]
             try:
+                if spec.mode == "closed" and t0 > time.time_ns():  # shares of one load start together
+                    time.sleep((t0 - time.time_ns()) / 1e9)
                 while True:
                     if affinity:
                         batch = self._claim_owned(index, cursor, t0, deadline, total)
