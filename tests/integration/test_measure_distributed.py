@@ -74,6 +74,7 @@ def test_two_workers_lose_nothing_record_their_clocks_and_compare_with_the_basel
     for clock in result.clock_offsets.values():
         assert clock["before"]["bound_ms"] > 0 and clock["after"] is not None
         assert not clock["applied"], "one host, one clock: nothing to correct"
+    assert result.receipts["consumer"].str.startswith(tuple(pool.workers)).all(), "the receiver ran on a worker"
     # each key came from one worker only; the probes' sequence numbers are whole per key
     assert result.sends.groupby("key")["sender"].nunique().max() == 1
     assert result.sends["sender"].str.split("/").str[0].nunique() == 2

@@ -120,3 +120,18 @@ def test_a_scheduler_that_does_not_answer_is_a_clear_error_at_once() -> None:
         server.bind(("127.0.0.1", 0))
         server.listen()
         check_scheduler(f"127.0.0.1:{server.getsockname()[1]}")
+
+
+def test_only_consumers_whose_behaviour_is_their_settings_move_to_a_worker() -> None:
+    from eventlab.measure.consumers import HttpReceiver, SqsReceiver, handoff
+    from eventlab.measure.probes import ReceiptLog
+
+    receipts = ReceiptLog("r")
+    plain = SqsReceiver(object(), "https://sqs/q", receipts, path="sqs", threads=2, wait_s=3)
+    assert handoff.address(plain) == {
+        "kind": "sqs", "address": "https://sqs/q", "path": "sqs", "threads": 2, "wait_s": 3, "max_messages": 10,
+        "visibility_timeout": None,
+    }
+    assert handoff.address(SqsReceiver(object(), "u", receipts, crash_after=2)) is None, "an injected crash is this process's"
+    assert handoff.address(SqsReceiver(object(), "u", receipts, handler=lambda batch: None)) is None
+    assert handoff.address(HttpReceiver(receipts)) is None, "a server on this machine's loopback stays"

@@ -33,8 +33,9 @@ from urllib.parse import urlsplit
 import pandas as pd
 
 from eventlab.measure import senders
+from eventlab.measure.consumers import handoff
 from eventlab.measure.load import LoadGenerator, LoadResult, LoadSpec, RetryPolicy
-from eventlab.measure.probes import ProbeFactory, SendLog, SendRecord
+from eventlab.measure.probes import ProbeFactory, Receipt, ReceiptLog, SendLog, SendRecord
 from eventlab.measure.senders import Sender
 from eventlab.run import Run
 from eventlab.target import Target
@@ -231,6 +232,33 @@ def produce(target: dict[str, Any], run_id: str, sender: dict[str, Any], spec: L
     return done[0]
 
 
+def consume(target: dict[str, Any], run_id: str, consumer: dict[str, Any], index: int, topic: str, stop: str) -> int:
+    """One consumer on a worker: clients of its own, its receipts reported every :data:`CHUNK_S`
+    seconds, until the measuring process sets the event ``stop``; returns the receipts it took."""
+    from distributed import Event, get_worker, secede
+
+    worker = get_worker()
+    receipts = ReceiptLog(run_id)
+    own = handoff.rebuild(Target.from_description(target), receipts, **consumer)
+    stopped = Event(stop)
+    secede()  # a long task: leave the worker's thread pool to the producer
+    reported = 0
+
+    def flush() -> None:
+        nonlocal reported
+        chunk = receipts.since(reported)
+        if chunk:
+            worker.log_event(topic, {"consumer": index, "receipts": [dataclasses.astuple(r) for r in chunk]})
+            reported += len(chunk)
+
+    with own:
+        worker.log_event(topic, {"consumer": index, "ready": True})
+        while not stopped.wait(CHUNK_S):
+            flush()
+    flush()
+    return reported
+
+
 # -- the pool ----------------------------------------------------------------------------------
 @dataclass
 class Offered:
@@ -277,6 +305,9 @@ class Pool:
         self.client = client
         self.local = local
         self.dashboard = dashboard
+        self._clocks: dict[str, WorkerClock] = {}
+        self.incomplete: list[dict[str, Any]] = []
+        """Consumers whose worker died (producers' are in :attr:`Offered.incomplete`)."""
 
     @property
     def workers(self) -> list[str]:
@@ -290,24 +321,116 @@ class Pool:
     def _alive(self) -> set[str]:
         return set(self.client.scheduler_info()["workers"])
 
-    def offer(self, run: Run, sender: Sender, spec: LoadSpec, *, retry: RetryPolicy | None = None, timeout_s: float = 60.0) -> Offered:
-        """Offer ``spec`` through ``sender`` from every worker, each with its slice of the one schedule."""
+    def clocks(self, run: Run) -> dict[str, WorkerClock]:
+        """Every worker's clock, measured once per pool (before the first consumer or producer
+        starts); a worker that cannot reach ``run``'s target is refused here."""
         workers = self.workers
         if not workers:
             raise ClusterError("the Dask cluster has no workers: start some (`dask worker <scheduler>`)")
-        our_host = socket.gethostname()
-        before, hosts = measure_offsets(self.client, workers)
-        elsewhere = sorted({h for h in hosts.values() if h != our_host})
-        if elsewhere and run.target.is_emulated:
-            raise ClusterError(
-                f"workers on {', '.join(elsewhere)} cannot reach the emulator on this machine's 127.0.0.1: "
-                "use a cluster of workers on other machines with the AWS target, or a local cluster"
+        missing = [w for w in workers if w not in self._clocks]
+        if missing:
+            our_host = socket.gethostname()
+            before, hosts = measure_offsets(self.client, missing)
+            for worker in missing:
+                c = WorkerClock(before[worker], host=hosts[worker])
+                c.applied = should_apply(c.before, c.host, our_host)
+                self._clocks[worker] = c
+                log.info("clock of %s (%s): %+.3f ms +- %.3f ms%s", worker, c.host, c.before.offset_ns / 1e6,
+                         c.before.bound_ns / 1e6, " (applied)" if c.applied else "")
+            elsewhere = sorted({c.host for c in self._clocks.values() if c.host != our_host})
+            if elsewhere and run.target.is_emulated:
+                raise ClusterError(
+                    f"workers on {', '.join(elsewhere)} cannot reach the emulator on this machine's 127.0.0.1: "
+                    "use a cluster of workers on other machines with the AWS target, or a local cluster"
+                )
+        return {w: self._clocks[w] for w in workers}
+
+    def _target(self, run: Run) -> dict[str, Any]:
+        """The target as the workers build it: on other hosts with their own credentials
+        (instance role, IRSA), so not even our profile's name is sent."""
+        target = run.target.describe()
+        if any(c.host != socket.gethostname() for c in self._clocks.values()):
+            target["profile"] = None
+        return target
+
+    @contextlib.contextmanager
+    def consume(self, run: Run, consumers: Sequence[Any], receipts: ReceiptLog, *, ready_timeout_s: float = 60.0) -> Iterator[list[Any]]:
+        """Run the consumers that can move (:func:`eventlab.measure.consumers.handoff.address`) on
+        the workers, in turn, recording into ``receipts`` (their times moved onto this clock);
+        yields the others, to run here. Returns once every moved consumer is ready, and stops
+        them on exit; one whose worker died is listed in :attr:`incomplete`."""
+        moving = [(c, handoff.address(c)) for c in consumers]
+        staying = [c for c, where in moving if where is None]
+        moved = [(c, where) for c, where in moving if where is not None]
+        if not moved:
+            yield staying
+            return
+        from distributed import Event
+
+        clocks = self.clocks(run)
+        workers = list(clocks)
+        topic = f"eventlab-receipts-{run.run_id}-{time.monotonic_ns()}"
+        stop = Event(f"{topic}-stop", client=self.client)
+        hosts = {i: workers[i % len(workers)] for i in range(len(moved))}
+        ready: set[int] = set()
+        changed = threading.Condition()
+
+        def on_chunk(event: tuple[float, dict[str, Any]]) -> None:
+            _, message = event
+            index = int(message["consumer"])
+            if message.get("ready"):
+                with changed:
+                    ready.add(index)
+                    changed.notify_all()
+                return
+            worker_clock = clocks[hosts[index]]
+            for fields in message["receipts"]:
+                receipt = Receipt(*fields)
+                receipt.received_ns = worker_clock.to_ours(receipt.received_ns)
+                receipt.consumer = f"{hosts[index]}/{receipt.consumer}"  # where it was taken
+                receipts.add(receipt)
+
+        self.client.subscribe_topic(topic, on_chunk)
+        target = self._target(run)
+        futures = {
+            i: self.client.submit(
+                consume, target, run.run_id, where, i, topic, f"{topic}-stop", workers=[hosts[i]], allow_other_workers=False,
+                pure=False, key=f"eventlab-consume-{run.run_id}-{i}-{topic[-8:]}",
             )
-        clocks = {w: WorkerClock(before[w], host=hosts[w]) for w in workers}
-        for worker, c in clocks.items():
-            c.applied = should_apply(c.before, c.host, our_host)
-            log.info("clock of %s (%s): %+.3f ms +- %.3f ms%s", worker, c.host, c.before.offset_ns / 1e6, c.before.bound_ns / 1e6,
-                     " (applied)" if c.applied else "")
+            for i, (_c, where) in enumerate(moved)
+        }
+        try:
+            deadline = time.monotonic() + ready_timeout_s
+            with changed:
+                while len(ready) < len(futures) and time.monotonic() < deadline:
+                    failed = [f for f in futures.values() if f.status == "error"]
+                    if failed:
+                        raise RuntimeError(f"a consumer failed to start on a worker: {failed[0].exception()!r}")
+                    changed.wait(CHUNK_S)
+            if len(ready) < len(futures):
+                raise RuntimeError(f"consumers not ready on the workers after {ready_timeout_s:.0f} s")
+            log.info("%d consumer(s) on Dask workers, %d here", len(moved), len(staying))
+            yield staying
+        finally:
+            stop.set()
+            alive = self._alive()
+            for i, future in futures.items():
+                if hosts[i] not in alive:
+                    future.cancel()
+                    self.incomplete.append({"worker": hosts[i], "consumer": moved[i][1]["path"]})
+                    log.warning("the worker %s of a %s consumer died: its receipts are as far as reported", hosts[i], moved[i][1]["path"])
+                    continue
+                try:
+                    future.result(timeout=30)
+                except TimeoutError:
+                    log.warning("a %s consumer on %s did not stop within 30 s", moved[i][1]["path"], hosts[i])
+            time.sleep(0.1)  # the last chunks are on their way from the scheduler
+            self.client.unsubscribe_topic(topic)
+
+    def offer(self, run: Run, sender: Sender, spec: LoadSpec, *, retry: RetryPolicy | None = None, timeout_s: float = 60.0) -> Offered:
+        """Offer ``spec`` through ``sender`` from every worker, each with its slice of the one schedule."""
+        clocks = self.clocks(run)
+        workers = list(clocks)
         topic = f"eventlab-sends-{run.run_id}-{time.monotonic_ns()}"
         keys = keys_for(spec, len(workers))
         t0 = clock() + int(START_LEAD_S * 1e9)
@@ -326,9 +449,7 @@ class Pool:
 
         self.client.subscribe_topic(topic, on_chunk)
         address = senders.address(sender)
-        target = run.target.describe()
-        if elsewhere:  # workers elsewhere use their own credentials (instance role, IRSA), never ours
-            target["profile"] = None
+        target = self._target(run)
         futures = {}
         for index, worker in enumerate(workers):
             part = Slice(index, len(workers), keys, t0 + (clocks[worker].before.offset_ns if clocks[worker].applied else 0), topic)

@@ -30,6 +30,7 @@ the embedded LocalStack only (:func:`build_path` returns None on AWS, with a log
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 import logging
 from collections.abc import Callable, Iterator, Sequence
@@ -262,7 +263,8 @@ def measure(
 
     ``producers`` > 1 (or ``cluster="local"``) offers the load from a local Dask cluster of that
     many worker processes; ``cluster`` (or ``EVENTLAB_DASK_SCHEDULER``), a scheduler's address,
-    from every worker of that cluster instead (see :mod:`eventlab.measure.distributed`: the schedule split, the clocks,
+    from every worker of that cluster instead; the SQS receivers and Kinesis pollers then run on
+    the workers too (the HTTP sinks and enhanced fan-out readers stay here) (see :mod:`eventlab.measure.distributed`: the schedule split, the clocks,
     a worker that dies). Producers on workers are not throttled by an emulated quota: they have
     clients of their own."""
     if producers < 1:
@@ -285,6 +287,8 @@ def measure(
         if kinesis_quota or sqs_fifo_quota:
             clients = [run.target.client("kinesis" if kinesis_quota else "sqs")]
             quotas = stack.enter_context(emulate_quotas(run.target, *clients, kinesis=kinesis_quota, sqs_fifo=sqs_fifo_quota))
+        if pool is not None:  # the consumers that can move run on the workers too
+            setup = dataclasses.replace(setup, consumers=stack.enter_context(pool.consume(run, setup.consumers, receipts)))
         stack.enter_context(consuming(setup))
         offered = offer(run, setup.sender, spec, pool=pool, retry=retry)
         loads = offered.loads
@@ -302,7 +306,7 @@ def measure(
             params[setting] = quota.__dict__ | {"emulated": run.target.is_emulated}
     result = RunResult.build(
         name or setup.name, run.target, loads, receipts, quotas=quotas, parameters=params, receipt_paths=setup.receipt_paths,
-        clock_offsets=offered.clock_offsets, incomplete=offered.incomplete,
+        clock_offsets=offered.clock_offsets, incomplete=offered.incomplete + (pool.incomplete if pool else []),
     )
     result.receipts = offered.correct_receipts(result.receipts)
     return result
