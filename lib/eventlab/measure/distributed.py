@@ -309,9 +309,14 @@ class Pool:
         self.incomplete: list[dict[str, Any]] = []
         """Consumers whose worker died (producers' are in :attr:`Offered.incomplete`)."""
 
+    def _identity(self) -> dict[str, Any]:
+        """The scheduler's own answer (``Client.scheduler_info()`` returns a cache that the
+        client's periodic refresh, which carries no workers, may have just replaced)."""
+        return self.client.sync(self.client.scheduler.identity, n_workers=-1)
+
     @property
     def workers(self) -> list[str]:
-        return sorted(self.client.scheduler_info()["workers"])
+        return sorted(self._identity()["workers"])
 
     @property
     def dashboard_link(self) -> str | None:
@@ -319,7 +324,7 @@ class Pool:
         return self.client.dashboard_link if self.dashboard else None
 
     def _alive(self) -> set[str]:
-        return set(self.client.scheduler_info()["workers"])
+        return set(self._identity()["workers"])
 
     def clocks(self, run: Run) -> dict[str, WorkerClock]:
         """Every worker's clock, measured once per pool (before the first consumer or producer
@@ -537,9 +542,12 @@ def connect(cluster: str | None = None, *, workers: int = 2, dashboard: bool | N
             client = Client(address, timeout=CONNECT_TIMEOUT_S, set_as_default=False)
         except (OSError, TimeoutError) as error:
             raise ClusterError(f"cannot connect to the Dask scheduler at {address}: {error}") from None
-        log.info("on the Dask cluster at %s: %d worker(s)", address, len(client.scheduler_info()["workers"]))
+        pool = Pool(client, local=False, dashboard=False)
+        identity = pool._identity()
+        pool.dashboard = bool(identity.get("services", {}).get("dashboard"))
+        log.info("on the Dask cluster at %s: %d worker(s)", address, len(identity["workers"]))
         try:
-            yield Pool(client, local=False, dashboard=bool(client.scheduler_info().get("services", {}).get("dashboard")))
+            yield pool
         finally:
             client.close()
         return
