@@ -184,7 +184,7 @@ class Slice:
     of: int
     keys: tuple[str, ...]
     t0_ns: int  # on the worker's clock
-    topic: str  # where the chunks of send records go
+    topic: str  # where the chunks of send records go; ``<topic>-stop`` is the event that stops it
 
 
 def keys_for(spec: LoadSpec, shares: int) -> tuple[str, ...]:
@@ -200,9 +200,10 @@ def _record_tuple(record: SendRecord) -> tuple[Any, ...]:
 def produce(target: dict[str, Any], run_id: str, sender: dict[str, Any], spec: LoadSpec, part: Slice, retry: RetryPolicy | None) -> LoadResult:
     """One producer: clients of its own (from plain descriptions), its slice of the schedule, and
     its send records reported every :data:`CHUNK_S` seconds while it sends."""
-    from distributed import get_worker, secede
+    from distributed import Event, get_worker, secede
 
     worker = get_worker()
+    stop = Event(f"{part.topic}-stop")
     own = senders.rebuild(Target.from_description(target), **sender)
     factory = ProbeFactory(run_id, keys=part.keys, size=spec.size)
     generator = LoadGenerator(own, factory, replace(spec, progress=False), retry=retry, share=(part.index, part.of))
@@ -227,6 +228,8 @@ def produce(target: dict[str, Any], run_id: str, sender: dict[str, Any], spec: L
             reported += len(chunk)
         if not thread.is_alive():
             break
+        if stop.is_set():  # the measuring process gave up (interrupted, failed): stop sending
+            generator.stop()
     if failed:
         raise failed[0]
     return done[0]
@@ -434,6 +437,8 @@ class Pool:
 
     def offer(self, run: Run, sender: Sender, spec: LoadSpec, *, retry: RetryPolicy | None = None, timeout_s: float = 60.0) -> Offered:
         """Offer ``spec`` through ``sender`` from every worker, each with its slice of the one schedule."""
+        from distributed import Event
+
         clocks = self.clocks(run)
         workers = list(clocks)
         topic = f"eventlab-sends-{run.run_id}-{time.monotonic_ns()}"
@@ -490,6 +495,8 @@ class Pool:
                             future.cancel()
                     log.warning("producers still running %.0f s after the load should have ended: given up", timeout_s)
         finally:
+            if len(finished) < len(futures):  # interrupted, failed or given up: no producer goes on sending
+                Event(f"{topic}-stop", client=self.client).set()
             time.sleep(0.1)  # the last chunks are on their way from the scheduler
             self.client.unsubscribe_topic(topic)
             bar.close()
