@@ -193,10 +193,6 @@ def keys_for(spec: LoadSpec, shares: int) -> tuple[str, ...]:
     return tuple(f"k{i}" for i in range(spec.keys * shares))
 
 
-def _record_tuple(record: SendRecord) -> tuple[Any, ...]:
-    return dataclasses.astuple(record)
-
-
 def produce(target: dict[str, Any], run_id: str, sender: dict[str, Any], spec: LoadSpec, part: Slice, retry: RetryPolicy | None) -> LoadResult:
     """One producer: clients of its own (from plain descriptions), its slice of the schedule, and
     its send records reported every :data:`CHUNK_S` seconds while it sends."""
@@ -224,7 +220,7 @@ def produce(target: dict[str, Any], run_id: str, sender: dict[str, Any], spec: L
         thread.join(CHUNK_S)
         chunk = generator.sends.since(reported)
         if chunk:
-            worker.log_event(part.topic, {"slice": part.index, "records": [_record_tuple(r) for r in chunk]})
+            worker.log_event(part.topic, {"slice": part.index, "records": [dataclasses.astuple(r) for r in chunk]})
             reported += len(chunk)
         if not thread.is_alive():
             break
