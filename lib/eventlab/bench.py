@@ -33,7 +33,7 @@ from eventlab.measure.load import LoadSpec
 
 log = logging.getLogger(__name__)
 
-WORKLOAD_KEYS = ("path", "rate", "size", "batch", "keys", "producers", "duration", "target")
+WORKLOAD_KEYS = ("path", "rate", "size", "batch", "keys", "producers", "duration", "target", "cluster")
 DEFAULT_THRESHOLD = 0.25  # the emulator on a shared machine is noisy: 25% before anything is news
 CONFIDENCE = 0.95
 
@@ -69,10 +69,11 @@ class Workload:
     producers: int = 1
     duration: int = 5
     target: str = "localstack"
+    cluster: str = ""  # a Dask scheduler's address (tcp://host:8786); "" a local cluster when producers > 1
 
     @property
     def name(self) -> str:
-        """The name a workload file must have: its parameters, target aside (that is a switch)."""
+        """The name a workload file must have: its parameters, target and cluster aside (switches)."""
         return f"{self.path}-r{self.rate}-s{self.size}-b{self.batch}-k{self.keys}-p{self.producers}-d{self.duration}s"
 
     def parameters(self, **overrides: Any) -> dict[str, Any]:
@@ -156,10 +157,13 @@ class Baseline:
     target: str
     figures: dict[str, list[float]]
     provenance: dict[str, Any] = field(default_factory=dict)
+    incomplete: int = 0
+    """Repeats left out because a producer died mid-run (not saved: such a baseline is refused)."""
 
     @classmethod
     def from_results(cls, documents: Sequence[Mapping[str, Any]]) -> Baseline:
-        """The figures of saved results (the repeats of one workload), as a baseline."""
+        """The figures of saved results (the repeats of one workload), as a baseline; an
+        incomplete repeat has no figures, and is counted."""
         if not documents:
             raise ValueError("a baseline needs at least one result")
         figures: dict[str, list[float]] = {}
@@ -167,14 +171,20 @@ class Baseline:
             for name, value in results.figures_of(doc).items():
                 figures.setdefault(name, []).append(value)
         first = documents[0]
-        return cls(results.name_of(first), results.target_of(first), figures, first["provenance"])
+        incomplete = sum(results.is_incomplete(doc) for doc in documents)
+        return cls(results.name_of(first), results.target_of(first), figures, first["provenance"], incomplete)
 
     @staticmethod
     def path_for(workload: str, target: str) -> Path:
         return baselines_dir() / f"{workload}-{target}.json"
 
     def save(self) -> Path:
-        """Write the baseline; refused when a repeat lost messages (a baseline must not)."""
+        """Write the baseline; refused when a repeat lost messages or was incomplete (a baseline must not)."""
+        if self.incomplete:
+            raise BenchError(
+                f"{self.workload}: {self.incomplete} repeat(s) incomplete (a producer's worker died mid-run); "
+                "a baseline must be whole: record it again"
+            )
         lossy = [value for value in self.figures.get("lost", []) if value > 0]
         if lossy:
             raise BenchError(
@@ -183,7 +193,9 @@ class Baseline:
             )
         path = self.path_for(self.workload, self.target)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(asdict(self), indent=2, default=str) + "\n")
+        document = asdict(self)
+        del document["incomplete"]
+        path.write_text(json.dumps(document, indent=2, default=str) + "\n")
         return path
 
     @classmethod
@@ -318,6 +330,10 @@ def run_set(
     for path in paths:
         workload = load_workload(path)
         documents = run_workload(path, repeats=repeats, session=session, output_dir=output_dir, overrides=parameters)
+        incomplete = [d["file"] for d in documents if results.is_incomplete(d)]
+        if incomplete and not update_baseline:  # a producer died: its repeat has no figures to compare
+            say(f"{workload.name}: {len(incomplete)} repeat(s) incomplete, a producer's worker died: {', '.join(incomplete)} (regression)")
+            regressions += 1
         if update_baseline:
             say(f"{workload.name}: baseline written to {Baseline.from_results(documents).save()}")
             continue

@@ -52,9 +52,10 @@ def user_errors() -> tuple[type[Exception], ...]:
     adds it). Imported when needed: numpy and botocore would slow every `eventlab status`."""
     from eventlab.bench import BenchError
     from eventlab.leaks import LeakPrefixError
+    from eventlab.measure.distributed import ClusterError
     from eventlab.topology.model import TopologyError
 
-    return (LocalStackError, TopologyError, TargetError, ParameterError, NotebookError, BenchError, LeakPrefixError)
+    return (LocalStackError, TopologyError, TargetError, ParameterError, NotebookError, BenchError, LeakPrefixError, ClusterError)
 
 
 def _backend(args: argparse.Namespace) -> str:
@@ -286,14 +287,24 @@ def cmd_bench(args: argparse.Namespace) -> int:
     write the baselines instead of comparing.
     """
     from eventlab import bench
+    from eventlab.measure import distributed
 
     paths = [bench.find_workload(w) for w in args.workloads] or bench.workload_set(args.set)
-    for path in paths:  # every workload checked before the emulator starts
-        bench.load_workload(path)
+    workloads = [bench.load_workload(path) for path in paths]  # every workload checked before the emulator starts
+    if args.cluster and args.workers:
+        raise distributed.ClusterError("--cluster and --workers: choose one (--workers starts a local cluster)")
     target = "aws" if args.target == "aws" else _backend(args)
+    overrides: dict[str, object] = {}
+    if args.cluster:
+        overrides["cluster"] = args.cluster
+    if args.workers:
+        overrides["workers"] = args.workers
+        overrides["cluster"] = ""
+    schedulers = {distributed.scheduler_address(args.cluster or w.cluster) for w in workloads} if not args.workers else set()
+    for address in sorted(a for a in schedulers if a):  # a scheduler that does not answer: before anything is created
+        distributed.check_scheduler(address)
     session = bench.new_session()
     output = build_dir() / "bench" / session
-    overrides: dict[str, object] = {}
     if target == "aws":
         overrides |= {"aws_profile": args.profile or "", "aws_region": args.region or ""}
     with contextlib.ExitStack() as stack:
@@ -410,6 +421,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench_cmd.add_argument("--profile", help="AWS profile, with --target aws")
     bench_cmd.add_argument("--region", help="AWS region, with --target aws")
     bench_cmd.add_argument("--threshold", type=_number(float, 0), default=0.25, help="relative change that counts as news (0.25 = 25%%)")
+    bench_cmd.add_argument("--cluster", help="a running Dask cluster's scheduler (tcp://host:8786): its workers produce the load")
+    bench_cmd.add_argument("--workers", type=_number(int, 1), help="produce the load from a local Dask cluster of N worker processes")
     bench_cmd.add_argument("--update-baseline", action="store_true", help="write data/baselines instead of comparing")
     bench_cmd.add_argument("--no-report", dest="report", action="store_false", help="skip the report notebook")
     bench_cmd.set_defaults(func=cmd_bench)

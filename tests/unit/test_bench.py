@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -161,3 +162,21 @@ def test_workload_values_are_checked_against_the_benchmark_notebook(tmp_path: Pa
         path.write_text(body)
         with pytest.raises(bench.BenchError, match=re.escape(message)):
             bench.load_workload(path)
+
+
+def test_an_incomplete_repeat_has_no_figures_and_no_baseline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(bench, "baselines_dir", lambda: tmp_path)
+    hole = {**_healthy(10), "incomplete": [{"worker": "tcp://10.0.0.7:40000", "slice": 1, "reported_sends": 120}]}
+    assert figures_of(hole) == {}, "a producer died: figures would hide the hole"
+    with pytest.raises(bench.BenchError, match=r"1 repeat\(s\) incomplete"):
+        Baseline.from_results([_healthy(10), hole]).save()
+    assert not list(tmp_path.iterdir())
+    saved = json.loads(Baseline.from_results([_healthy(10), _healthy(11)]).save().read_text())
+    assert "incomplete" not in saved
+
+
+def test_a_workload_may_name_a_dask_cluster_which_is_not_part_of_its_name(tmp_path: Path) -> None:
+    path = tmp_path / "sqs-r10-s256-b1-k1-p2-d5s.yaml"
+    path.write_text('path: sqs\nrate: 10\nproducers: 2\ncluster: "tcp://10.0.0.5:8786"\n')
+    workload = bench.load_workload(path)
+    assert workload.cluster == "tcp://10.0.0.5:8786" and workload.parameters()["cluster"] == "tcp://10.0.0.5:8786"

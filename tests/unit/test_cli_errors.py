@@ -216,3 +216,24 @@ def _with_func(parser: object, command: str, func: object) -> object:
     sub.choices[command].set_defaults(func=func)
     return parser
 
+
+
+# -- Dask clusters -----------------------------------------------------------------------------
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_dask_scheduler_that_does_not_answer_is_refused_before_anything_starts(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tripwires: list[str]
+) -> None:
+    port = _free_port()
+    line = refused(["bench", "sqs-r100-s256-b10-k4-p1-d3s", "--cluster", f"tcp://127.0.0.1:{port}"], capsys, tripwires)
+    assert f"the Dask scheduler at tcp://127.0.0.1:{port} does not answer" in line
+    monkeypatch.setenv("EVENTLAB_DASK_SCHEDULER", f"tcp://127.0.0.1:{port}")
+    assert "does not answer" in refused(["bench", "sqs-r100-s256-b10-k4-p1-d3s"], capsys, tripwires)
+    assert "choose one" in refused(["bench", "--cluster", "tcp://h:1", "--workers", "2"], capsys, tripwires)
+    assert "--workers: 0 must be at least 1" in refused(["bench", "--workers", "0"], capsys, tripwires)

@@ -129,6 +129,12 @@ class LoadSpec:
             return by_time if self.count is None else min(by_time, self.count)
         return self.count
 
+    def shows_progress(self) -> bool:
+        """``progress``, or by default a bar for a long run (10 s or more, or 5,000 probes)."""
+        if self.progress is not None:
+            return self.progress
+        return (self.duration_s or 0) >= 10 or (self.total() or 0) >= 5000
+
     def check(self) -> None:
         if self.duration_s is None and self.count is None:
             raise ValueError("LoadSpec: give duration_s or count, or the run never ends.")
@@ -195,13 +201,18 @@ class LoadGenerator:
         spec: LoadSpec,
         *,
         retry: RetryPolicy | None = None,
+        share: tuple[int, int] = (0, 1),
     ) -> None:
         spec.check()
+        index, of = share
+        if of < 1 or not 0 <= index < of:
+            raise ValueError(f"share={share}: a share is (index, of) with 0 <= index < of")
         self.sender = sender
         self.factory = factory
         self.spec = spec
         self.retry = retry or RetryPolicy()
         self.batch = max(1, min(spec.batch, sender.max_batch))
+        self.share = share
         self.sends = SendLog()
         self._lock = threading.Lock()
         self._next = 0
@@ -216,19 +227,31 @@ class LoadGenerator:
         return index < self.spec.warmup_count or by_time
 
     @property
+    def lanes(self) -> int:
+        """Sending threads over all shares: thread ``t`` of share ``i`` is lane ``i + of * t``."""
+        return self.spec.threads * self.share[1]
+
+    @property
     def key_affinity(self) -> bool:
         """True when each key is sent by one thread only (so the producer keeps per-key order)."""
-        return self.spec.key_affinity and self.spec.threads > 1 and len(self.factory.keys) >= self.spec.threads
+        return self.spec.key_affinity and self.lanes > 1 and len(self.factory.keys) >= self.lanes
+
+    def share_total(self, total: int | None) -> int | None:
+        """How many of the schedule's ``total`` slots are this share's (slots ``j = index + of * n``)."""
+        index, of = self.share
+        return None if total is None else max(0, -(-(total - index) // of))
 
     def _claim_owned(self, worker: int, cursor: list[int], t0: int, deadline_ns: int | None, total: int | None) -> list[tuple[Probe, SendRecord]] | None:
-        """The next batch of worker ``worker``'s own slots (its keys only); None when done.
+        """The next batch of thread ``worker``'s own slots (its keys only); None when done.
 
-        Slot ``j`` of the shared schedule has key ``keys[j % K]`` and belongs to the worker
-        ``(j % K) % threads``; ``cursor[0]`` is the first slot this worker has not looked at.
+        Slot ``j`` of the shared schedule has key ``keys[j % K]`` and belongs to the lane
+        ``(j % K) % lanes`` (see :attr:`lanes`: one per thread of every share); ``cursor[0]`` is
+        the first slot this thread has not looked at.
         """
         spec = self.spec
         keys = self.factory.keys
-        k, threads = len(keys), spec.threads
+        k, lanes = len(keys), self.lanes
+        lane = self.share[0] + self.share[1] * worker
         slots: list[int] = []
         j = cursor[0]
         while len(slots) < self.batch and not self._stop.is_set():
@@ -237,7 +260,7 @@ class LoadGenerator:
             intended = t0 + int(j * 1e9 / spec.rate) if spec.mode == "open" else time.time_ns()
             if deadline_ns is not None and intended >= deadline_ns:
                 break
-            if (j % k) % threads == worker:
+            if (j % k) % lanes == lane:
                 slots.append(j)
             j += 1
         cursor[0] = j
@@ -254,22 +277,28 @@ class LoadGenerator:
         return SendRecord(
             path=self.sender.path, msg_id=probe.msg_id, key=probe.key, seq=probe.seq,
             intended_ns=probe.intended_ns, warmup=self._is_warmup(index, probe.intended_ns, t0), batch=n,
-            sender=threading.current_thread().name,
+            sender=threading.current_thread().name if self.share[1] == 1 else f"share{self.share[0]}/{threading.current_thread().name}",
         )
 
     def _claim(self, t0: int, deadline_ns: int | None, total: int | None) -> list[tuple[Probe, SendRecord]] | None:
-        """The next batch: probes with their intended times; None when the run is over."""
+        """The next batch: probes with their intended times; None when the run is over.
+
+        The threads of this share take its slots in turn: slot ``index + of * n`` for n = 0, 1, ..
+        """
         spec = self.spec
+        index, of = self.share
+        own_total = self.share_total(total)
         with self._lock:
             if self._stop.is_set():
                 return None
             first = self._next
-            n = self.batch if total is None else min(self.batch, total - first)
+            n = self.batch if own_total is None else min(self.batch, own_total - first)
             if n <= 0:
                 return None
+            slots = [index + of * (first + i) for i in range(n)]
             if spec.mode == "open":
                 interval = 1e9 / spec.rate
-                intended = [t0 + int((first + i) * interval) for i in range(n)]
+                intended = [t0 + int(j * interval) for j in slots]
                 if deadline_ns is not None and intended[0] >= deadline_ns:
                     return None
             else:
@@ -279,21 +308,23 @@ class LoadGenerator:
                 intended = [now] * n
             self._next = first + n
             batch = []
-            for i, t in enumerate(intended):
-                probe = self.factory.make(t)
-                batch.append((probe, self._record(probe, first + i, t0, n)))
+            keys = self.factory.keys
+            for j, t in zip(slots, intended, strict=True):
+                probe = self.factory.make(t, key=keys[j % len(keys)] if of > 1 else None)
+                batch.append((probe, self._record(probe, j, t0, n)))
             return batch
 
-    def run(self) -> LoadResult:
-        """Send until the count or duration is reached; returns every probe's send record."""
+    def run(self, t0_ns: int | None = None) -> LoadResult:
+        """Send until the count or duration is reached; returns every probe's send record.
+
+        ``t0_ns`` is when the schedule starts (on this process's clock); by default a few ms
+        from now. Shares of one schedule (see ``share``) are given the same start."""
         spec = self.spec
         total = spec.total()
-        t0 = time.time_ns() + 5_000_000  # a few ms for the threads to start
+        t0 = t0_ns if t0_ns is not None else time.time_ns() + 5_000_000  # a few ms for the threads to start
         deadline = t0 + int(spec.duration_s * 1e9) if spec.duration_s is not None else None
-        show = spec.progress if spec.progress is not None else (
-            (spec.duration_s or 0) >= 10 or (total or 0) >= 5000
-        )
-        bar = tqdm(total=total, unit="msg", desc=f"{self.sender.path} {spec.mode}-loop", disable=not show, leave=False)
+        show = spec.shows_progress()
+        bar = tqdm(total=self.share_total(total), unit="msg", desc=f"{self.sender.path} {spec.mode}-loop", disable=not show, leave=False)
         errors: list[BaseException] = []
 
         affinity = self.key_affinity
@@ -303,6 +334,8 @@ class LoadGenerator:
         def worker(index: int) -> None:
             cursor = [0]
             try:
+                if spec.mode == "closed" and t0 > time.time_ns():  # shares of one load start together
+                    time.sleep((t0 - time.time_ns()) / 1e9)
                 while True:
                     if affinity:
                         batch = self._claim_owned(index, cursor, t0, deadline, total)

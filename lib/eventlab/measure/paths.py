@@ -18,7 +18,8 @@ A *path* is a producer API, the services in between and a consumer:
 :func:`build_path` creates a path's resources under a run (so they are cleaned up with it)
 and returns its sender and consumers; the two SNS subscribers can share one topic and one
 load, and so can the two Kinesis readers. :func:`measure` offers a :class:`~eventlab.measure.load.LoadSpec` through one path,
-optionally from several producer processes, and returns a
+optionally from the workers of a Dask cluster (``producers`` > 1: a local one; or ``cluster``,
+a scheduler's address), and returns a
 :class:`~eventlab.measure.results.RunResult`::
 
     with Run(target) as run:
@@ -33,6 +34,7 @@ the embedded LocalStack only (:func:`build_path` returns None on AWS, with a log
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 import logging
 from collections.abc import Callable, Iterator, Sequence
@@ -40,6 +42,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from eventlab.handlers import handler_dir
+from eventlab.measure import distributed
 from eventlab.measure.consumers import (
     HttpReceiver,
     KinesisEfoReader,
@@ -269,6 +272,7 @@ def measure(
     spec: LoadSpec,
     *,
     producers: int = 1,
+    cluster: str | None = None,
     shards: int = 2,
     receivers: int = 1,
     lambda_batch_size: int = 10,
@@ -288,34 +292,54 @@ def measure(
 
     ``kinesis_quota`` / ``sqs_fifo_quota`` emulate AWS's quotas on the emulator's clients while
     the load runs (no effect on AWS, which enforces its own); ``retry`` is the producers'
-    backoff policy for throttled sends. Producer processes (``producers`` > 1) are not
-    throttled by an emulated quota: each has clients of its own."""
+    backoff policy for throttled sends.
+
+    ``producers`` > 1 (or ``cluster="local"``) offers the load from a local Dask cluster of that
+    many worker processes; ``cluster`` (or ``EVENTLAB_DASK_SCHEDULER``), a scheduler's address,
+    from every worker of that cluster instead; the SQS receivers and Kinesis pollers then run on
+    the workers too (the HTTP sinks and enhanced fan-out readers stay here) (see :mod:`eventlab.measure.distributed`: the schedule split, the clocks,
+    a worker that dies). Producers on workers are not throttled by an emulated quota: they have
+    clients of their own."""
     if producers < 1:
         raise ValueError("producers must be at least 1")
     group = (path,) if isinstance(path, str) else tuple(path)
-    receipts = ReceiptLog(run.run_id)
-    setup = build_path(
-        run, group, receipts, shards=shards, batch=spec.batch > 1, receivers=receivers,
-        lambda_batch_size=lambda_batch_size, poll_interval_s=poll_interval_s,
-    )
-    if setup is None:
-        return None
+    local = cluster == distributed.LOCAL
+    address = None if local else distributed.scheduler_address(cluster)
     quotas: QuotaEmulator | None = None
     with contextlib.ExitStack() as stack:
+        pool = None
+        if producers > 1 or local or address:  # connected first: a scheduler that does not answer stops us here
+            pool = stack.enter_context(distributed.connect(address, workers=producers))
+        receipts = ReceiptLog(run.run_id)
+        setup = build_path(
+            run, group, receipts, shards=shards, batch=spec.batch > 1, receivers=receivers,
+            lambda_batch_size=lambda_batch_size, poll_interval_s=poll_interval_s,
+        )
+        if setup is None:
+            return None
         if kinesis_quota or sqs_fifo_quota:
             clients = [run.target.client("kinesis" if kinesis_quota else "sqs")]
             quotas = stack.enter_context(emulate_quotas(run.target, *clients, kinesis=kinesis_quota, sqs_fifo=sqs_fifo_quota))
+        if pool is not None:  # the consumers that can move run on the workers too
+            setup = dataclasses.replace(setup, consumers=stack.enter_context(pool.consume(run, setup.consumers, receipts)))
         stack.enter_context(consuming(setup))
-        loads = offer(run, setup.sender, spec, producers, retry)
+        offered = offer(run, setup.sender, spec, pool=pool, retry=retry)
+        loads = offered.loads
         sent = sum(int(lr.frame()["ok"].sum()) for lr in loads)
         for receipt_path in setup.receipt_paths:
             if not receipts.wait_for(sent, timeout=timeout, path=receipt_path):
                 log.warning("%s: %d of %d messages after %.0f s", receipt_path, receipts.unique_count(receipt_path), sent, timeout)
         receipts.wait_quiet(quiet_s, timeout=quiet_s * 4)
-    params: dict[str, Any] = {"path": setup.name, "producers": producers, **(parameters or {})}
+    params: dict[str, Any] = {
+        "path": setup.name, "producers": len(loads), "cluster": address or (distributed.LOCAL if pool else None),
+        **(parameters or {}),
+    }
     for setting, quota in (("kinesis_quota", kinesis_quota), ("sqs_fifo_quota", sqs_fifo_quota)):
         if quota is not None:
             params[setting] = quota.__dict__ | {"emulated": run.target.is_emulated}
-    return RunResult.build(
-        name or setup.name, run.target, loads, receipts, quotas=quotas, parameters=params, receipt_paths=setup.receipt_paths
+    result = RunResult.build(
+        name or setup.name, run.target, loads, receipts, quotas=quotas, parameters=params, receipt_paths=setup.receipt_paths,
+        clock_offsets=offered.clock_offsets, incomplete=offered.incomplete + (pool.incomplete if pool else []),
     )
+    result.receipts = offered.correct_receipts(result.receipts)
+    return result

@@ -187,12 +187,25 @@ class ReceiptLog:
             path, consumer, probe.run_id, probe.msg_id, probe.key, probe.seq,
             probe.intended_ns, received_ns, receive_count, source,
         )
+        self.add(receipt)
+        return receipt
+
+    def add(self, receipt: Receipt) -> None:
+        """Record a receipt another process took (a consumer on a Dask worker)."""
+        if self.run_id is not None and receipt.run_id != self.run_id:
+            with self._cond:
+                self._others += 1
+            return
         with self._cond:
             self._receipts.append(receipt)
-            self._unique.add(probe.msg_id)
-            self._by_path[path].add(probe.msg_id)
+            self._unique.add(receipt.msg_id)
+            self._by_path[receipt.path].add(receipt.msg_id)
             self._cond.notify_all()
-        return receipt
+
+    def since(self, start: int) -> list[Receipt]:
+        """The receipts from index ``start`` on (a consumer elsewhere reports them in chunks)."""
+        with self._cond:
+            return self._receipts[start:]
 
     def record_payload(self, payload: str | bytes | dict[str, Any], **kwargs: Any) -> Receipt | None:
         """Decode a payload and record it; a payload without a probe is counted, not recorded."""
@@ -292,7 +305,12 @@ class SendLog:
         with self._lock:
             self.records.extend(records)
 
-    # Picklable (without its lock), so producer processes can hand their sends back.
+    def since(self, start: int) -> list[SendRecord]:
+        """The records from index ``start`` on (a producer reports its sends in chunks)."""
+        with self._lock:
+            return self.records[start:]
+
+    # Picklable (without its lock), so producers on Dask workers can hand their sends back.
     def __getstate__(self) -> dict[str, Any]:
         with self._lock:
             return {"records": list(self.records)}

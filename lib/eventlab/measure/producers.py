@@ -1,53 +1,25 @@
-"""Offering one load from one process or from several: each producer is a plain callable.
+"""Offering one load: from this process, or from the workers of a Dask cluster.
 
-:func:`produce` is one producer (its own clients, its own keys, its share of the load): plain
-data in, a :class:`~eventlab.measure.load.LoadResult` out, so that any engine that runs
-callables on workers could run it; today :func:`offer` runs it in this process, or in
-``producers`` processes of its own (spawned, so the consumers' threads are not forked).
+A producer is a plain callable (:func:`eventlab.measure.distributed.produce`: plain data in, a
+:class:`~eventlab.measure.load.LoadResult` out) that builds its own clients; :func:`offer` runs
+the one load here, or one slice of its schedule on every worker of a
+:class:`~eventlab.measure.distributed.Pool` (a local cluster of processes, or a cluster of
+machines).
 """
 
 from __future__ import annotations
 
-import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import replace
-from typing import Any
-
-from eventlab.measure import senders
-from eventlab.measure.load import LoadGenerator, LoadResult, LoadSpec, RetryPolicy
+from eventlab.measure.distributed import Offered, Pool, keys_for
+from eventlab.measure.load import LoadGenerator, LoadSpec, RetryPolicy
 from eventlab.measure.probes import ProbeFactory
 from eventlab.measure.senders import Sender
 from eventlab.run import Run
-from eventlab.target import Target
 
 
-def keys(spec: LoadSpec, producer: int | None = None) -> list[str]:
-    """The ordering keys one producer uses: ``k<i>``, or ``p<n>-k<i>`` for producer ``n`` of several."""
-    stem = "k" if producer is None else f"p{producer}-k"
-    return [f"{stem}{i}" for i in range(spec.keys)]
-
-
-def produce(
-    target: dict[str, Any], run_id: str, sender: dict[str, Any], spec: LoadSpec, producer: int, retry: RetryPolicy | None = None
-) -> LoadResult:
-    """One producer process: its own clients (from the target's and the sender's descriptions),
-    its own keys, and the load of ``spec`` (its share)."""
-    own = senders.rebuild(Target.from_description(target), **sender)
-    factory = ProbeFactory(run_id, keys=keys(spec, producer), size=spec.size)
-    return LoadGenerator(own, factory, spec, retry=retry).run()
-
-
-def offer(run: Run, sender: Sender, spec: LoadSpec, producers: int = 1, retry: RetryPolicy | None = None) -> list[LoadResult]:
-    """Offer ``spec`` through ``sender``: from this process, or split over ``producers`` processes
-    (each with an equal share of the rate and the count)."""
-    if producers < 1:
-        raise ValueError("producers must be at least 1")
-    if producers == 1:
-        factory = ProbeFactory(run.run_id, keys=keys(spec), size=spec.size)
-        return [LoadGenerator(sender, factory, spec, retry=retry).run()]
-    share = replace(spec, rate=spec.rate / producers, count=None if spec.count is None else spec.count // producers, progress=False)
-    address = senders.address(sender)
-    context = multiprocessing.get_context("spawn")  # no fork: the consumers' threads are running
-    with ProcessPoolExecutor(max_workers=producers, mp_context=context) as pool:
-        futures = [pool.submit(produce, run.target.describe(), run.run_id, address, share, n, retry) for n in range(producers)]
-        return [future.result() for future in futures]
+def offer(run: Run, sender: Sender, spec: LoadSpec, *, pool: Pool | None = None, retry: RetryPolicy | None = None) -> Offered:
+    """Offer ``spec`` through ``sender``: from this process (``pool`` None), or split over the
+    pool's workers (each a disjoint slice of the one schedule and keys of its own)."""
+    if pool is None:
+        factory = ProbeFactory(run.run_id, keys=keys_for(spec, 1), size=spec.size)
+        return Offered([LoadGenerator(sender, factory, spec, retry=retry).run()])
+    return pool.offer(run, sender, spec, retry=retry)

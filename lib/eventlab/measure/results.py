@@ -104,6 +104,10 @@ class RunResult:
     quota_events: pd.DataFrame = field(default_factory=pd.DataFrame)
     receipt_paths: list[str] = field(default_factory=list)
     """The paths the measurement expected receipts on: each has a summary row, also when nothing arrived."""
+    clock_offsets: dict[str, Any] = field(default_factory=dict)
+    """Per Dask worker that produced: its clock offset to the measuring process before and after, with bounds."""
+    incomplete: list[dict[str, Any]] = field(default_factory=list)
+    """The producers that died mid-run (worker, the sends it had reported): the figures would hide a hole."""
 
     @classmethod
     def build(
@@ -117,6 +121,8 @@ class RunResult:
         quotas: QuotaEmulator | None = None,
         parameters: dict[str, Any] | None = None,
         receipt_paths: list[str] | None = None,
+        clock_offsets: dict[str, Any] | None = None,
+        incomplete: list[dict[str, Any]] | None = None,
     ) -> RunResult:
         loads = load if isinstance(load, list) else [load]
         sends = pd.concat([lr.frame() for lr in loads], ignore_index=True)
@@ -128,7 +134,7 @@ class RunResult:
         events = pd.DataFrame([e.__dict__ for e in quotas.events]) if quotas else pd.DataFrame()
         return cls(
             name, sends, receipts.to_frame(), provenance(target, params), set(dlq_ids or ()), calls, events,
-            list(receipt_paths or ()),
+            list(receipt_paths or ()), dict(clock_offsets or {}), list(incomplete or ()),
         )
 
     @property
@@ -138,8 +144,12 @@ class RunResult:
 
     @property
     def summary(self) -> pd.DataFrame:
-        """One row per path: latency percentiles (ms), duplicates, ordering, loss, throttling."""
-        return analysis.summarize(self.sends, self.receipts, dlq_ids=self.dlq_ids, calls=self.calls, paths=self.receipt_paths)
+        """One row per path: latency percentiles (ms), duplicates, ordering, loss, throttling;
+        with an ``incomplete`` column (True) when a producer died mid-run."""
+        summary = analysis.summarize(self.sends, self.receipts, dlq_ids=self.dlq_ids, calls=self.calls, paths=self.receipt_paths)
+        if self.incomplete:
+            summary["incomplete"] = True
+        return summary
 
     def summary_by_path(self, sources: Mapping[str, str] | None = None) -> pd.DataFrame:
         """The summary, one row per receipt path, each judged only against its own sends,
@@ -162,7 +172,8 @@ class RunResult:
 
     def figures(self) -> dict[str, float]:
         """The headline figures (:data:`FIGURES`) of the first receipt path, as the benchmark
-        compares them; a figure nothing measured (latency, when every message was lost) is absent."""
+        compares them; a figure nothing measured (latency, when every message was lost) is absent,
+        and an incomplete run has none."""
         return figures_of(self.to_json())
 
     def to_json(self) -> dict[str, Any]:
@@ -174,6 +185,8 @@ class RunResult:
             "dlq": len(self.dlq_ids),
             "quota_refusals": len(self.quota_events),
             "receipt_paths": self.receipt_paths,
+            "clock_offsets": self.clock_offsets,
+            "incomplete": self.incomplete,
         }
 
     def save(self, directory: Path | str) -> Path:
@@ -199,7 +212,8 @@ class RunResult:
         receipts = pd.read_csv(f"{stem}-receipts.csv", keep_default_na=False, dtype={"msg_id": str, "key": str, "source": str})
         return cls(
             doc["name"], sends, receipts, doc["provenance"], set(), doc.get("calls", {}),
-            receipt_paths=list(doc.get("receipt_paths", [])),
+            receipt_paths=list(doc.get("receipt_paths", [])), clock_offsets=dict(doc.get("clock_offsets", {})),
+            incomplete=list(doc.get("incomplete", [])),
         )
 
 
@@ -207,7 +221,10 @@ class RunResult:
 def figures_of(document: Mapping[str, Any]) -> dict[str, float]:
     """The headline figures of a result as :meth:`RunResult.to_json` wrote it: those of its first
     receipt path, with the throughput over the load's duration (a benchmark's ``duration``
-    parameter, else its load's ``duration_s``)."""
+    parameter, else its load's ``duration_s``). An incomplete run (a producer died) has none:
+    its figures would hide the hole."""
+    if is_incomplete(document):
+        return {}
     (row,) = document["summary"][:1] or [{}]
     parameters = document["provenance"]["parameters"]
     duration = float(parameters.get("duration") or parameters["load"][0].get("duration_s") or 0)
@@ -215,6 +232,11 @@ def figures_of(document: Mapping[str, Any]) -> dict[str, float]:
     if duration > 0 and "delivered" in row:
         figures["throughput_msg_s"] = float(row["delivered"]) / duration
     return figures
+
+
+def is_incomplete(document: Mapping[str, Any]) -> bool:
+    """True when a producer died mid-run (see :attr:`RunResult.incomplete`)."""
+    return bool(document.get("incomplete"))
 
 
 def name_of(document: Mapping[str, Any]) -> str:
