@@ -224,8 +224,10 @@ class _Checks:
             self.add(f"{at}: FIFO topics deliver only to SQS queues, not over {sub.protocol}")
         if sub.protocol == "sqs":
             ref = self.resolve(sub.endpoint, at, ("queue",), default="queue")
-            if ref and topic.fifo and not self.queues_by_name[ref.name].fifo:
-                self.add(f"{at}: a FIFO topic delivers only to FIFO queues, not {ref.name!r}")
+            if ref and not topic.fifo and self.queues_by_name[ref.name].fifo:
+                self.add(f"{at}: a standard topic cannot deliver to the FIFO queue {ref.name!r} (SQS needs a message group id, which only FIFO topics send); make the topic FIFO or the queue standard")
+            # A FIFO topic delivers to standard queues too (best-effort order, at least once):
+            # sns.FIFO_MESSAGE_DELIVERY.
         elif sub.protocol == "lambda":
             self.resolve(sub.endpoint, at, ("function",), default="function")
         elif sub.protocol in ("http", "https"):
