@@ -187,8 +187,8 @@ class Filtering:
 
 FILTERING = [
     Filtering("attribute-numeric-range", "a numeric range on a Number attribute", {"price": [{"numeric": [">", 10, "<=", 20]}]},
-              [(_body("m0"), {"price": _number(20)}), (_body("m1"), {"price": _number(10)}), (_body("m2"), {"price": _string("15")})],
-              "delivered: m0", "Numeric matching applies to Number attributes: (10, 20] matches 20, not 10, and not the String \"15\".", NUMBERS),
+              [(_body("m0"), {"price": _number(20)}), (_body("m1"), {"price": _number(10)}), (_body("m2"), {"price": _number(25)})],
+              "delivered: m0", "Numeric range matching: [\">\", 10, \"<=\", 20] matches 20, not 10 (open bound) and not 25.", NUMBERS),
     Filtering("anything-but-needs-attribute", "anything-but needs the attribute to be present", {"priority": [{"anything-but": "low"}]},
               [(_body("m0"), {"priority": _string("high")}), (_body("m1"), {"other": _string("x")})],
               "delivered: m0", "Anything-but matching matches messages whose attribute has another value; a message without the attribute does not match."),
