@@ -17,6 +17,7 @@ from eventlab.services import (
     firehose,
     iam,
     kinesis,
+    kms,
     lambda_,
     logs,
     s3,
@@ -27,4 +28,4 @@ from eventlab.services import (
     tags,
 )
 
-__all__ = ["events", "firehose", "iam", "kinesis", "lambda_", "logs", "s3", "schemas", "ses", "sns", "sqs", "tags"]
+__all__ = ["events", "firehose", "iam", "kinesis", "kms", "lambda_", "logs", "s3", "schemas", "ses", "sns", "sqs", "tags"]
