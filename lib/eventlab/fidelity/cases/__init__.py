@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from eventlab.fidelity.cases import events, firehose, kinesis, lambda_, patterns, sns
+from eventlab.fidelity.cases import events, firehose, kinesis, lambda_, patterns, sns, sqs
 from eventlab.fidelity.model import Case
 
-CASES: list[Case] = [*events.CASES, *patterns.CASES, *sns.CASES, *firehose.CASES, *kinesis.CASES, *lambda_.CASES]
+CASES: list[Case] = [*events.CASES, *patterns.CASES, *sns.CASES, *sqs.CASES, *firehose.CASES, *kinesis.CASES, *lambda_.CASES]
 
 
 def by_service() -> dict[str, list[Case]]:
