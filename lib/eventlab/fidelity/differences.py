@@ -61,6 +61,10 @@ KNOWN_DIFFERENCES: dict[str, dict[str, KnownDifference]] = {
             observed="accepted",
             reason="localstack/services/kinesis/provider.py put_records hands every request to kinesis-mock unchecked, and kinesis-mock takes more than 500 entries",
         ),
+        "lambda.esm.visibility-below-timeout": KnownDifference(
+            observed="accepted",
+            reason="localstack/services/lambda_/provider.py validate_event_source_mapping checks the batch size against the batching window but never reads the queue's VisibilityTimeout",
+        ),
         "sns.policy-syntax.numeric-over-limit": KnownDifference(
             observed="accepted",
             reason="localstack/services/sns/filter.py (FilterPolicyValidator._validate_rule) leaves the +-1e9 bound unchecked: 'AWS says they support only from -10^9 to 10^9 but seems to accept it'",

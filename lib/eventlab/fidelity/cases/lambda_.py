@@ -110,3 +110,53 @@ CASES = [
          "deleted", doc(STATES, "When function creation fails, Lambda sets the state to Failed, and you must delete and recreate the function."),
          delete_failed, fixed_by="lambda-delete-failed"),
 ]
+
+
+# -- event source mappings: the batching rules CreateEventSourceMapping enforces ------------------
+CREATE_MAPPING = "https://docs.aws.amazon.com/lambda/latest/api/API_CreateEventSourceMapping.html"
+SQS_CONFIGURE = "https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-configure.html"
+
+
+def try_mapping(run: Run, *, fifo: bool = False, stream: bool = False, visibility: int = 60, **mapping: object) -> str:
+    """CreateEventSourceMapping from a fresh queue (or stream) to a fresh function (timeout 3 s);
+    what Lambda says, in its error code. An accepted mapping is deleted with the run."""
+    from eventlab.services import kinesis, sqs
+
+    name = create(run, "fn-esm", package())
+    if stream:
+        source = kinesis.create_stream(run, "esm", shard_count=1, encrypted=False).arn
+        mapping.setdefault("StartingPosition", "TRIM_HORIZON")
+    else:
+        source = sqs.create_queue(run, "esm", fifo=fifo, content_based_deduplication=fifo, encrypted=False,
+                                  attributes={"VisibilityTimeout": visibility}).arn
+    client = run.target.client("lambda")
+    try:
+        uuid = client.create_event_source_mapping(FunctionName=name, EventSourceArn=source, Enabled=False, **mapping)["UUID"]
+    except ClientError as error:
+        return f"rejected with {error.response.get('Error', {}).get('Code', '')}"
+    run.track("lambda:event-source-mapping", uuid, uuid, lambda: client.delete_event_source_mapping(UUID=uuid))
+    return "accepted"
+
+
+CASES += [
+    Case("lambda.esm.sqs-batch-over-10-without-window", "lambda", "a standard queue's BatchSize over 10 needs a batching window",
+         "rejected with InvalidParameterValueException",
+         doc(CREATE_MAPPING, "When you set BatchSize to a value greater than 10, you must set MaximumBatchingWindowInSeconds to at least 1."),
+         lambda run: try_mapping(run, BatchSize=100)),
+    Case("lambda.esm.sqs-batch-over-10-with-window", "lambda", "a standard queue takes BatchSize 100 with a batching window",
+         "accepted",
+         doc(CREATE_MAPPING, "Amazon SQS standard queues take BatchSize up to 10,000, with MaximumBatchingWindowInSeconds of at least 1 above 10."),
+         lambda run: try_mapping(run, BatchSize=100, MaximumBatchingWindowInSeconds=1)),
+    Case("lambda.esm.fifo-batch-over-10", "lambda", "a FIFO queue takes BatchSize at most 10",
+         "rejected with InvalidParameterValueException",
+         doc(CREATE_MAPPING, "BatchSize for Amazon SQS FIFO queues: default 10, maximum 10."),
+         lambda run: try_mapping(run, fifo=True, BatchSize=11)),
+    Case("lambda.esm.visibility-below-timeout", "lambda", "a queue whose visibility timeout is below the function timeout is refused",
+         "rejected with InvalidParameterValueException",
+         doc(SQS_CONFIGURE, "Set the source queue's visibility timeout to at least the function timeout (AWS recommends six times); Lambda refuses a mapping from a queue whose visibility timeout is shorter."),
+         lambda run: try_mapping(run, visibility=1)),
+    Case("lambda.esm.kinesis-batch-over-10000", "lambda", "a Kinesis mapping takes BatchSize at most 10,000",
+         "rejected with InvalidParameterValueException",
+         doc(CREATE_MAPPING, "BatchSize for Kinesis: default 100, maximum 10,000."),
+         lambda run: try_mapping(run, stream=True, BatchSize=10_001)),
+]
