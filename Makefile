@@ -39,7 +39,7 @@ test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 run: setup
-	$(VENV)/bin/eventlab run
+	$(VENV)/bin/eventlab run -p cases=all
 
 lab: setup
 	$(VENV)/bin/eventlab lab

@@ -4,7 +4,8 @@ A case passes when the backend agrees with AWS's verdict, or differs exactly as 
 difference says (``eventlab.fidelity.differences``). It fails when the backend does something
 new (fixed or newly broken: update the table), when a listed case now agrees, and always when
 eventlab's own code is wrong (its offline checks, its LocalStack fixes). The results are
-written to ``build/fidelity/<backend>.json``.
+written to ``build/fidelity/<backend>.json``, and the fidelity matrix of every backend's latest
+results to ``build/fidelity/matrix.json`` and ``.md``.
 
 ``EVENTLAB_LOCALSTACK_FIXES=none`` (with a fresh emulator: ``eventlab down`` first) shows
 LocalStack as released: every case that one of eventlab's fixes covers then fails.
@@ -17,6 +18,7 @@ from collections.abc import Iterator
 import pytest
 
 from eventlab.fidelity import CASES, Case, Result, backend_of, run_case, write_results
+from eventlab.fidelity.matrix import write_from_results
 from eventlab.run import Run
 from eventlab.target import Target
 
@@ -28,8 +30,9 @@ def results(target: Target) -> Iterator[list[Result]]:
     """The results of the cases this session ran, written out once they have all run."""
     collected: list[Result] = []
     yield collected
-    if collected:
-        write_results(collected, backend_of(target), target=target)
+    if collected:  # a full session replaces the backend's results; a -k selection merges into them
+        write_results(collected, backend_of(target), target=target, merge=len(collected) < len(CASES))
+        write_from_results(CASES)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
