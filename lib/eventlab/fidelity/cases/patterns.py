@@ -230,9 +230,9 @@ def _syntax_cases() -> list[Case]:
         verdict = ACCEPTED if s.valid else REJECTED
         source = doc(s.url, s.says)
         out.append(Case(f"events.offline-pattern.{s.name}", "events", f"eventlab's validator: {s.behaviour}", verdict, source,
-                        lambda _run, p=s.pattern: offline_verdict(p), subject="eventlab"))
+                        lambda _run, p=s.pattern: offline_verdict(p), subject="eventlab", creates=False))
         out.append(Case(f"events.pattern-syntax.{s.name}", "events", s.behaviour, verdict, source,
-                        lambda run, p=s.pattern: backend_verdict(run, p)))
+                        lambda run, p=s.pattern: backend_verdict(run, p), creates=False))
     return out
 
 
@@ -327,7 +327,7 @@ def match_verdict(run: Run, pattern: Mapping[str, Any], detail: Mapping[str, Any
 def _match_cases() -> list[Case]:
     return [
         Case(f"events.pattern-match.{m.name}", "events", m.behaviour, "matches" if m.matches else "does not match",
-             doc(m.url, m.says), lambda run, p=m.pattern, d=m.detail: match_verdict(run, p, d))
+             doc(m.url, m.says), lambda run, p=m.pattern, d=m.detail: match_verdict(run, p, d), creates=False)
         for m in MATCHES
     ]
 

@@ -124,14 +124,16 @@ def _topic_and_queue(run: Run) -> tuple[sns.Topic, sqs.Queue]:
 def backend_verdict(run: Run, policy: Mapping[str, Any], scope: str) -> str:
     """Whether the backend's Subscribe takes the policy."""
     topic, queue = _topic_and_queue(run)
+    client = run.target.client("sns")
     try:
-        run.target.client("sns").subscribe(
+        arn = client.subscribe(
             TopicArn=topic.arn, Protocol="sqs", Endpoint=queue.arn, ReturnSubscriptionArn=True,
             Attributes={"FilterPolicy": json.dumps(policy), "FilterPolicyScope": scope},
-        )
+        )["SubscriptionArn"]
     except ClientError as error:
         return f"rejected with {error.response.get('Error', {}).get('Code', '')}Exception".replace("ExceptionException", "Exception")
-    return ACCEPTED  # the topic's deletion removes the subscription
+    run.track(sns.SUBSCRIPTION, f"{topic.name}->sqs", arn, lambda: client.unsubscribe(SubscriptionArn=arn))
+    return ACCEPTED
 
 
 def _syntax_cases() -> list[Case]:
@@ -140,7 +142,7 @@ def _syntax_cases() -> list[Case]:
         verdict = ACCEPTED if p.valid else REJECTED
         source = doc(p.url, p.says)
         out.append(Case(f"sns.offline-policy.{p.name}", "sns", f"eventlab's validator: {p.behaviour}", verdict, source,
-                        lambda _run, q=p.policy, s=p.scope: offline_verdict(q, s), subject="eventlab"))
+                        lambda _run, q=p.policy, s=p.scope: offline_verdict(q, s), subject="eventlab", creates=False))
         out.append(Case(f"sns.policy-syntax.{p.name}", "sns", p.behaviour, verdict, source,
                         lambda run, q=p.policy, s=p.scope: backend_verdict(run, q, s)))
     return out
@@ -164,7 +166,7 @@ def delivered(run: Run, policy: Mapping[str, Any], scope: str, messages: Sequenc
     sns.subscribe_queue(run, topic, queue, raw_message_delivery=True, filter_policy=policy, filter_policy_scope=scope)
     for body, attributes in messages:
         sns.publish(run, topic, body, **({"MessageAttributes": dict(attributes)} if attributes else {}))
-    got = sqs.receive_all(run, queue, expected=len(messages), timeout=3.0)
+    got = sqs.receive_all(run, queue, expected=len(messages), timeout=2.0)
     names = sorted({json.loads(m["Body"]).get("m", "?") if m["Body"].startswith("{") else m["Body"] for m in got})
     return "delivered: " + (", ".join(names) if names else "none")
 
