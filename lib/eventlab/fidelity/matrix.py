@@ -213,10 +213,11 @@ def heatmap(matrix: Matrix) -> Any:
     for i in range(len(services)):
         for j in range(len(columns)):
             if not np.isnan(shares[i, j]):
-                ax.text(j, i, str(counts[i, j]), ha="center", va="center", fontsize=9)
+                ax.text(j, i, str(counts[i, j]), ha="center", va="center", fontsize=9,
+                        color="white" if shares[i, j] > 0.6 else "black")
     ax.set_xticks(range(len(columns)), [f"{b}\n{o}" for b, o in columns], fontsize=8)
     ax.set_yticks(range(len(services)), services)
-    ax.set_title("share of each service's cases, per backend and outcome (number: cases)")
+    ax.set_title("cases per service: agree, differ, unsupported", fontsize=10)
     fig.colorbar(image, ax=ax, fraction=0.03, label="share of the service's cases")
     fig.tight_layout()
     return fig

@@ -161,3 +161,42 @@ CASES += [
          doc(CREATE_MAPPING, "BatchSize for Kinesis: default 100, maximum 10,000."),
          lambda run: try_mapping(run, stream=True, BatchSize=10_001)),
 ]
+
+
+# -- event source mappings: partial batch responses and redrive -----------------------------------
+PARTIAL_BATCH = "https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html"
+REPORTING_HANDLER = (
+    "def handler(event, context):\n"
+    "    return {'batchItemFailures': [{'itemIdentifier': r['messageId']} for r in event['Records'] if r['body'] == 'fail']}\n"
+)
+
+
+def partial_batch_redrive(run: Run) -> str:
+    """A mapping with ReportBatchItemFailures reading a queue whose DLQ takes a message after one
+    receive: the function reports one record of three as failed. Where each message ends."""
+    import tempfile
+    from pathlib import Path
+
+    from eventlab.services import sqs
+
+    dlq = sqs.create_queue(run, "pb-dlq", encrypted=False)
+    queue = sqs.create_queue(run, "pb", encrypted=False, dead_letter_queue=dlq, max_receive_count=1,
+                             attributes={"VisibilityTimeout": 3})
+    with tempfile.TemporaryDirectory() as folder:
+        (Path(folder) / "main.py").write_text(REPORTING_HANDLER)
+        function = functions.create_function(run, "pb", folder, timeout=3)
+    functions.create_event_source_mapping(run, function, queue.arn, batch_size=10, maximum_batching_window=1,
+                                          report_batch_item_failures=True)
+    client = run.target.client("sqs")
+    client.send_message_batch(QueueUrl=queue.url, Entries=[{"Id": b, "MessageBody": b} for b in ("ok-1", "fail", "ok-2")])
+    in_dlq = [m["Body"] for m in sqs.receive_all(run, dlq, expected=1, timeout=25.0)]
+    left = int(client.get_queue_attributes(QueueUrl=queue.url, AttributeNames=["All"])["Attributes"].get("ApproximateNumberOfMessages", "0"))
+    return f"in the DLQ: {', '.join(sorted(in_dlq)) or 'nothing'}; left in the queue: {left}"
+
+
+CASES += [
+    Case("lambda.esm.partial-batch-redrive", "lambda", "ReportBatchItemFailures retries only the failed record, which redrives to the DLQ",
+         "in the DLQ: fail; left in the queue: 0",
+         doc(PARTIAL_BATCH, "With ReportBatchItemFailures, Lambda deletes the records the function did not report as failed; the reported ones become visible again and, past maxReceiveCount, move to the queue's dead-letter queue."),
+         partial_batch_redrive),
+]
