@@ -148,3 +148,23 @@ def test_eventlab_check_takes_variables_and_shipped_names(tmp_path: Path, capsys
     assert main(["check", "ecommerce", "--var", "nope=1"]) == 1
     assert "unknown variable" in capsys.readouterr().out
     assert main(["check", str(tmp_path / "missing.yaml")]) == 2
+
+
+def test_apply_refuses_what_aws_would_drop_before_any_call() -> None:
+    """topology.apply runs the same checks first: nothing reaches the target."""
+    from eventlab.run import Run
+    from eventlab.topology import TopologyError, apply
+
+    class NoCalls:
+        is_emulated = True
+        region = "us-east-1"
+        account_id = "000000000000"
+
+        def client(self, service: str) -> object:
+            raise AssertionError(f"the check must refuse before any {service} call")
+
+    row = ROWS[0]
+    run = Run(NoCalls())  # type: ignore[arg-type]
+    with pytest.raises(TopologyError, match="AWS-managed key alias/aws/sns"):
+        apply(Topology.from_dict(row.topology), run)
+    assert run.resources == []
