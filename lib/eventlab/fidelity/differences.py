@@ -54,8 +54,8 @@ KNOWN_DIFFERENCES: dict[str, dict[str, KnownDifference]] = {
             reason="aggregate_rules calls .items() on each $or branch; a string branch raises AttributeError, which the gateway returns as a 500 InternalError",
         ),
         "kinesis.limits.record-size": KnownDifference(
-            observed="1048576 bytes accepted; 1048577 bytes accepted",
-            reason="localstack/services/kinesis/provider.py put_record raises NotImplementedError to fall through to kinesis-mock, which measures the data blob alone against 1 MiB: the partition key is not counted",
+            observed="1048576 bytes accepted; 1048577 bytes rejected with InvalidArgumentException",
+            reason="localstack/services/kinesis/provider.py put_record raises NotImplementedError to fall through to kinesis-mock, which refuses a data blob over 1 MiB itself, with InvalidArgumentException, where AWS's request validation answers ValidationException",
         ),
         "kinesis.limits.put-records-500": KnownDifference(
             observed="accepted",
