@@ -109,7 +109,7 @@ test: check-backend $(TEST_NEEDS)
 	printf '%s' "$$summary"; exit $$failed
 
 run: check-backend $(RUN_NEEDS)
-	$(EVENTLAB) run
+	$(EVENTLAB) run -p cases=all
 
 lab: check-backend $(RUN_NEEDS)
 	$(EVENTLAB) lab

@@ -8,6 +8,7 @@
     eventlab deploy PATTERN          build a ready-made pattern and print its outputs as JSON
     eventlab destroy PATTERN         delete everything that deploy built
     eventlab bench [WORKLOAD...]     run benchmark workloads (default: the full set) and compare
+    eventlab check TOPOLOGY.yaml     what AWS would refuse or silently drop, offline (exit 0 or 1)
 """
 
 from __future__ import annotations
@@ -280,6 +281,38 @@ def cmd_destroy(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    """Check a topology offline as AWS would take it: exit 0 when AWS would accept it and
+    deliver through it, 1 otherwise, with one line per problem (and per warning)."""
+    from eventlab.locations import topology_file
+    from eventlab.topology.model import Topology, TopologyError
+    from eventlab.topology.validate import check
+
+    path = Path(args.topology)
+    if not path.exists() and not path.suffix:
+        path = topology_file(args.topology)  # a shipped topology by name: ecommerce, fanout, ...
+    if not path.is_file():
+        raise TopologyError([f"{args.topology}: no such topology file"])
+    variables: dict[str, str] = {}
+    for item in args.var:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise TopologyError([f"--var {item!r}: write NAME=VALUE"])
+        variables[name] = value
+    try:
+        report = check(Topology.from_yaml(path, variables))
+    except TopologyError as error:
+        problems, warnings = error.problems, []
+    else:
+        problems, warnings = report.problems, report.warnings
+    for warning in warnings:
+        print(f"{path.name}: warning: {warning}")
+    for problem in problems:
+        print(f"{path.name}: {problem}")
+    print(f"{path.name}: {'AWS would accept it' if not problems else f'{len(problems)} problem(s)'}", file=sys.stderr)
+    return 1 if problems else 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     """Run workloads through the benchmark notebook, repeatedly; compare with the baselines.
 
@@ -412,6 +445,11 @@ def build_parser() -> argparse.ArgumentParser:
     destroy = sub.add_parser("destroy", help=cmd_destroy.__doc__)
     destroy.add_argument("pattern", choices=sorted(PATTERNS))
     destroy.set_defaults(func=cmd_destroy)
+
+    check_cmd = sub.add_parser("check", help=cmd_check.__doc__)
+    check_cmd.add_argument("topology", help="a topology YAML file, or the name of a shipped one (data/topologies)")
+    check_cmd.add_argument("--var", action="append", default=[], metavar="NAME=VALUE", help="set a variable the file declares (repeatable)")
+    check_cmd.set_defaults(func=cmd_check)
 
     bench_cmd = with_runtime_options(sub.add_parser("bench", help="run benchmark workloads and compare them with the baselines"))
     bench_cmd.add_argument("workloads", nargs="*", help="workload names or files (default: the --set)")

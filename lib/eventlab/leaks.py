@@ -66,6 +66,7 @@ DELETION_ORDER = (
     "firehose:delivery-stream",
     "kinesis:stream",
     "s3:bucket",
+    "kms:key",
     "iam:role",
     "logs:log-group",
 )

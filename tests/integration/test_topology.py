@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from eventlab.run import Run
-from eventlab.services import events, s3
+from eventlab.services import events, kms, s3
 from eventlab.topology import Topology, TopologyError, apply
 
 pytestmark = pytest.mark.integration
@@ -102,12 +102,24 @@ def test_policies_grant_only_the_senders_that_need_them(run: Run) -> None:
         (("firehose:PutRecord", "firehose:PutRecordBatch"), (deployment.delivery_streams["audit-to-lake"].arn,)),
     }, "the rule's role may write to exactly its stream and delivery stream"
 
+    # Encrypted at rest: what AWS services publish to with a customer-managed key admitting
+    # exactly those publishers (an AWS-managed key cannot admit them), the rest with SSE-SQS.
     sqs = run.target.client("sqs")
-    for queue in deployment.queues.values():
+    fed = {"orders": {"events.amazonaws.com": rule_arn}, "ledger.fifo": {"events.amazonaws.com": rule_arn},
+           "big-orders": {"sns.amazonaws.com": topic_arn}, "eu-orders": {"sns.amazonaws.com": topic_arn}}
+    assert set(deployment.keys) == {f"queue:{name}" for name in fed} | {"topic:order-events"}
+    for name, queue in deployment.queues.items():
         attrs = sqs.get_queue_attributes(QueueUrl=queue.url, AttributeNames=["All"])["Attributes"]
-        assert attrs.get("SqsManagedSseEnabled") == "true", f"{queue.name} is encrypted at rest"
+        if name in fed:
+            key = deployment.keys[f"queue:{name}"]
+            assert attrs.get("KmsMasterKeyId") == key.arn, f"{queue.name} is encrypted with its own key"
+            publishers = {s["Principal"]["Service"]: s["Condition"]["ArnLike"]["aws:SourceArn"]
+                          for s in kms.key_policy_of(run.target, key.key_id)["Statement"] if "Service" in s["Principal"]}
+            assert publishers == fed[name], f"{queue.name}'s key admits exactly its publishers"
+        else:
+            assert attrs.get("SqsManagedSseEnabled") == "true", f"{queue.name} is encrypted at rest"
     topic_attrs = run.target.client("sns").get_topic_attributes(TopicArn=topic_arn)["Attributes"]
-    assert topic_attrs["KmsMasterKeyId"] == "alias/aws/sns"
+    assert topic_attrs["KmsMasterKeyId"] == deployment.keys["topic:order-events"].arn
     summary = run.target.client("kinesis").describe_stream_summary(StreamName=deployment.streams["audit"].name)
     assert summary["StreamDescriptionSummary"]["EncryptionType"] == "KMS"
 

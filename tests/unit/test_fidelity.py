@@ -46,7 +46,7 @@ def test_case_ids_are_unique_and_start_with_their_service() -> None:
     ids = [c.id for c in CASES]
     assert len(ids) == len(set(ids))
     assert all(c.id.startswith(f"{c.service}.") for c in CASES)
-    assert set(by_service()) == {"eventbridgev2", "events", "firehose", "kinesis", "lambda", "sqs"}
+    assert set(by_service()) >= {"eventbridgev2", "events", "sns", "sqs", "firehose", "kinesis", "lambda"}
 
 
 def test_every_verdict_has_a_source_that_says_something() -> None:
@@ -152,3 +152,40 @@ def test_the_fixes_are_registered_as_a_localstack_start_hook() -> None:
     hooks = project["project"]["entry-points"]["localstack.hooks.on_infra_start"]
     assert hooks["eventlab_localstack_fixes"] == "eventlab_localstack.fixes:eventlab_localstack_fixes"
     assert "eventlab_localstack" in project["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"]
+
+
+def test_eventlabs_own_cases_agree_with_aws() -> None:
+    """The offline validators' cases run without an emulator: each must give AWS's verdict."""
+    from eventlab.runtime.companions import COMPANIONS
+
+    # the cases of eventlab's own servers (eventbridgev2) need the server: the integration suite runs them
+    own = [c for c in CASES if c.subject == "eventlab" and c.service not in COMPANIONS]
+    assert len(own) > 50
+    wrong = [(c.id, c.verdict, c.check(fake_run())) for c in own if c.check(fake_run()) != c.verdict]
+    assert not wrong, wrong
+
+
+def test_the_readme_summarizes_the_matrix_as_the_suite_holds_it() -> None:
+    from eventlab.fidelity.matrix import summary_markdown
+
+    readme = (ROOT / "README.md").read_text()
+    shown = readme.split("<!-- fidelity-summary -->\n", 1)[1].split("\n<!-- /fidelity-summary -->", 1)[0]
+    backends = [b for b in KNOWN_DIFFERENCES if b != "aws"]
+    assert shown == summary_markdown(CASES, backends), "regenerate the README's table with fidelity.matrix.summary_markdown"
+
+
+def test_the_matrix_puts_each_backends_latest_run_beside_aws(tmp_path: Path) -> None:
+    from eventlab.fidelity.matrix import build, load_results, markdown, write
+
+    write_results([run_case(case(), fake_run())], "localstack", path=tmp_path / "localstack.json")
+    write_results([run_case(case(check=lambda run: "rejected"), fake_run("ministack"))], "ministack", path=tmp_path / "ministack.json")
+    merged = write_results([run_case(case(id="events.more"), fake_run())], "localstack", path=tmp_path / "localstack.json", merge=True)
+    assert {c["id"] for c in json.loads(merged.read_text())["cases"]} == {"events.sample", "events.more"}, "a merge keeps the others"
+    matrix = build([case(), case(id="events.more"), case(id="events.never")], load_results(tmp_path))
+    assert matrix.backends == ["localstack", "ministack"] and all(matrix.runs[b]["written_at"] for b in matrix.backends)
+    assert matrix.counts() == {"localstack": {"agrees": 2, "not run": 1}, "ministack": {"differs": 1, "not run": 2}}
+    assert matrix.by_service() == {"events": {"localstack": {"agrees": 2, "not run": 1}, "ministack": {"differs": 1, "not run": 2}}}
+    text = markdown(matrix)
+    assert "| events | events.sample | b | accepted | agrees | differs: rejected |" in text and "ministack**: results of the run at" in text
+    json_path, md_path = write(matrix, tmp_path)
+    assert json.loads(json_path.read_text())["rows"][0]["aws"] == "accepted" and md_path.read_text() == text

@@ -99,11 +99,12 @@ def test_bad_input_is_refused_before_any_call(offline_run: Run, make, message: s
     assert offline_run.resources == []
 
 
-def test_a_fifo_topic_cannot_feed_a_standard_queue(offline_run: Run) -> None:
-    topic = sns.Topic("el-x-t.fifo", "arn:aws:sns:us-east-1:0:el-x-t.fifo")
-    queue = sqs.Queue("el-x-q", "url", "arn:aws:sqs:us-east-1:0:el-x-q")
-    with pytest.raises(ValueError, match="FIFO topic"):
+def test_a_standard_topic_cannot_feed_a_fifo_queue(offline_run: Run) -> None:
+    topic = sns.Topic("el-x-t", "arn:aws:sns:us-east-1:0:el-x-t")
+    queue = sqs.Queue("el-x-q.fifo", "url", "arn:aws:sqs:us-east-1:0:el-x-q.fifo")
+    with pytest.raises(ValueError, match="only a FIFO topic can deliver"):
         sns.subscribe_queue(offline_run, topic, queue)
+    assert offline_run.resources == []
 
 
 

@@ -18,6 +18,57 @@ from eventlab.fidelity.model import Case, KnownDifference
 
 KNOWN_DIFFERENCES: dict[str, dict[str, KnownDifference]] = {
     "localstack": {
+        # EventBridge pattern validation: LocalStack's own engine
+        # (localstack/services/events/event_rule_engine.py, EventPatternCompiler) checks each value
+        # on its own and approximates AWS's wildcard complexity.
+        "events.pattern-syntax.empty-object": KnownDifference(
+            observed="accepted",
+            reason="EventPatternCompiler.aggregate_rules walks an object's keys and raises only on a bad value; an empty object has no keys, so nothing refuses it",
+        ),
+        "events.pattern-syntax.wildcard-six-stars": KnownDifference(
+            observed="rejected with InvalidEventPatternException",
+            reason="_validate_wildcard stands in for AWS's complexity evaluation (a TODO in its code) by refusing more than five '*' in any wildcard, repeated sequences or not",
+        ),
+        "events.pattern-syntax.wildcard-bad-escape": KnownDifference(
+            observed="accepted",
+            reason="_validate_wildcard looks only for '**' and counts the '*'; it never reads backslashes, so an escape of another character passes",
+        ),
+        "events.pattern-syntax.anything-but-mixed": KnownDifference(
+            observed="accepted",
+            reason="_validate_rule checks each item of an anything-but list alone (refusing only null), never that the items are all strings or all numbers",
+        ),
+        "events.pattern-syntax.anything-but-boolean-in-list": KnownDifference(
+            observed="accepted",
+            reason="_validate_rule checks each item of an anything-but list as a plain value, and booleans are plain values there; only null is refused",
+        ),
+        "events.pattern-syntax.anything-but-empty-list": KnownDifference(
+            observed="accepted",
+            reason="_validate_rule loops over the anything-but list's items; an empty list has none, so nothing refuses it",
+        ),
+        "events.pattern-syntax.or-one-branch": KnownDifference(
+            observed="accepted",
+            reason="aggregate_rules adds up the branches of a $or without counting them, so a single branch passes",
+        ),
+        "events.pattern-syntax.or-not-objects": KnownDifference(
+            observed="rejected with InternalError",
+            reason="aggregate_rules calls .items() on each $or branch; a string branch raises AttributeError, which the gateway returns as a 500 InternalError",
+        ),
+        "kinesis.limits.record-size": KnownDifference(
+            observed="1048576 bytes accepted; 1048577 bytes rejected with InvalidArgumentException",
+            reason="localstack/services/kinesis/provider.py put_record raises NotImplementedError to fall through to kinesis-mock, which refuses a data blob over 1 MiB itself, with InvalidArgumentException, where AWS's request validation answers ValidationException",
+        ),
+        "kinesis.limits.put-records-500": KnownDifference(
+            observed="accepted",
+            reason="localstack/services/kinesis/provider.py put_records hands every request to kinesis-mock unchecked, and kinesis-mock takes more than 500 entries",
+        ),
+        "lambda.esm.visibility-below-timeout": KnownDifference(
+            observed="accepted",
+            reason="localstack/services/lambda_/provider.py validate_event_source_mapping checks the batch size against the batching window but never reads the queue's VisibilityTimeout",
+        ),
+        "sns.policy-syntax.numeric-over-limit": KnownDifference(
+            observed="accepted",
+            reason="localstack/services/sns/filter.py (FilterPolicyValidator._validate_rule) leaves the +-1e9 bound unchecked: 'AWS says they support only from -10^9 to 10^9 but seems to accept it'",
+        ),
         "kinesis.efo.resubscribe-within-5s": KnownDifference(
             observed="the second subscription is accepted",
             reason=(

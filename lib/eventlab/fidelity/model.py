@@ -68,6 +68,7 @@ class Case:
     ``"eventlab"`` (eventlab's own code, such as its offline validators, which must always
     agree). ``fixed_by`` names the eventlab LocalStack fix (``eventlab_localstack.fixes``) the
     case relies on: on LocalStack such a case must agree, never be a known difference.
+    ``creates`` False says the check makes no resource, so the suite spares it a leak check.
     """
 
     id: str
@@ -78,6 +79,7 @@ class Case:
     check: Check
     subject: Subject = "backend"
     fixed_by: str = ""
+    creates: bool = True  # False: the check makes no resource (offline, or TestEventPattern)
 
     def __post_init__(self) -> None:
         if not self.id.startswith(f"{self.service}."):

@@ -93,9 +93,24 @@ def document(results: Sequence[Result], backend: str, *, target: Target | None =
     return {**meta, "counts": counts, "failures": sum(not r.ok for r in results), "cases": [r.as_dict() for r in results]}
 
 
-def write_results(results: Sequence[Result], backend: str, *, target: Target | None = None, path: Path | None = None) -> Path:
-    """Write (replace) ``build/fidelity/<backend>.json``; returns its path."""
+def write_results(results: Sequence[Result], backend: str, *, target: Target | None = None, path: Path | None = None,
+                  merge: bool = False) -> Path:
+    """Write ``build/fidelity/<backend>.json``; returns its path. It is replaced, unless ``merge``:
+    then the cases run now replace their earlier entries and the other entries stay (a partial
+    run, such as notebook 10's, keeps a full run's other results)."""
     out = path or results_path(backend)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(document(results, backend, target=target), indent=2) + "\n")
+    written = document(results, backend, target=target)
+    if merge and out.exists():
+        try:
+            earlier = json.loads(out.read_text()).get("cases", [])
+        except ValueError:
+            earlier = []
+        now = {entry["id"] for entry in written["cases"]}
+        entries = [e for e in earlier if e.get("id") not in now] + written["cases"]
+        counts: dict[str, int] = {}
+        for entry in entries:
+            counts[entry["outcome"]] = counts.get(entry["outcome"], 0) + 1
+        written = {**written, "counts": counts, "failures": sum(not e["ok"] for e in entries), "cases": entries}
+    out.write_text(json.dumps(written, indent=2) + "\n")
     return out

@@ -18,6 +18,7 @@ from eventlab.services import (
     firehose,
     iam,
     kinesis,
+    kms,
     lambda_,
     logs,
     s3,
@@ -28,4 +29,5 @@ from eventlab.services import (
     tags,
 )
 
-__all__ = ["eventbridgev2", "events", "firehose", "iam", "kinesis", "lambda_", "logs", "s3", "schemas", "ses", "sns", "sqs", "tags"]
+__all__ = ["eventbridgev2", "events", "firehose", "iam", "kinesis", "kms", "lambda_", "logs", "s3", "schemas", "ses", "sns",
+           "sqs", "tags"]

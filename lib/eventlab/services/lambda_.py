@@ -19,8 +19,9 @@ import time
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from botocore.exceptions import ClientError
 
@@ -42,6 +43,26 @@ DEFAULT_RUNTIME = "python3.13"
 # runtimes page for the dates after which AWS refuses them).
 PYTHON_RUNTIMES = ("python3.14", "python3.13", "python3.12", "python3.11", "python3.10")
 DEPRECATED_PYTHON_RUNTIMES = ("python3.9", "python3.8")
+# The Lambda runtimes page's deprecated runtimes table, for the Python runtimes eventlab knows:
+# (deprecation, block function create, block function update). After its block-create date
+# AWS refuses CreateFunction with the runtime; before it, a deprecated runtime is still created.
+RUNTIMES_PAGE = "https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtimes.html"
+RUNTIME_DATES: dict[str, tuple[date, date, date]] = {
+    "python3.8": (date(2024, 10, 14), date(2025, 2, 28), date(2025, 3, 31)),
+    "python3.9": (date(2025, 12, 15), date(2027, 2, 1), date(2027, 3, 3)),
+}
+
+
+def runtime_status(runtime: str, today: date) -> Literal["supported", "deprecated", "blocked"]:
+    """Where a Python runtime is on AWS's deprecation path on ``today``: ``blocked`` once AWS
+    refuses to create functions with it, ``deprecated`` once it gets no more patches."""
+    dates = RUNTIME_DATES.get(runtime)
+    if dates is None:
+        return "supported"
+    deprecated, block_create, _ = dates
+    if today >= block_create:
+        return "blocked"
+    return "deprecated" if today >= deprecated else "supported"
 MEMORY_MB = (128, 10_240)
 TIMEOUT_SECONDS = (1, 900)
 HANDLER_MAX_CHARS = 128

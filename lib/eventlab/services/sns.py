@@ -33,6 +33,10 @@ FILTER_POLICY_MAX_BYTES = 256 * 1024
 FILTER_POLICIES_PER_TOPIC = 200  # default quota, adjustable
 # What a subscription to a FIFO topic can be, and which protocols take raw delivery.
 FIFO_PROTOCOLS = frozenset({"sqs"})
+# "Amazon SNS message delivery for FIFO topics": FIFO topics deliver to FIFO *and* standard
+# queues; a standard queue then sees best-effort ordering and at-least-once delivery.
+FIFO_MESSAGE_DELIVERY = "https://docs.aws.amazon.com/sns/latest/dg/fifo-message-delivery.html"
+FIFO_MESSAGE_ORDERING = "https://docs.aws.amazon.com/sns/latest/dg/fifo-topic-message-ordering.html"
 RAW_DELIVERY_PROTOCOLS = frozenset({"sqs", "http", "https", "firehose"})
 
 
@@ -119,9 +123,13 @@ def subscribe(
 
 
 def subscribe_queue(run: Run, topic: Topic, queue: sqs.Queue, **options: Any) -> Subscription:
-    """Subscribe a queue, and let only this topic send to it (queue policy on aws:SourceArn)."""
-    if topic.fifo and not queue.fifo:
-        raise ValueError(f"FIFO topic {topic.name} can only deliver to FIFO queues, not {queue.name}.")
+    """Subscribe a queue, and let only this topic send to it (queue policy on aws:SourceArn).
+
+    A FIFO topic delivers to FIFO and to standard queues (:data:`FIFO_MESSAGE_DELIVERY`); a standard
+    queue then gets best-effort order and at-least-once delivery. A standard topic cannot
+    deliver to a FIFO queue (SQS refuses messages without a group id)."""
+    if queue.fifo and not topic.fifo:
+        raise ValueError(f"queue {queue.name} is FIFO: only a FIFO topic can deliver to it, not the standard topic {topic.name}.")
     sqs.allow_senders(run, queue, service=PRINCIPAL, source_arns=[topic.arn])
     return subscribe(run, topic, "sqs", queue.arn, **options)
 

@@ -19,8 +19,8 @@ from typing import Any
 
 from eventlab import policies
 from eventlab.run import Run
-from eventlab.services import events, firehose, iam, kinesis, s3, sns, sqs
-from eventlab.topology import functions, handles
+from eventlab.services import events, firehose, iam, kinesis, kms, s3, sns, sqs
+from eventlab.topology import functions, handles, plan
 from eventlab.topology.handles import Handles
 from eventlab.topology.model import (
     QueueSpec,
@@ -129,12 +129,13 @@ class _Builder:
                 self.h.targeted.add(rule.name)
 
     def _queue(self, spec: QueueSpec) -> sqs.Queue:
+        key = {"KmsMasterKeyId": spec.kms_key} if spec.encrypted and spec.kms_key else {}
         return sqs.create_queue(
             self.run,
             spec.name.removesuffix(sqs.FIFO_SUFFIX),
             fifo=spec.fifo,
             content_based_deduplication=spec.content_based_deduplication,
-            attributes=spec.attributes(),
+            attributes={**spec.attributes(), **key},
             dead_letter_queue=self.h.queues[spec.dead_letter] if spec.dead_letter else None,
             max_receive_count=spec.max_receive_count,
             encrypted=spec.encrypted,
@@ -147,6 +148,7 @@ class _Builder:
             spec.name.removesuffix(sns.FIFO_SUFFIX),
             fifo=spec.fifo,
             content_based_deduplication=spec.content_based_deduplication,
+            attributes={"KmsMasterKeyId": spec.kms_key} if spec.encrypted and spec.kms_key else None,
             encrypted=spec.encrypted,
             tags=spec.tags,
         )
@@ -178,9 +180,32 @@ class _Builder:
             self.t, lambda topic: self.h.topics[topic].arn, lambda rule: self.h.rules[rule].arn
         )
         for name, grants in queue_grants.items():
+            self._customer_managed_key("queue", name, grants)
             self.h.policies[f"queue:{name}"] = sqs.merge_queue_policy(self.run, self.h.queues[name], grants)
         for name, grants in topic_grants.items():
+            self._customer_managed_key("topic", name, grants)
             self.h.policies[f"topic:{name}"] = sns.merge_topic_policy(self.run, self.h.topics[name], grants)
+
+    def _customer_managed_key(self, kind: str, name: str, grants: dict[str, set[str]]) -> None:
+        """An encrypted queue or topic that AWS services publish to, with no key declared, gets a
+        customer-managed key whose policy admits exactly those publishers (for their source
+        ARNs): an AWS-managed key cannot admit them, and AWS would drop what they send."""
+        spec = {q.name: q for q in self.t.queues}[name] if kind == "queue" else {t.name: t for t in self.t.topics}[name]
+        if not spec.encrypted or spec.kms_key is not None:
+            return
+        via = "sqs" if kind == "queue" else "sns"
+
+        def create() -> kms.Key:
+            key = kms.create_key(self.run, plan.key_base(kind, name), via=via, publishers=grants)
+            if kind == "queue":
+                self.run.target.client("sqs").set_queue_attributes(
+                    QueueUrl=self.h.queues[name].url, Attributes={"KmsMasterKeyId": key.arn, "SqsManagedSseEnabled": "false"})
+            else:
+                self.run.target.client("sns").set_topic_attributes(
+                    TopicArn=self.h.topics[name].arn, AttributeName="KmsMasterKeyId", AttributeValue=key.arn)
+            return key
+
+        _once(self.h.keys, f"{kind}:{name}", create)
 
     def _subscribe(self, topic: TopicSpec, sub: SubscriptionSpec) -> sns.Subscription:
         topic_arn = self.h.topics[topic.name].arn

@@ -31,11 +31,15 @@ class PatternError(ValueError):
     """A pattern or policy that AWS would reject; the message names the path and the rule."""
 
 
-# Wildcard complexity (EventBridge "Wildcard matching"): no consecutive '*', at most five.
-WILDCARD_MAX_STARS = 5
+# AWS's pages the grammar below follows (the conformance cases cite them one rule at a time).
+EVENT_PATTERNS = "https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-event-patterns.html"
+COMPARISON_OPERATORS = "https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-create-pattern-operators.html"
+FILTER_POLICY_CONSTRAINTS = "https://docs.aws.amazon.com/sns/latest/dg/subscription-filter-policy-constraints.html"
 
 
 def _string_or_ignore_case(value: Any, path: str, operator: str, flavor: Flavor) -> None:
+    """``prefix``/``suffix`` take a string (the empty one too: it matches every string), and on
+    EventBridge also ``{"equals-ignore-case": string}``."""
     if isinstance(value, str):
         return
     if (
@@ -50,10 +54,27 @@ def _string_or_ignore_case(value: Any, path: str, operator: str, flavor: Flavor)
 
 
 def _check_wildcard(value: Any, path: str) -> None:
+    """EventBridge's wildcard rules ("Matching using wildcards"): any number of '*', never two in
+    a row; a backslash escapes only '*' (\\*) and itself (\\\\)."""
     if not isinstance(value, str):
         raise PatternError(f"{path}: 'wildcard' takes a string")
-    if "**" in value or value.count("*") > WILDCARD_MAX_STARS:
-        raise PatternError(f"{path}: a wildcard has at most {WILDCARD_MAX_STARS} '*', none of them consecutive")
+    previous_star = False
+    index = 0
+    while index < len(value):
+        char = value[index]
+        if char == "\\":
+            if index + 1 >= len(value) or value[index + 1] not in "*\\":
+                raise PatternError(f"{path}: in a wildcard a backslash escapes only '*' and '\\' (write \\* or \\\\), at position {index}")
+            index += 2
+            previous_star = False
+            continue
+        if char == "*":
+            if previous_star:
+                raise PatternError(f"{path}: consecutive wildcard characters at position {index}; EventBridge does not support '**'")
+            previous_star = True
+        else:
+            previous_star = False
+        index += 1
 
 
 def _check_cidr(value: Any, path: str) -> None:
@@ -85,25 +106,37 @@ def _check_numeric(value: Any, path: str, flavor: Flavor) -> None:
             raise PatternError(f"{path}: numeric range low {numbers[0]} is not below high {numbers[1]}")
 
 
+def _plain_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def _check_anything_but(value: Any, path: str, flavor: Flavor) -> None:
-    if isinstance(value, str) or (isinstance(value, int | float) and not isinstance(value, bool)):
+    """anything-but takes a string, a number, or a non-empty list of strings or of numbers (not
+    mixed, no null or boolean); or one operator: on SNS ``prefix``, on EventBridge ``prefix`` or
+    ``suffix`` (a non-empty string), ``equals-ignore-case`` or ``wildcard`` (a string or a list)."""
+    if isinstance(value, str) or _plain_number(value):
         return
     if isinstance(value, list):
-        if not value or not all(isinstance(v, str | int | float) and not isinstance(v, bool) for v in value):
-            raise PatternError(f"{path}: 'anything-but' list must hold strings or numbers")
+        strings = all(isinstance(v, str) for v in value)
+        numbers = all(_plain_number(v) for v in value)
+        if not value or not (strings or numbers):
+            raise PatternError(f"{path}: an 'anything-but' list holds strings or numbers, all of one kind (no null, boolean or mix)")
         return
-    # SNS takes only a prefix inside anything-but; EventBridge also suffix, equals-ignore-case and
-    # wildcard, each with a non-empty string or a list of them.
-    allowed = {"prefix", "suffix", "equals-ignore-case", "wildcard"} if flavor == "eventbridge" else {"prefix"}
+    allowed = ("prefix", "suffix", "equals-ignore-case", "wildcard") if flavor == "eventbridge" else ("prefix",)
     if isinstance(value, Mapping) and len(value) == 1 and next(iter(value)) in allowed:
         operator, inner = next(iter(value.items()))
-        values = inner if isinstance(inner, list) and flavor == "eventbridge" else [inner]
-        if values and all(isinstance(v, str) and v for v in values):
+        if operator in ("prefix", "suffix"):
+            if isinstance(inner, str) and inner:
+                return
+            raise PatternError(f"{path}: 'anything-but' {operator} takes a non-empty string")
+        values = inner if isinstance(inner, list) else [inner]
+        if values and all(isinstance(v, str) for v in values):
             if operator == "wildcard":
                 for v in values:
                     _check_wildcard(v, path)
             return
-    raise PatternError(f"{path}: 'anything-but' takes a value, a list, or one of {sorted(allowed)} with a non-empty string")
+        raise PatternError(f"{path}: 'anything-but' {operator} takes a string or a non-empty list of strings")
+    raise PatternError(f"{path}: 'anything-but' takes a value, a list, or one of {list(allowed)}")
 
 
 def _check_operator(item: Mapping[str, Any], path: str, flavor: Flavor) -> None:
@@ -142,8 +175,8 @@ def _check_values(values: Any, path: str, flavor: Flavor) -> int:
             _check_operator(item, where, flavor)
         elif isinstance(item, list):
             raise PatternError(f"{where}: arrays cannot be nested")
-        elif item is None and flavor == "sns":
-            raise PatternError(f"{where}: SNS filter policies cannot match null")
+        elif not (item is None or isinstance(item, str | bool | int | float)):
+            raise PatternError(f"{where}: a match value is a string, number, true, false, null or an operator object")
     return len(values)
 
 

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from eventlab import policies
 from eventlab.run import Run
-from eventlab.services import events, firehose, kinesis, lambda_, s3, ses, sns, sqs
+from eventlab.services import events, firehose, kinesis, kms, lambda_, s3, ses, sns, sqs
 from eventlab.topology.model import Ref, Topology
 
 
@@ -49,6 +49,8 @@ class Handles:
     mappings: dict[str, lambda_.EventSourceMapping] = field(default_factory=dict)
     # The resource policies and rule roles written, by "queue:NAME", "topic:NAME", "role:NAME".
     policies: dict[str, policies.Policy] = field(default_factory=dict)
+    # Customer-managed keys of the queues and topics AWS services publish to, by "queue:NAME"/"topic:NAME".
+    keys: dict[str, kms.Key] = field(default_factory=dict)
     # Rules whose targets are put, and (function, source ARN) pairs allowed to invoke.
     targeted: set[str] = field(default_factory=set)
     invokers: set[tuple[str, str]] = field(default_factory=set)

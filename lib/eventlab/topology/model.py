@@ -83,6 +83,9 @@ class QueueSpec:
     dead_letter: str | None = None
     max_receive_count: int = 5
     encrypted: bool = True
+    # The KMS key (id, ARN or alias) to encrypt with; None lets eventlab choose: a customer-managed
+    # key for exactly its publishers when an AWS service sends to it, else SSE-SQS.
+    kms_key: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
 
     def attributes(self) -> dict[str, str | int]:
@@ -113,6 +116,9 @@ class TopicSpec:
     fifo: bool = False
     content_based_deduplication: bool = False
     encrypted: bool = True
+    # The KMS key (id, ARN or alias); None lets eventlab choose: a customer-managed key for exactly
+    # its publishers when an AWS service publishes to it, else the AWS-managed alias/aws/sns.
+    kms_key: str | None = None
     subscriptions: list[SubscriptionSpec] = field(default_factory=list)
     tags: dict[str, str] = field(default_factory=dict)
 

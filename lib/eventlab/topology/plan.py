@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from eventlab import policies
 from eventlab.run import Run, new_run_id
-from eventlab.services import events, firehose, iam, kinesis, lambda_, logs, s3, sns, sqs
+from eventlab.services import events, firehose, iam, kinesis, kms, lambda_, logs, s3, sns, sqs
 from eventlab.topology import functions
 from eventlab.topology.handles import Handles
 from eventlab.topology.model import FunctionSpec, Ref, RuleSpec, Topology
@@ -51,10 +51,32 @@ class GeneratedName:
     rules: Callable[[str], list[str]] | None = None  # further naming rules (S3's), as problems
 
 
+def key_base(kind: str, name: str) -> str:
+    """The base name of the customer-managed key of a queue or topic (its alias adds the prefix)."""
+    return f"{kind}-{name.removesuffix(sqs.FIFO_SUFFIX)}"
+
+
+def customer_managed_keys(topology: Topology) -> list[tuple[str, str]]:
+    """The (kind, name) of every queue and topic ``apply()`` gives a customer-managed key:
+    encrypted, no key declared, and an AWS service publishes to it."""
+    queue_grants, topic_grants = resource_grants(topology, str, str)
+    queues = {q.name: q for q in topology.queues}
+    topics = {t.name: t for t in topology.topics}
+    return [("queue", n) for n in queue_grants if n in queues and queues[n].encrypted and queues[n].kms_key is None] + [
+        ("topic", n) for n in topic_grants if n in topics and topics[n].encrypted and topics[n].kms_key is None]
+
+
 def generated_names(topology: Topology, prefix: str = EXAMPLE_PREFIX) -> list[GeneratedName]:
     """Every name ``apply()`` creates for ``topology`` under ``prefix``."""
     out: list[GeneratedName] = []
     add = out.append
+    try:
+        keyed = customer_managed_keys(topology)
+    except ValueError:  # an unparsable reference, reported by the validator
+        keyed = []
+    for kind, name in keyed:
+        alias = kms.alias_name(full_name(prefix, key_base(kind, name)))
+        add(GeneratedName(f"{kind} {name!r}", "KMS key alias", alias, kms.MAX_ALIAS, kms.ALIAS_PATTERN, "kms:alias"))
     for queue in topology.queues:
         name = full_name(prefix, queue.name.removesuffix(sqs.FIFO_SUFFIX), sqs.FIFO_SUFFIX if queue.fifo else "")
         add(GeneratedName(f"queue {queue.name!r}", "SQS queue", name, sqs.MAX_NAME, sqs.NAME_PATTERN, "sqs:queue"))

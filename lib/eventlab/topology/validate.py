@@ -18,10 +18,12 @@ import logging
 import re
 import zipfile
 from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from io import BytesIO
 
 from eventlab.run import BASE_NAME_PATTERN
-from eventlab.services import events, firehose, kinesis, lambda_, s3, ses, sns, sqs, tags
+from eventlab.services import events, firehose, kinesis, kms, lambda_, s3, ses, sns, sqs, tags
 from eventlab.topology import plan
 from eventlab.topology.filters import (
     PatternError,
@@ -49,27 +51,54 @@ log = logging.getLogger(__name__)
 # sender identity (``identity:orders@example.com``) and ``sms:any`` (SMS to phone numbers).
 REF_KINDS_SENDABLE = ("queue", "topic", "bus", "stream", "bucket", "firehose", "identity", "sms")
 RULE_TARGET_KINDS = ("queue", "topic", "function", "stream", "bus", "firehose")
+# How AWS names the service principals that publish into queues and topics.
+SERVICE_NAMES = {sns.PRINCIPAL: "SNS", events.PRINCIPAL: "EventBridge", "cloudwatch.amazonaws.com": "CloudWatch alarms",
+                 "s3.amazonaws.com": "S3 event notifications"}
 
 
-def validate(topology: Topology, *, prefix: str | None = None) -> None:
-    """Raise :class:`TopologyError` listing every problem; return quietly if it can be built.
+@dataclass(frozen=True)
+class Report:
+    """What :func:`check` found: problems AWS would refuse or silently drop (each with its fix),
+    and warnings of what AWS still accepts but advises against (a deprecated runtime)."""
+
+    problems: list[str]
+    warnings: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def check(topology: Topology, *, prefix: str | None = None, today: date | None = None) -> Report:
+    """Every problem of a topology that AWS would refuse, or build and then silently drop
+    deliveries of, found offline; ``today`` (UTC by default) dates the runtime deprecations.
 
     ``prefix`` is the run's name prefix (``apply()`` passes it); by default one of the length
     every run's has.
     """
     problems = check_types(topology)
     if problems:  # the checks below rely on the declared types
-        raise TopologyError(problems)
+        return Report(problems, [])
     prefix = prefix or plan.EXAMPLE_PREFIX
-    checks = _Checks(topology)
-    for check in (checks.duplicates, checks.queues, checks.topics, checks.buses, checks.rules,
-                  checks.streams, checks.buckets, checks.delivery_streams, checks.functions):
-        check()
+    checks = _Checks(topology, today or datetime.now(UTC).date())
+    for each in (checks.duplicates, checks.queues, checks.topics, checks.buses, checks.rules,
+                 checks.streams, checks.buckets, checks.delivery_streams, checks.functions):
+        each()
     problems = checks.problems + plan.name_problems(topology, prefix, known_bad=frozenset(checks.bad_names))
     if not problems:  # sizes are worked out on a topology whose references resolve
         problems += plan.size_problems(topology, prefix)
-    if problems:
-        raise TopologyError(list(dict.fromkeys(problems)))
+    problems += checks.encryption()
+    return Report(list(dict.fromkeys(problems)), checks.warnings)
+
+
+def validate(topology: Topology, *, prefix: str | None = None, today: date | None = None) -> None:
+    """Raise :class:`TopologyError` listing every problem of :func:`check`; log its warnings;
+    return quietly if AWS would build it and deliver through it."""
+    report = check(topology, prefix=prefix, today=today)
+    for warning in report.warnings:
+        log.warning("%s", warning)
+    if report.problems:
+        raise TopologyError(report.problems)
 
 
 def _outside(value: int, bounds: tuple[int, int]) -> bool:
@@ -79,9 +108,11 @@ def _outside(value: int, bounds: tuple[int, int]) -> bool:
 class _Checks:
     """The checks of one topology, each adding the problems it finds to :attr:`problems`."""
 
-    def __init__(self, topology: Topology) -> None:
+    def __init__(self, topology: Topology, today: date) -> None:
         self.t = topology
+        self.today = today
         self.problems: list[str] = []
+        self.warnings: list[str] = []
         self.bad_names: set[str] = set()  # declarations whose own name is malformed
         self.queues_by_name = {q.name: q for q in topology.queues}
         self.known = {
@@ -142,6 +173,33 @@ class _Checks:
         if ref and self.queues_by_name[ref.name].fifo != fifo:
             kind = "FIFO" if fifo else "standard"
             self.add(f"{where}: {who} needs a {kind} queue as its dead-letter queue, not {ref.name!r}")
+
+    # -- what AWS would build, then silently drop ------------------------------------------------
+    def encryption(self) -> list[str]:
+        """A queue or topic that AWS services publish to (SNS to a queue, EventBridge rules to a
+        queue or topic, their dead-letter queues), encrypted with an AWS-managed key: its key
+        policy cannot admit them, so AWS drops what they send. Also a key on an unencrypted one."""
+        problems: list[str] = []
+        try:
+            queue_grants, topic_grants = plan.resource_grants(self.t, str, str)
+        except ValueError:  # a malformed reference, reported already
+            return problems
+        for kind, specs, grants, page in (
+            ("queue", {q.name: q for q in self.t.queues}, queue_grants, kms.SQS_KEY_MANAGEMENT),
+            ("topic", {t.name: t for t in self.t.topics}, topic_grants, kms.SNS_KEY_MANAGEMENT),
+        ):
+            for name, spec in specs.items():
+                if spec.kms_key is not None and not spec.encrypted:
+                    problems.append(f"{kind} {name!r}: kms_key {spec.kms_key!r} needs encrypted: true (or drop kms_key)")
+                publishers = grants.get(name)
+                if publishers and spec.encrypted and kms.is_aws_managed(spec.kms_key):
+                    who = " and ".join(f"{SERVICE_NAMES.get(p, p)} ({p})" for p in sorted(publishers))
+                    problems.append(
+                        f"{kind} {name!r}: {who} sends to it, but it is encrypted with the AWS-managed key {spec.kms_key}, "
+                        f"whose key policy cannot grant a service principal kms:GenerateDataKey*/kms:Decrypt: AWS accepts the "
+                        f"{kind} and silently drops those deliveries. Drop kms_key (eventlab then creates a customer-managed "
+                        f"key for exactly these publishers) or name a customer-managed key that allows them ({page})")
+        return problems
 
     # -- per kind ------------------------------------------------------------------------------
     def duplicates(self) -> None:
@@ -224,8 +282,10 @@ class _Checks:
             self.add(f"{at}: FIFO topics deliver only to SQS queues, not over {sub.protocol}")
         if sub.protocol == "sqs":
             ref = self.resolve(sub.endpoint, at, ("queue",), default="queue")
-            if ref and topic.fifo and not self.queues_by_name[ref.name].fifo:
-                self.add(f"{at}: a FIFO topic delivers only to FIFO queues, not {ref.name!r}")
+            if ref and not topic.fifo and self.queues_by_name[ref.name].fifo:
+                self.add(f"{at}: a standard topic cannot deliver to the FIFO queue {ref.name!r} (SQS needs a message group id, which only FIFO topics send); make the topic FIFO or the queue standard")
+            # A FIFO topic delivers to standard queues too (best-effort order, at least once):
+            # sns.FIFO_MESSAGE_DELIVERY.
         elif sub.protocol == "lambda":
             self.resolve(sub.endpoint, at, ("function",), default="function")
         elif sub.protocol in ("http", "https"):
@@ -478,11 +538,20 @@ class _Checks:
             self.add(f"{where}: handler {handler!r} needs {path}.py in {str(folder)!r}, which has no such file")
 
     def _runtime(self, function: FunctionSpec, where: str) -> None:
-        """A Python runtime Lambda creates functions with (deprecated ones with a warning)."""
-        if function.runtime in lambda_.PYTHON_RUNTIMES:
+        """A Python runtime Lambda creates functions with today: past its block-create date AWS
+        refuses it; deprecated before that, it is created, with a warning."""
+        status = lambda_.runtime_status(function.runtime, self.today)
+        if status == "blocked":
+            deprecated, block_create, _ = lambda_.RUNTIME_DATES[function.runtime]
+            self.add(f"{where}: Lambda refuses CreateFunction with runtime {function.runtime!r} since {block_create:%Y-%m-%d} "
+                     f"(deprecated {deprecated:%Y-%m-%d}; {lambda_.RUNTIMES_PAGE}); use {lambda_.DEFAULT_RUNTIME}")
             return
-        if function.runtime in lambda_.DEPRECATED_PYTHON_RUNTIMES:
-            log.warning("%s: runtime %s is deprecated by Lambda; use %s", where, function.runtime, lambda_.DEFAULT_RUNTIME)
+        if status == "deprecated":
+            _, block_create, _ = lambda_.RUNTIME_DATES[function.runtime]
+            self.warnings.append(f"{where}: runtime {function.runtime} is deprecated by Lambda (no more security patches); "
+                                 f"AWS refuses new functions with it from {block_create:%Y-%m-%d}; use {lambda_.DEFAULT_RUNTIME}")
+            return
+        if function.runtime in lambda_.PYTHON_RUNTIMES or function.runtime in lambda_.RUNTIME_DATES:
             return
         if function.runtime.startswith("python"):
             self.add(f"{where}: runtime {function.runtime!r} is not a Python runtime Lambda creates functions with; use one of {', '.join(lambda_.PYTHON_RUNTIMES)}")

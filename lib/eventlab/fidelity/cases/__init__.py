@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
-from eventlab.fidelity.cases import eventbridgev2, events, firehose, kinesis, lambda_, sqs
+from eventlab.fidelity.cases import (
+    eventbridgev2,
+    events,
+    firehose,
+    kinesis,
+    lambda_,
+    patterns,
+    sns,
+    sqs,
+)
 from eventlab.fidelity.model import Case
 
-CASES: list[Case] = [*events.CASES, *eventbridgev2.CASES, *firehose.CASES, *kinesis.CASES, *lambda_.CASES, *sqs.CASES]
+CASES: list[Case] = [*events.CASES, *patterns.CASES, *eventbridgev2.CASES, *sns.CASES, *sqs.CASES, *firehose.CASES,
+                     *kinesis.CASES, *lambda_.CASES]
 
 
 def by_service() -> dict[str, list[Case]]:

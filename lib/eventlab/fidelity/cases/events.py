@@ -1,5 +1,5 @@
 """EventBridge cases: input transformers, archive and replay (notebook 03), a Kinesis target
-(notebook 06), offline pattern checks."""
+(notebook 06); patterns are in ``patterns``."""
 
 from __future__ import annotations
 
@@ -14,8 +14,6 @@ from eventlab.experiments.events import route_to_queues
 from eventlab.fidelity.model import Case, as_json, canonical, doc
 from eventlab.run import Run
 from eventlab.services import events, iam, kinesis, sqs
-from eventlab.topology import PatternError
-from eventlab.topology.filters import validate_event_pattern
 
 TRANSFORM = "https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-transform-target-input.html"
 INPUT_TRANSFORMER = "https://docs.aws.amazon.com/goto/WebAPI/events-2015-10-07/InputTransformer"
@@ -23,7 +21,6 @@ REPLAY = "https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-replay-arc
 ARCHIVE = "https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-archive.html"
 REPLAY_DESTINATION = "https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_ReplayDestination.html"
 START_REPLAY = "https://docs.aws.amazon.com/goto/WebAPI/events/StartReplay"
-EVENT_PATTERNS = "https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-event-patterns.html"
 KINESIS_PARAMETERS = "https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_KinesisParameters.html"
 
 SOURCE = "eventlab.fidelity"
@@ -308,26 +305,4 @@ TARGET_CASES = [
 ]
 
 
-# -- eventlab's own offline pattern checks ---------------------------------------------------------
-def offline_verdict(pattern: Mapping[str, Any]) -> str:
-    """What eventlab's offline validator says of a pattern, in AWS's words for PutRule."""
-    try:
-        validate_event_pattern(pattern)
-    except PatternError:
-        return "rejected with InvalidEventPatternException"
-    return "accepted"
-
-
-def offline_case(name: str, behaviour: str, pattern: Mapping[str, Any], verdict: str, says: str) -> Case:
-    return Case(f"events.offline-pattern.{name}", "events", behaviour, verdict, doc(EVENT_PATTERNS, says),
-                lambda _run: offline_verdict(pattern), subject="eventlab")
-
-
-OFFLINE_CASES = [
-    offline_case("value-in-array", "pattern values are given in arrays", {"detail": {"kind": ["order"]}}, "accepted",
-                 "The values to match in an event pattern are written in JSON arrays."),
-    offline_case("value-not-in-array", "a pattern value outside an array is refused", {"detail": {"kind": "order"}},
-                 "rejected with InvalidEventPatternException", "The values to match in an event pattern are written in JSON arrays."),
-]
-
-CASES = [*TRANSFORMER_CASES, *REPLAY_CASES, *TARGET_CASES, *OFFLINE_CASES]
+CASES = [*TRANSFORMER_CASES, *REPLAY_CASES, *TARGET_CASES]

@@ -110,3 +110,93 @@ CASES = [
          "deleted", doc(STATES, "When function creation fails, Lambda sets the state to Failed, and you must delete and recreate the function."),
          delete_failed, fixed_by="lambda-delete-failed"),
 ]
+
+
+# -- event source mappings: the batching rules CreateEventSourceMapping enforces ------------------
+CREATE_MAPPING = "https://docs.aws.amazon.com/lambda/latest/api/API_CreateEventSourceMapping.html"
+SQS_CONFIGURE = "https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-configure.html"
+
+
+def try_mapping(run: Run, *, fifo: bool = False, stream: bool = False, visibility: int = 60, **mapping: object) -> str:
+    """CreateEventSourceMapping from a fresh queue (or stream) to a fresh function (timeout 3 s);
+    what Lambda says, in its error code. An accepted mapping is deleted with the run (enabled:
+    LocalStack never finishes deleting a mapping created disabled, it stays Deleting)."""
+    from eventlab.services import kinesis, sqs
+
+    name = create(run, "fn-esm", package())
+    if stream:
+        source = kinesis.create_stream(run, "esm", shard_count=1, encrypted=False).arn
+        mapping.setdefault("StartingPosition", "TRIM_HORIZON")
+    else:
+        source = sqs.create_queue(run, "esm", fifo=fifo, content_based_deduplication=fifo, encrypted=False,
+                                  attributes={"VisibilityTimeout": visibility}).arn
+    client = run.target.client("lambda")
+    try:
+        uuid = client.create_event_source_mapping(FunctionName=name, EventSourceArn=source, **mapping)["UUID"]
+    except ClientError as error:
+        return f"rejected with {error.response.get('Error', {}).get('Code', '')}"
+    run.track(functions.EVENT_SOURCE_MAPPING, uuid, uuid, lambda: functions.delete_event_source_mapping(run, uuid))
+    return "accepted"
+
+
+CASES += [
+    Case("lambda.esm.sqs-batch-over-10-without-window", "lambda", "a standard queue's BatchSize over 10 needs a batching window",
+         "rejected with InvalidParameterValueException",
+         doc(CREATE_MAPPING, "When you set BatchSize to a value greater than 10, you must set MaximumBatchingWindowInSeconds to at least 1."),
+         lambda run: try_mapping(run, BatchSize=100)),
+    Case("lambda.esm.sqs-batch-over-10-with-window", "lambda", "a standard queue takes BatchSize 100 with a batching window",
+         "accepted",
+         doc(CREATE_MAPPING, "Amazon SQS standard queues take BatchSize up to 10,000, with MaximumBatchingWindowInSeconds of at least 1 above 10."),
+         lambda run: try_mapping(run, BatchSize=100, MaximumBatchingWindowInSeconds=1)),
+    Case("lambda.esm.fifo-batch-over-10", "lambda", "a FIFO queue takes BatchSize at most 10",
+         "rejected with InvalidParameterValueException",
+         doc(CREATE_MAPPING, "BatchSize for Amazon SQS FIFO queues: default 10, maximum 10."),
+         lambda run: try_mapping(run, fifo=True, BatchSize=11)),
+    Case("lambda.esm.visibility-below-timeout", "lambda", "a queue whose visibility timeout is below the function timeout is refused",
+         "rejected with InvalidParameterValueException",
+         doc(SQS_CONFIGURE, "Set the source queue's visibility timeout to at least the function timeout (AWS recommends six times); Lambda refuses a mapping from a queue whose visibility timeout is shorter."),
+         lambda run: try_mapping(run, visibility=1)),
+    Case("lambda.esm.kinesis-batch-over-10000", "lambda", "a Kinesis mapping takes BatchSize at most 10,000",
+         "rejected with InvalidParameterValueException",
+         doc(CREATE_MAPPING, "BatchSize for Kinesis: default 100, maximum 10,000."),
+         lambda run: try_mapping(run, stream=True, BatchSize=10_001)),
+]
+
+
+# -- event source mappings: partial batch responses and redrive -----------------------------------
+PARTIAL_BATCH = "https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html"
+REPORTING_HANDLER = (
+    "def handler(event, context):\n"
+    "    return {'batchItemFailures': [{'itemIdentifier': r['messageId']} for r in event['Records'] if r['body'] == 'fail']}\n"
+)
+
+
+def partial_batch_redrive(run: Run) -> str:
+    """A mapping with ReportBatchItemFailures reading a queue whose DLQ takes a message after one
+    receive: the function reports one record of three as failed. Where each message ends."""
+    import tempfile
+    from pathlib import Path
+
+    from eventlab.services import sqs
+
+    dlq = sqs.create_queue(run, "pb-dlq", encrypted=False)
+    queue = sqs.create_queue(run, "pb", encrypted=False, dead_letter_queue=dlq, max_receive_count=1,
+                             attributes={"VisibilityTimeout": 3})
+    with tempfile.TemporaryDirectory() as folder:
+        (Path(folder) / "main.py").write_text(REPORTING_HANDLER)
+        function = functions.create_function(run, "pb", folder, timeout=3)
+    functions.create_event_source_mapping(run, function, queue.arn, batch_size=10, maximum_batching_window=1,
+                                          report_batch_item_failures=True)
+    client = run.target.client("sqs")
+    client.send_message_batch(QueueUrl=queue.url, Entries=[{"Id": b, "MessageBody": b} for b in ("ok-1", "fail", "ok-2")])
+    in_dlq = [m["Body"] for m in sqs.receive_all(run, dlq, expected=1, timeout=25.0)]
+    left = int(client.get_queue_attributes(QueueUrl=queue.url, AttributeNames=["All"])["Attributes"].get("ApproximateNumberOfMessages", "0"))
+    return f"in the DLQ: {', '.join(sorted(in_dlq)) or 'nothing'}; left in the queue: {left}"
+
+
+CASES += [
+    Case("lambda.esm.partial-batch-redrive", "lambda", "ReportBatchItemFailures retries only the failed record, which redrives to the DLQ",
+         "in the DLQ: fail; left in the queue: 0",
+         doc(PARTIAL_BATCH, "With ReportBatchItemFailures, Lambda deletes the records the function did not report as failed; the reported ones become visible again and, past maxReceiveCount, move to the queue's dead-letter queue."),
+         partial_batch_redrive),
+]
