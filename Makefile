@@ -17,12 +17,16 @@ STAMP     := $(VENV)/.installed
 LOCK_DATE := 2026-03-31
 PYTEST_ARGS ?=
 
-.PHONY: help setup test run lab bench bench-smoke up status down lock lint clean distclean
+.PHONY: help setup setup-lambda test run lab bench bench-smoke up status down lock lint clean distclean
 
 help:
 	@sed -n '3,8p' Makefile | sed 's/^# \{0,1\}//'
 
-setup: $(STAMP)
+setup: $(STAMP) setup-lambda
+
+# The Lambda runtime folders (.venv-lambda/python3.X) from emulators/lambda-runtime/requirements.lock.
+setup-lambda: $(STAMP)
+	@$(PY) -m eventlab.runtime.lambda_runtimes build >/dev/null
 
 # Rebuilt only when the lock or the project metadata changed: a second run takes seconds.
 $(STAMP): requirements.lock pyproject.toml scripts/find-python
