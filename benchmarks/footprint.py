@@ -1,15 +1,18 @@
-"""Footprint of the embedded LocalStack (not a test): memory across repeated SQS runs, idle CPU.
+"""Footprint of an embedded emulator (not a test): memory across repeated SQS runs, idle CPU.
 
 An emulator that keeps something per message grows without bound over a workshop day, and
-one with busy background tasks takes a core from the notebooks. This starts a LocalStack of
-its own (own state folder, the settings eventlab uses, plus any ``--setting``), then repeats:
+one with busy background tasks takes a core from the notebooks. This starts an emulator of
+``--backend`` (LocalStack by default, or MiniStack) of its own (own state folder, the settings
+eventlab uses, plus any ``--setting``), or with ``--attach`` measures the one already running
+(say, after ``make run``: the idle figures after the notebook series), then repeats:
 a fresh run sends ``--messages`` messages to a new queue (batches of 10 over 4 threads),
 receives and deletes them all, and deletes the queue. After each repeat it reads the resident
 memory and the CPU time of the emulator's whole process tree. Finally it leaves the emulator
 idle for ``--idle`` seconds and reports the CPU share it used meanwhile.
 
 Run: ``.venv/bin/python benchmarks/footprint.py`` (about 3 minutes for the defaults);
-``--setting SQS_DISABLE_CLOUDWATCH_METRICS=0`` shows LocalStack's default behaviour.
+``--setting SQS_DISABLE_CLOUDWATCH_METRICS=0`` shows LocalStack's default behaviour;
+``--backend ministack --attach --repeats 0`` the idle running MiniStack.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import psutil
 
 from eventlab.measure.results import provenance
 from eventlab.run import Run
-from eventlab.runtime import EmbeddedLocalStack
+from eventlab.runtime import EmulatorProcess, backend_name, emulator_class
 from eventlab.services import sqs
 from eventlab.target import Target
 
@@ -38,7 +41,7 @@ THREADS = 4
 BODY = "x" * 256
 
 
-def tree_usage(runtime: EmbeddedLocalStack) -> dict[str, float]:
+def tree_usage(runtime: EmulatorProcess) -> dict[str, float]:
     """Resident memory (MB) and CPU seconds of every process of the emulator, summed."""
     rss = cpu = 0.0
     for proc in runtime.processes():
@@ -98,14 +101,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--setting", action="append", default=[], metavar="NAME=VALUE",
                         help="a LocalStack setting on top of eventlab's (repeatable)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--backend", default=None, help="localstack or ministack (default: EVENTLAB_BACKEND, else localstack)")
+    parser.add_argument("--attach", action="store_true", help="measure the running embedded emulator instead of a new one")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s", datefmt="%H:%M:%S")
     settings = dict(pair.split("=", 1) for pair in args.setting)
 
+    backend = backend_name(args.backend)
+    kind = emulator_class(backend)
     with tempfile.TemporaryDirectory(prefix="eventlab-footprint-") as state:
-        with EmbeddedLocalStack(state_dir=Path(state) / "localstack", reuse=False, extra_env=settings) as runtime:
-            target = Target.localstack(runtime.endpoint_url)
-            produced_by = provenance(target, {"messages": args.messages, "repeats": args.repeats, "settings": settings})
+        if args.attach:
+            runtime = kind()
+            if runtime.running() is None:
+                parser.error(f"no running {kind.backend.name}: start it with `eventlab up --backend {backend}`")
+        else:
+            runtime = kind(state_dir=Path(state) / backend, reuse=False, extra_env=settings)
+        with runtime:
+            target = Target.emulator(runtime.endpoint_url, backend=backend)
+            produced_by = provenance(target, {"messages": args.messages, "repeats": args.repeats, "settings": settings, "attached": args.attach})
             time.sleep(2)
             rows: list[dict[str, Any]] = [{"after": "start", **tree_usage(runtime)}]
             for repeat in range(1, args.repeats + 1):

@@ -1,6 +1,7 @@
-"""The ``eventlab`` command: the embedded LocalStack, the workbook, and clean-up.
+"""The ``eventlab`` command: the embedded emulators, the workbook, and clean-up.
 
-    eventlab up | status | down      start, check or stop the embedded LocalStack
+    eventlab up | status | down      start, check or stop the embedded emulator
+                                     (--backend localstack|ministack, default EVENTLAB_BACKEND)
     eventlab run                     execute every notebook into build/workbook (make run)
     eventlab lab                     JupyterLab with the embedded LocalStack running (make lab)
     eventlab leaks PREFIX [--delete] list (or delete) resources left under a name prefix
@@ -28,11 +29,15 @@ from eventlab import interrupts
 from eventlab.locations import build_dir
 from eventlab.parameters import ParameterError
 from eventlab.runtime import (
+    BACKEND_ENV,
     DEFAULT_START_TIMEOUT,
+    EMULATORS,
     RUNNING,
-    EmbeddedLocalStack,
+    EmulatorProcess,
     ExposedEmulatorError,
     LocalStackError,
+    backend_name,
+    emulator_class,
     parse_port,
 )
 from eventlab.target import Target, TargetError
@@ -52,8 +57,18 @@ def user_errors() -> tuple[type[Exception], ...]:
     return (LocalStackError, TopologyError, TargetError, ParameterError, NotebookError, BenchError, LeakPrefixError)
 
 
-def _runtime(args: argparse.Namespace, *, detach: bool = False) -> EmbeddedLocalStack:
-    return EmbeddedLocalStack(port=getattr(args, "port", None), start_timeout=args.timeout, detach=detach)
+def _backend(args: argparse.Namespace) -> str:
+    """The backend ``--backend`` names, else ``EVENTLAB_BACKEND``, else LocalStack (checked)."""
+    return backend_name(getattr(args, "backend", None))
+
+
+def _runtime(args: argparse.Namespace, *, detach: bool = False) -> EmulatorProcess:
+    return emulator_class(_backend(args))(port=getattr(args, "port", None), start_timeout=args.timeout, detach=detach)
+
+
+def _use(runtime: EmulatorProcess) -> dict[str, str]:
+    """The environment that points targets (and notebook kernels) at ``runtime``."""
+    return {"EVENTLAB_ENDPOINT_URL": runtime.endpoint_url, BACKEND_ENV: runtime.backend.key}
 
 
 def _reap(*, allow_aws: bool = False) -> None:
@@ -66,34 +81,35 @@ def _reap(*, allow_aws: bool = False) -> None:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    """Start (or find) the embedded LocalStack and leave it running."""
+    """Start (or find) the embedded emulator and leave it running."""
     runtime = _runtime(args, detach=True).start()
     record = runtime.record
     assert record is not None
     state = "started" if runtime.owned else "already running"
-    print(f"LocalStack {record.version} {state} at {record.endpoint_url} (pid {record.pid})")
+    print(f"{runtime.backend.name} {record.version} {state} at {record.endpoint_url} (pid {record.pid})")
     for warning in runtime.warnings:
         print(f"  warning: {warning}")
     print(f"  logs: {record.log_path}")
-    print(f"  use it: export EVENTLAB_ENDPOINT_URL={record.endpoint_url}")
+    print(f"  use it: export {' '.join(f'{k}={v}' for k, v in _use(runtime).items())}")
     print(f"          aws --endpoint-url {record.endpoint_url} --region us-east-1 sqs list-queues")
-    print("  stop it: eventlab down")
+    print(f"  stop it: eventlab down --backend {runtime.backend.key}")
     _reap()
     return 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    """Exit 0 and print the endpoint only when the embedded LocalStack answers healthy and
+    """Exit 0 and print the endpoint only when the embedded emulator answers healthy and
     listens on loopback only."""
-    runtime = EmbeddedLocalStack()
+    runtime = emulator_class(_backend(args))()
+    name, key = runtime.backend.name, runtime.backend.key
     record = runtime.recorded()
     if record is None:
-        print("LocalStack is not running (start it with `eventlab up`)", file=sys.stderr)
+        print(f"{name} is not running (start it with `eventlab up --backend {key}`)", file=sys.stderr)
         return 1
     if record.state != RUNNING or runtime.health() is None:
         since = time.time() - record.started_at
         what = "is starting" if record.state != RUNNING else "does not answer"
-        print(f"LocalStack {what} (pid {record.pid}, for {since:.0f} s; stop it with `eventlab down`)", file=sys.stderr)
+        print(f"{name} {what} (pid {record.pid}, for {since:.0f} s; stop it with `eventlab down --backend {key}`)", file=sys.stderr)
         return 1
     try:
         sockets = runtime.check_listeners()
@@ -102,15 +118,16 @@ def cmd_status(args: argparse.Namespace) -> int:
         return 2
     uptime = time.time() - record.started_at
     print(record.endpoint_url)
-    print(f"  LocalStack {record.version}, pid {record.pid}, up {uptime:.0f} s, started in {record.startup_seconds or 0:.1f} s", file=sys.stderr)
+    print(f"  {name} {record.version} (backend {key}), pid {record.pid}, up {uptime:.0f} s, started in {record.startup_seconds or 0:.1f} s", file=sys.stderr)
     print(f"  listening on loopback only: {', '.join(f'{s.address}:{s.port} (pid {s.pid})' for s in sockets)}", file=sys.stderr)
     return 0
 
 
 def cmd_down(args: argparse.Namespace) -> int:
-    """Stop the embedded LocalStack and every process it started."""
-    stopped = EmbeddedLocalStack().stop(force=True)
-    print("LocalStack stopped" if stopped else "LocalStack was not running")
+    """Stop the embedded emulator and every process it started."""
+    runtime = emulator_class(_backend(args))()
+    stopped = runtime.stop(force=True)
+    print(f"{runtime.backend.name} stopped" if stopped else f"{runtime.backend.name} was not running")
     _reap()
     return 0
 
@@ -127,18 +144,19 @@ def _parse_parameters(pairs: Sequence[str]) -> dict[str, str]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """Execute the notebooks against the embedded LocalStack and write the index of results."""
+    """Execute the notebooks against the embedded emulator and write the index of results."""
     from eventlab import workbook
 
     notebooks = workbook.find_notebooks(args.notebooks)
     if not notebooks:
         print("eventlab: no notebooks found under notebooks/", file=sys.stderr)
         return 1
-    parameters = _parse_parameters(args.parameter)
-    workbook.check_parameters(notebooks, parameters)  # before LocalStack starts or anything runs
+    backend = _backend(args)
+    parameters = {"target": backend, **_parse_parameters(args.parameter)}
+    workbook.check_parameters(notebooks, parameters)  # before the emulator starts or anything runs
     output = Path(args.output) if args.output else build_dir() / "workbook"
     with _runtime(args) as runtime:
-        os.environ["EVENTLAB_ENDPOINT_URL"] = runtime.endpoint_url
+        os.environ.update(_use(runtime))
         try:
             results = workbook.run_all(notebooks, output, parameters=parameters)
         finally:
@@ -154,17 +172,18 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_lab(args: argparse.Namespace) -> int:
-    """JupyterLab in notebooks/, with the embedded LocalStack running until Lab exits.
+    """JupyterLab in notebooks/, with the embedded emulator running until Lab exits.
 
     Arguments eventlab does not know are passed on to ``jupyter lab``."""
     from eventlab import workbook
 
     with _runtime(args) as runtime:
-        env = {**os.environ, "EVENTLAB_ENDPOINT_URL": runtime.endpoint_url}
+        env = {**os.environ, **_use(runtime)}
         command = [sys.executable, "-m", "jupyter", "lab", "--ip=127.0.0.1", *args.jupyter_args]
         if os.geteuid() == 0 and "--allow-root" not in command:
             command.append("--allow-root")  # containers and CI machines often run as root
-        print(f"LocalStack at {runtime.endpoint_url}; starting JupyterLab (Ctrl-C to stop both)")
+        print(f"{runtime.backend.name} at {runtime.endpoint_url}; starting JupyterLab (Ctrl-C to stop both); "
+              f"set a notebook's target = {runtime.backend.key!r} to use it")
         lab = subprocess.Popen(command, cwd=workbook.notebooks_dir(), env=env)
         try:
             return lab.wait()
@@ -187,7 +206,7 @@ def cmd_leaks(args: argparse.Namespace) -> int:
     from eventlab.leaks import check_prefix, delete_leaks, find_leaks
 
     check_prefix(args.prefix)  # before any client is made
-    target = Target.from_env()
+    target = Target.from_env({**os.environ, BACKEND_ENV: _backend(args)})
     if args.delete:
         from eventlab.leaks import forget_prefix
 
@@ -206,14 +225,15 @@ def cmd_leaks(args: argparse.Namespace) -> int:
 
 
 def _deploy_target(args: argparse.Namespace) -> Target:
-    """AWS when named (``--profile``/``--region``), else the embedded LocalStack, started and left
-    running if need be (a deployment outlives this command)."""
+    """AWS when named (``--profile``/``--region``), else the embedded emulator of ``--backend``,
+    started and left running if need be (a deployment outlives this command)."""
     if args.aws:
         return Target.aws(profile=args.profile, region=args.region)
-    if os.environ.get("EVENTLAB_ENDPOINT_URL"):
-        return Target.localstack(os.environ["EVENTLAB_ENDPOINT_URL"])
-    runtime = EmbeddedLocalStack(start_timeout=args.timeout, detach=True).start()
-    return Target.localstack(runtime.endpoint_url)
+    backend = _backend(args)
+    if os.environ.get("EVENTLAB_ENDPOINT_URL") and backend_name(None) == backend:
+        return Target.emulator(os.environ["EVENTLAB_ENDPOINT_URL"], backend=backend)
+    runtime = emulator_class(backend)(start_timeout=args.timeout, detach=True).start()
+    return Target.emulator(runtime.endpoint_url, backend=backend)
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
@@ -258,20 +278,21 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from eventlab import bench
 
     paths = [bench.find_workload(w) for w in args.workloads] or bench.workload_set(args.set)
-    for path in paths:  # every workload checked before LocalStack starts
+    for path in paths:  # every workload checked before the emulator starts
         bench.load_workload(path)
+    target = "aws" if args.target == "aws" else _backend(args)
     session = bench.new_session()
     output = build_dir() / "bench" / session
     overrides: dict[str, object] = {}
-    if args.target == "aws":
+    if target == "aws":
         overrides |= {"aws_profile": args.profile or "", "aws_region": args.region or ""}
     with contextlib.ExitStack() as stack:
-        if args.target == "localstack" and not os.environ.get("EVENTLAB_ENDPOINT_URL"):
+        if target != "aws" and not (os.environ.get("EVENTLAB_ENDPOINT_URL") and backend_name(None) == target):
             runtime = stack.enter_context(_runtime(args))
-            os.environ["EVENTLAB_ENDPOINT_URL"] = runtime.endpoint_url
-        stack.callback(_reap, allow_aws=args.target == "aws")
+            os.environ.update(_use(runtime))
+        stack.callback(_reap, allow_aws=target == "aws")
         regressions = bench.run_set(
-            paths, repeats=args.repeats, session=session, output_dir=output, target=args.target, overrides=overrides,
+            paths, repeats=args.repeats, session=session, output_dir=output, target=target, overrides=overrides,
             threshold=args.threshold, update_baseline=args.update_baseline, report=args.report, say=print,
         )
     print(f"{regressions} regression(s) beyond the noise" if not args.update_baseline else "baselines updated")
@@ -284,6 +305,14 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         print(f"eventlab: {message} (see `{self.prog} --help`)", file=sys.stderr)
         raise SystemExit(USER_ERROR_EXIT)
+
+
+def _backend_name(text: str) -> str:
+    """``--backend``: the registry's check, its message shown by argparse."""
+    try:
+        return backend_name(text)
+    except LocalStackError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _port(text: str) -> int:
@@ -314,15 +343,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
     sub = parser.add_subparsers(dest="command", required=True)
 
+    def with_backend(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument("--backend", type=_backend_name, default=None,
+                       help=f"the emulator: one of {', '.join(EMULATORS)} (default: {BACKEND_ENV}, else localstack)")
+        return p
+
     def with_runtime_options(p: argparse.ArgumentParser, port: bool = True) -> argparse.ArgumentParser:
+        with_backend(p)
         if port:
             p.add_argument("--port", type=_port, default=None, help="port on 127.0.0.1, 1 to 65535 (default: EVENTLAB_PORT, else a free port)")
-        p.add_argument("--timeout", type=_number(float, 0, above=True), default=DEFAULT_START_TIMEOUT, help="seconds to wait for LocalStack to become healthy")
+        p.add_argument("--timeout", type=_number(float, 0, above=True), default=DEFAULT_START_TIMEOUT, help="seconds to wait for the emulator to become healthy")
         return p
 
     with_runtime_options(sub.add_parser("up", help=cmd_up.__doc__)).set_defaults(func=cmd_up)
-    sub.add_parser("status", help=cmd_status.__doc__).set_defaults(func=cmd_status)
-    sub.add_parser("down", help=cmd_down.__doc__).set_defaults(func=cmd_down)
+    with_backend(sub.add_parser("status", help=cmd_status.__doc__)).set_defaults(func=cmd_status)
+    with_backend(sub.add_parser("down", help=cmd_down.__doc__)).set_defaults(func=cmd_down)
 
     run = with_runtime_options(sub.add_parser("run", help=cmd_run.__doc__))
     run.add_argument("notebooks", nargs="*", help="notebooks to run (default: every notebooks/NN-*.ipynb)")
@@ -333,14 +368,14 @@ def build_parser() -> argparse.ArgumentParser:
     lab = with_runtime_options(sub.add_parser("lab", help=cmd_lab.__doc__))
     lab.set_defaults(func=cmd_lab, jupyter_args=[])
 
-    leaks = sub.add_parser("leaks", help=cmd_leaks.__doc__)
+    leaks = with_backend(sub.add_parser("leaks", help=cmd_leaks.__doc__))
     leaks.add_argument("prefix", help="a run or deployment prefix, e.g. el-ab12cd34")
     leaks.add_argument("--delete", action="store_true", help="delete what is found")
     leaks.set_defaults(func=cmd_leaks)
 
     from eventlab.patterns.registry import PATTERNS
 
-    deploy = sub.add_parser("deploy", help=cmd_deploy.__doc__)
+    deploy = with_backend(sub.add_parser("deploy", help=cmd_deploy.__doc__))
     deploy.add_argument("pattern", choices=sorted(PATTERNS), help="; ".join(f"{p.name}: {p.summary}" for p in PATTERNS.values()))
     for name in dict.fromkeys(name for p in PATTERNS.values() for name in p.options):  # each option once
         helps = {f"{p.option_help(name)} ({p.name})" for p in PATTERNS.values() if name in p.options}
@@ -348,7 +383,7 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.add_argument("--aws", action="store_true", help="deploy to real AWS (needs --profile and/or --region)")
     deploy.add_argument("--profile", help="AWS profile, with --aws")
     deploy.add_argument("--region", help="AWS region, with --aws")
-    deploy.add_argument("--timeout", type=_number(float, 0, above=True), default=DEFAULT_START_TIMEOUT, help="seconds to wait for LocalStack")
+    deploy.add_argument("--timeout", type=_number(float, 0, above=True), default=DEFAULT_START_TIMEOUT, help="seconds to wait for the emulator")
     deploy.set_defaults(func=cmd_deploy)
 
     destroy = sub.add_parser("destroy", help=cmd_destroy.__doc__)
@@ -359,7 +394,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench_cmd.add_argument("workloads", nargs="*", help="workload names or files (default: the --set)")
     bench_cmd.add_argument("--set", default="full", help="a set from benchmarks/sets.yaml (smoke, full)")
     bench_cmd.add_argument("--repeats", type=_number(int, 1), default=3, help="runs per workload; the compare needs at least 2")
-    bench_cmd.add_argument("--target", choices=("localstack", "aws"), default="localstack")
+    bench_cmd.add_argument("--target", choices=("emulator", "aws"), default="emulator", help="the --backend's emulator (default) or AWS")
     bench_cmd.add_argument("--profile", help="AWS profile, with --target aws")
     bench_cmd.add_argument("--region", help="AWS region, with --target aws")
     bench_cmd.add_argument("--threshold", type=_number(float, 0), default=0.25, help="relative change that counts as news (0.25 = 25%%)")

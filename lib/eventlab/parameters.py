@@ -8,7 +8,7 @@ them::
     messages: int = 150  # probe messages per queue [1, inf)
     rate: float = 100.0  # messages per second (0, inf)
     quota_scale: float = 0.05  # a fraction of AWS's quota (0, 1]
-    target: str = "localstack"  # where resources live: one of {localstack, aws}
+    target: str = "localstack"  # where resources live: one of {localstack, ministack, aws}
     paths: str = "sqs,kinesis"  # comma-separated, any of {sqs, sqs-fifo, kinesis}
 
 An interval bounds a number: a bracket includes its end, a parenthesis excludes it, ``inf``

@@ -1,7 +1,10 @@
-"""Where resources live: the embedded LocalStack (the default) or real AWS (only when asked).
+"""Where resources live: an embedded emulator (LocalStack, the default, or MiniStack) or real AWS
+(only when asked).
 
-A :class:`Target` hands out boto3 clients. Nothing else in the library needs to know which
-target it is on, except where the emulator needs an emulated quota (``target.is_emulated``).
+A :class:`Target` hands out boto3 clients and knows its backend (``target.backend``:
+``"localstack"``, ``"ministack"`` or ``"aws"``). Nothing else in the library needs to know which
+target it is on, except where an emulator needs an emulated quota (``target.is_emulated``) and
+where backends differ (the one table, :mod:`eventlab.fidelity.differences`).
 
 Real AWS is never used by accident: :meth:`Target.aws` needs an explicit profile or region,
 ignores nothing silently, and logs the account it is about to touch before it returns.
@@ -27,9 +30,14 @@ from botocore.config import Config
 from botocore.exceptions import ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
 
 from eventlab.runtime import (
-    EmbeddedLocalStack,
+    BACKEND_ENV,
+    DEFAULT_BACKEND,
+    EMULATORS,
+    EmulatorError,
+    EmulatorProcess,
     EmulatorStoppedError,
-    LocalStackError,
+    backend_name,
+    emulator_class,
     explain_failure,
     explain_unreachable,
     find_instance,
@@ -39,7 +47,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_REGION = "us-east-1"
 LOCALSTACK_ACCOUNT = "000000000000"
-TargetKind = Literal["localstack", "aws"]
+TargetKind = Literal["localstack", "ministack", "aws"]
+TARGET_NAMES = (*EMULATORS, "aws")
 
 
 class TargetError(ValueError):
@@ -112,29 +121,40 @@ class Target:
 
     # -- constructors ----------------------------------------------------------------------
     @classmethod
-    def localstack(cls, endpoint_url: str, *, region: str = DEFAULT_REGION) -> Target:
-        """The emulator at ``endpoint_url``, with LocalStack's test credentials."""
+    def emulator(cls, endpoint_url: str, *, backend: str = DEFAULT_BACKEND, region: str = DEFAULT_REGION) -> Target:
+        """The emulator of ``backend`` at ``endpoint_url``, with test credentials."""
         session = boto3.Session(
             botocore_session=_isolated_botocore_session(),
             aws_access_key_id="test",
             aws_secret_access_key="test",
             region_name=region,
         )
-        return cls(kind="localstack", region=region, session=session, endpoint_url=endpoint_url)
+        kind: TargetKind = "ministack" if backend_name(backend) == "ministack" else "localstack"
+        return cls(kind=kind, region=region, session=session, endpoint_url=endpoint_url)
 
     @classmethod
-    def embedded(cls, *, region: str = DEFAULT_REGION, localstack: EmbeddedLocalStack | None = None) -> Target:
-        """The project's embedded LocalStack, which must already be running (``eventlab up``)."""
-        runtime = localstack or EmbeddedLocalStack()
+    def localstack(cls, endpoint_url: str, *, region: str = DEFAULT_REGION) -> Target:
+        """The LocalStack at ``endpoint_url``, with LocalStack's test credentials."""
+        return cls.emulator(endpoint_url, backend="localstack", region=region)
+
+    @classmethod
+    def embedded(
+        cls, *, region: str = DEFAULT_REGION, localstack: EmulatorProcess | None = None, backend: str | None = None
+    ) -> Target:
+        """The project's embedded emulator of ``backend`` (default: ``EVENTLAB_BACKEND``, else
+        LocalStack), which must already be running (``eventlab up``); or the one given."""
+        runtime = localstack or emulator_class(backend)()
         record = runtime.record or runtime.running()
+        key = runtime.backend.key
         if record is None:
-            raise LocalStackError(
-                "the embedded LocalStack is not running. Start it with `eventlab up` (or "
-                "`make lab`), or use `with EmbeddedLocalStack() as ls: Target.localstack(ls.endpoint_url)`."
+            raise EmulatorError(
+                f"the embedded {runtime.backend.name} is not running. Start it with `eventlab up "
+                f"--backend {key}` (or `make lab BACKEND={key}`), or use "
+                f"`with eventlab.runtime.emulator({key!r}) as e: Target.emulator(e.endpoint_url, backend={key!r})`."
             )
         runtime.record = record
         runtime.check_listeners()  # attaching: refuse an instance that others could reach
-        return cls.localstack(record.endpoint_url, region=region)
+        return cls.emulator(record.endpoint_url, backend=key, region=region)
 
     @classmethod
     def aws(
@@ -170,22 +190,25 @@ class Target:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Target:
-        """The target the environment names: ``EVENTLAB_TARGET`` = ``localstack`` (default) or ``aws``.
+        """The target the environment names: ``EVENTLAB_TARGET`` = ``localstack``, ``ministack``
+        or ``aws`` (default: ``EVENTLAB_BACKEND``, else ``localstack``).
 
         For ``aws``, ``EVENTLAB_AWS_PROFILE`` and/or ``EVENTLAB_AWS_REGION`` must be set; the
-        plain ``AWS_PROFILE`` is deliberately not enough. For ``localstack``,
-        ``EVENTLAB_ENDPOINT_URL`` points at any LocalStack, else the embedded one is used.
+        plain ``AWS_PROFILE`` is deliberately not enough. For an emulator,
+        ``EVENTLAB_ENDPOINT_URL`` points at one of that backend (``EVENTLAB_BACKEND``, default
+        ``localstack``, says which backend it is), else the embedded one is used.
         """
         env = os.environ if environ is None else environ
-        kind = env.get("EVENTLAB_TARGET", "localstack").strip().lower()
+        session_backend = (env.get(BACKEND_ENV) or DEFAULT_BACKEND).strip().lower()
+        kind = (env.get("EVENTLAB_TARGET") or session_backend).strip().lower()
         region = env.get("EVENTLAB_AWS_REGION") or None
         if kind == "aws":
             return cls.aws(profile=env.get("EVENTLAB_AWS_PROFILE") or None, region=region)
-        if kind != "localstack":
-            raise TargetError(f"EVENTLAB_TARGET={kind!r}: use 'localstack' or 'aws'.")
-        if env.get("EVENTLAB_ENDPOINT_URL"):
-            return cls.localstack(env["EVENTLAB_ENDPOINT_URL"], region=region or DEFAULT_REGION)
-        return cls.embedded(region=region or DEFAULT_REGION)
+        if kind not in EMULATORS:
+            raise TargetError(f"EVENTLAB_TARGET={kind!r}: use one of {', '.join(TARGET_NAMES)}.")
+        if env.get("EVENTLAB_ENDPOINT_URL") and kind == session_backend:
+            return cls.emulator(env["EVENTLAB_ENDPOINT_URL"], backend=kind, region=region or DEFAULT_REGION)
+        return cls.embedded(region=region or DEFAULT_REGION, backend=kind)
 
     @classmethod
     def from_description(
@@ -198,32 +221,40 @@ class Target:
         region = description.get("region") or None
         if kind == "aws":
             return cls.aws(profile=description.get("profile") or None, region=region, announce=announce)
-        if kind == "localstack":
+        if kind in EMULATORS:
             endpoint = endpoint_url or description.get("endpoint_url")
             if not endpoint:
                 raise TargetError(f"the target {dict(description)} names no endpoint: set EVENTLAB_ENDPOINT_URL")
-            return cls.localstack(str(endpoint), region=region or DEFAULT_REGION)
-        raise TargetError(f"unknown target kind {kind!r} in {dict(description)}: it is 'localstack' or 'aws'")
+            return cls.emulator(str(endpoint), backend=str(kind), region=region or DEFAULT_REGION)
+        raise TargetError(f"unknown target kind {kind!r} in {dict(description)}: it is one of {', '.join(TARGET_NAMES)}")
 
     @classmethod
     def from_name(
         cls, name: str, *, profile: str | None = None, region: str | None = None
     ) -> Target:
-        """A target from a notebook or workload parameter: ``"localstack"`` or ``"aws"``."""
+        """A target from a notebook or workload parameter: ``"localstack"``, ``"ministack"`` or
+        ``"aws"``. An emulator's is the one at ``EVENTLAB_ENDPOINT_URL`` when that is of the same
+        backend (``EVENTLAB_BACKEND``), else the running embedded one."""
         env = {"EVENTLAB_TARGET": name}
         if profile:
             env["EVENTLAB_AWS_PROFILE"] = profile
         if region:
             env["EVENTLAB_AWS_REGION"] = region
-        if name == "localstack" and os.environ.get("EVENTLAB_ENDPOINT_URL"):
-            env["EVENTLAB_ENDPOINT_URL"] = os.environ["EVENTLAB_ENDPOINT_URL"]
+        for passed in ("EVENTLAB_ENDPOINT_URL", BACKEND_ENV):
+            if os.environ.get(passed):
+                env[passed] = os.environ[passed]
         return cls.from_env(env)
 
     # -- clients ---------------------------------------------------------------------------
     @property
+    def backend(self) -> str:
+        """The backend it reaches, by the name the known-differences table uses."""
+        return self.kind
+
+    @property
     def is_emulated(self) -> bool:
-        """True on LocalStack: the only thing that decides emulated quotas."""
-        return self.kind == "localstack"
+        """True on an emulator (LocalStack or MiniStack): the only thing that decides emulated quotas."""
+        return self.kind != "aws"
 
     def client(self, service: str) -> Any:
         """A boto3 client for ``service`` on this target, created once and shared (thread-safe)."""
@@ -255,6 +286,18 @@ class Target:
         instance = find_instance(self.endpoint_url)
         if instance is not None and instance.recorded() is not None:
             instance.check_listeners()
+
+    def emulator_version(self) -> str | None:
+        """The release of the emulator that answers (as the running instance reported it; its
+        record remembers it), ``"unknown"`` when it does not say; None on AWS."""
+        if not self.is_emulated or not self.endpoint_url:
+            return None
+        instance = find_instance(self.endpoint_url)
+        if instance is not None and instance.record is not None and instance.backend.key == self.backend:
+            return instance.record.version
+        backend = emulator_class(self.backend).backend
+        health = backend.health(self.endpoint_url)
+        return (backend.reported_version(health) if health else None) or "unknown"
 
     # -- identity --------------------------------------------------------------------------
     def identity(self) -> dict[str, str]:

@@ -1,10 +1,14 @@
-"""pytest fixtures: one embedded LocalStack per test session, and a clean-up-checked run per test.
+"""pytest fixtures: one embedded emulator per test session, and a clean-up-checked run per test.
 
 Registered as a pytest plugin by entry point, so any test in this environment can ask for
-``localstack``, ``target`` or ``run``::
+``emulator``, ``target`` or ``run``::
 
     def test_queue(run):
         queue = sqs.create_queue(run, "orders")   # deleted after the test, leaks checked
+
+The session's backend is ``EVENTLAB_BACKEND`` (``localstack`` by default, or ``ministack``). A test
+that is about one backend only is marked ``@pytest.mark.backend("localstack")`` and skipped, with
+the reason, on the other.
 """
 
 from __future__ import annotations
@@ -15,13 +19,36 @@ from collections.abc import Iterator
 import pytest
 
 from eventlab.run import Run
-from eventlab.runtime import EmbeddedLocalStack
+from eventlab.runtime import EmulatorProcess, backend_name, emulator_class
 from eventlab.target import Target
 
 
+def session_backend() -> str:
+    """The backend this test session runs on (``EVENTLAB_BACKEND``, default ``localstack``)."""
+    return backend_name(None)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "backend(name, reason=...): the test is about one backend; skipped on the others"
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip a test marked for another backend than the session's, saying which and why."""
+    backend = session_backend()
+    for item in items:
+        marker = item.get_closest_marker("backend")
+        if marker is None or backend in marker.args:
+            continue
+        why = marker.kwargs.get("reason", "it tests that backend's own behaviour")
+        item.add_marker(pytest.mark.skip(reason=f"{'/'.join(marker.args)} only ({why}); this session runs {backend}"))
+
+
 @pytest.fixture(scope="session")
-def localstack() -> Iterator[EmbeddedLocalStack]:
-    """The embedded LocalStack, started once for the session (or reused if already running).
+def emulator() -> Iterator[EmulatorProcess]:
+    """The session's embedded emulator (``EVENTLAB_BACKEND``), started once for the session (or
+    reused if already running).
 
     Before and after the session, runs whose process died without cleaning up (a notebook
     kernel that was killed, an earlier session that was) are deleted: see eventlab.journal.
@@ -29,7 +56,7 @@ def localstack() -> Iterator[EmbeddedLocalStack]:
     from eventlab.leaks import reap_orphaned_runs
 
     timeout = float(os.environ.get("EVENTLAB_START_TIMEOUT", "120"))
-    runtime = EmbeddedLocalStack(start_timeout=timeout)
+    runtime = emulator_class(session_backend())(start_timeout=timeout)
     runtime.start()
     try:
         reap_orphaned_runs()
@@ -40,9 +67,9 @@ def localstack() -> Iterator[EmbeddedLocalStack]:
 
 
 @pytest.fixture(scope="session")
-def target(localstack: EmbeddedLocalStack) -> Target:
-    """A target on the session's embedded LocalStack."""
-    return Target.localstack(localstack.endpoint_url)
+def target(emulator: EmulatorProcess) -> Target:
+    """A target on the session's embedded emulator."""
+    return Target.emulator(emulator.endpoint_url, backend=emulator.backend.key)
 
 
 @pytest.fixture

@@ -84,8 +84,11 @@ def figures_dir() -> Path:
     return path
 
 
-def record(notebook: str, figures: Mapping[str, Any], *, checks: Sequence[str] = ()) -> Path:
-    """Record a notebook's figures (and the claims it checked) as JSON; returns the file written.
+def record(
+    notebook: str, figures: Mapping[str, Any], *, checks: Sequence[str] = (), known_differences: Sequence[str] = ()
+) -> Path:
+    """Record a notebook's figures (the claims it checked, and the known differences of its
+    backend it met instead: :mod:`eventlab.fidelity.checks`) as JSON; returns the file written.
 
     Called from each notebook's last cell, after its assertions have passed.
     """
@@ -95,6 +98,7 @@ def record(notebook: str, figures: Mapping[str, Any], *, checks: Sequence[str] =
         "recorded_at": time.time(),
         "figures": dict(figures),
         "checks": list(checks),
+        "known_differences": list(known_differences),
     }
     path.write_text(json.dumps(payload, indent=2, default=str))
     log.info("recorded %d figure(s) for %s in %s", len(figures), notebook, path)

@@ -14,13 +14,13 @@ import pytest
 from eventlab import bench
 from eventlab.locations import build_dir
 from eventlab.measure.results import FIGURES
-from eventlab.runtime import EmbeddedLocalStack
+from eventlab.runtime import EmulatorProcess
 
 pytestmark = pytest.mark.integration
 
 
-def test_smoke_set_runs_and_compares(localstack: EmbeddedLocalStack, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("EVENTLAB_ENDPOINT_URL", localstack.endpoint_url)
+def test_smoke_set_runs_and_compares(emulator: EmulatorProcess, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("EVENTLAB_ENDPOINT_URL", emulator.endpoint_url)
     monkeypatch.setenv("EVENTLAB_RESULTS_DIR", str(tmp_path))
     session = bench.new_session()
     for path in bench.workload_set("smoke"):

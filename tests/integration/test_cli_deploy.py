@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from eventlab.leaks import find_leaks
-from eventlab.runtime import EmbeddedLocalStack
-from eventlab.services import ses
+from eventlab.runtime import EmulatorProcess
+from eventlab.services import recorded
 from eventlab.target import Target
 
 pytestmark = pytest.mark.integration
@@ -25,9 +25,9 @@ def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[st
     return subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
 
 
-def test_deploy_publish_destroy(localstack: EmbeddedLocalStack, tmp_path: Path) -> None:
+def test_deploy_publish_destroy(emulator: EmulatorProcess, tmp_path: Path) -> None:
     admin = f"admin-{uuid.uuid4().hex[:8]}@example.com"
-    env = {**os.environ, "EVENTLAB_ENDPOINT_URL": localstack.endpoint_url, "EVENTLAB_BUILD_DIR": str(tmp_path)}
+    env = {**os.environ, "EVENTLAB_ENDPOINT_URL": emulator.endpoint_url, "EVENTLAB_BUILD_DIR": str(tmp_path)}
     eventlab = [sys.executable, "-m", "eventlab.cli"]
 
     deployed = _run([*eventlab, "deploy", "notification-system", "--admin-email", admin], env)
@@ -40,19 +40,19 @@ def test_deploy_publish_destroy(localstack: EmbeddedLocalStack, tmp_path: Path) 
 
     aws = str(Path(sys.executable).parent / "aws")
     published = _run(
-        [aws, "--endpoint-url", localstack.endpoint_url, "--region", "us-east-1", "sns", "publish",
+        [aws, "--endpoint-url", emulator.endpoint_url, "--region", "us-east-1", "sns", "publish",
          "--topic-arn", outputs["topic_arn"], "--subject", "Critical Application Error", "--message", ARTICLE_MESSAGE],
         {**env, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"},
     )
     assert published.returncode == 0, published.stderr
-    target = Target.localstack(localstack.endpoint_url)
+    target = Target.emulator(emulator.endpoint_url, backend=emulator.backend.key)
     deadline = time.monotonic() + 60
-    while not ses.list_sent_emails(target, to=admin) and time.monotonic() < deadline:
+    while not recorded.sent_emails(target, to=admin) and time.monotonic() < deadline:
         time.sleep(1)
     time.sleep(2)  # a second email, if one were coming, would arrive now
-    (email,) = ses.list_sent_emails(target, to=admin)
-    assert email["Subject"].endswith("Critical Application Error")
-    assert "Database connection failed" in email["Body"]["text_part"]
+    (email,) = recorded.sent_emails(target, to=admin)
+    assert email.subject.endswith("Critical Application Error")
+    assert "Database connection failed" in email.text
 
     destroyed = _run([*eventlab, "destroy", "notification-system"], env)
     assert destroyed.returncode == 0, destroyed.stderr

@@ -23,7 +23,10 @@ from eventlab.leaks import find_leaks
 from eventlab.runtime import EmbeddedLocalStack
 from eventlab.target import Target
 
-pytestmark = pytest.mark.integration
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.backend("localstack", reason="the LocalStack runtime's own tests; MiniStack's are in test_runtime_ministack.py"),
+]
 
 SLEEPER = Path(__file__).parent / "notebooks" / "sleeper.ipynb"
 

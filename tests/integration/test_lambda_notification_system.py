@@ -9,7 +9,7 @@ import pytest
 
 from eventlab.patterns import notification_system
 from eventlab.run import Run
-from eventlab.services import lambda_, ses, sqs
+from eventlab.services import lambda_, recorded, sqs
 
 pytestmark = pytest.mark.integration
 
@@ -53,16 +53,16 @@ def test_the_articles_message_becomes_exactly_one_email(run: Run) -> None:
     system.publish(SUBJECT, MESSAGE)
 
     admin = system.admin_email
-    sent = wait_for(lambda: ses.list_sent_emails(run.target, to=admin))
+    sent = wait_for(lambda: recorded.sent_emails(run.target, to=admin))
     assert len(sent) == 1, sent
     time.sleep(2)  # a duplicate would have arrived by now
-    sent = ses.list_sent_emails(run.target, to=admin)
+    sent = recorded.sent_emails(run.target, to=admin)
     assert len(sent) == 1, f"expected exactly one email, got {len(sent)}"
     (email,) = sent
-    assert email["Source"] == system.sender
-    assert SUBJECT in email["Subject"]
-    assert "UserService" in email["Body"]["text_part"]
-    assert MESSAGE["Message"] in email["Body"]["text_part"]
+    assert email.source == system.sender
+    assert SUBJECT in email.subject
+    assert "UserService" in email.text
+    assert MESSAGE["Message"] in email.text
     assert sqs.get_queue_attributes(run, system.dlq)["ApproximateNumberOfMessages"] == "0"
 
 
@@ -86,7 +86,7 @@ def test_a_malformed_message_ends_in_the_dlq_after_five_receives(run: Run) -> No
 
     assert wait_for(lambda: rejections() >= 5, timeout=30)
     assert rejections() == 5, "the handler should have seen it once per receive, 5 times"
-    assert ses.list_sent_emails(run.target, to=system.admin_email) == []
+    assert recorded.sent_emails(run.target, to=system.admin_email) == []
 
 
 def test_destroy_by_run_id_removes_everything(run: Run) -> None:

@@ -26,6 +26,7 @@ from eventlab.run import Run
 from eventlab.services import events, kinesis, sns, sqs
 
 pytestmark = pytest.mark.integration
+RELEASES = {"localstack": "2026.3", "ministack": "1.5"}  # the locked releases
 
 
 def test_sqs_open_loop_batched_threads_two_receivers(run: Run, tmp_path) -> None:
@@ -44,8 +45,8 @@ def test_sqs_open_loop_batched_threads_two_receivers(run: Run, tmp_path) -> None
     assert load.calls["calls"] == 24  # 120 probes in batches of 5
     saved = result.save(tmp_path)
     doc = json.loads(saved.read_text())
-    assert doc["provenance"]["target"]["kind"] == "localstack"
-    assert doc["provenance"]["localstack_version"].startswith("2026.3")
+    assert doc["provenance"]["target"]["kind"] == doc["provenance"]["backend"] == run.target.backend
+    assert doc["provenance"]["emulator_version"].startswith(RELEASES[run.target.backend])
     assert doc["provenance"]["machine"]["cores"] >= 1
     assert doc["provenance"]["parameters"]["load"][0]["rate"] == 200
     again = RunResult.load(saved)

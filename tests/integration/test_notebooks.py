@@ -1,6 +1,7 @@
-"""Every notebook, executed by papermill against the session's embedded LocalStack.
+"""Every notebook, executed by papermill against the session's embedded emulator (its ``target``
+parameter names the session's backend).
 
-Outputs go to build/test-notebooks, never over the sources. A failing check fails the test
+Outputs go to build/test-notebooks/<backend>, never over the sources. A failing check fails the test
 with the notebook's name, the cell and the error.
 """
 
@@ -14,7 +15,7 @@ import pytest
 
 from eventlab import workbook
 from eventlab.locations import build_dir
-from eventlab.runtime import EmbeddedLocalStack
+from eventlab.runtime import EmulatorProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.notebook]
 NOTEBOOKS = workbook.discover()
@@ -22,21 +23,22 @@ NOTEBOOKS = workbook.discover()
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[n.stem for n in NOTEBOOKS])
 def test_notebook_runs_and_its_checks_hold(
-    notebook: Path, localstack: EmbeddedLocalStack, monkeypatch: pytest.MonkeyPatch
+    notebook: Path, emulator: EmulatorProcess, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("EVENTLAB_ENDPOINT_URL", localstack.endpoint_url)
-    result = workbook.execute(notebook, build_dir() / "test-notebooks")
+    monkeypatch.setenv("EVENTLAB_ENDPOINT_URL", emulator.endpoint_url)
+    backend = emulator.backend.key
+    result = workbook.execute(notebook, build_dir() / "test-notebooks" / backend, parameters={"target": backend})
     if not result.ok:
         pytest.fail(workbook.describe_failure(result), pytrace=False)
     assert Path(result.output).exists() and Path(result.output) != notebook
     assert result.figures, f"{notebook.name} recorded no figures"
-    assert os.environ["EVENTLAB_ENDPOINT_URL"] == localstack.endpoint_url
+    assert os.environ["EVENTLAB_ENDPOINT_URL"] == emulator.endpoint_url
 
 
-def test_run_all_writes_the_index_figures_and_html(localstack: EmbeddedLocalStack, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("EVENTLAB_ENDPOINT_URL", localstack.endpoint_url)
+def test_run_all_writes_the_index_figures_and_html(emulator: EmulatorProcess, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("EVENTLAB_ENDPOINT_URL", emulator.endpoint_url)
     first = workbook.discover()[:1]
-    results = workbook.run_all(first, tmp_path)
+    results = workbook.run_all(first, tmp_path, parameters={"target": emulator.backend.key})
     assert [r.ok for r in results] == [True]
     index = (tmp_path / "index.html").read_text()
     assert f"href='{first[0].stem}.html'" in index and "round_trip_ms" in index

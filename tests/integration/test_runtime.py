@@ -19,7 +19,10 @@ from eventlab.runtime import EmbeddedLocalStack, EmulatorStoppedError, ExposedEm
 from eventlab.services import kinesis, lambda_
 from eventlab.target import Target
 
-pytestmark = pytest.mark.integration
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.backend("localstack", reason="the LocalStack runtime's own tests; MiniStack's are in test_runtime_ministack.py"),
+]
 
 
 def _eventlab(*args: str, build: Path | None = None) -> subprocess.CompletedProcess[str]:

@@ -46,7 +46,7 @@ def test_case_ids_are_unique_and_start_with_their_service() -> None:
     ids = [c.id for c in CASES]
     assert len(ids) == len(set(ids))
     assert all(c.id.startswith(f"{c.service}.") for c in CASES)
-    assert set(by_service()) == {"events", "firehose", "kinesis", "lambda"}
+    assert set(by_service()) == {"events", "firehose", "kinesis", "lambda", "sqs"}
 
 
 def test_every_verdict_has_a_source_that_says_something() -> None:

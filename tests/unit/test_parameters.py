@@ -250,7 +250,7 @@ def test_every_parameter_is_typed_and_every_number_bounded(notebook: Path) -> No
         if parameter.kind in (int, float):
             assert isinstance(parameter.bound, Interval), f"{notebook.name}: give {parameter.name} a bound such as [1, inf)"
         if parameter.name == "target":
-            assert parameter.bound == Choices(("localstack", "aws")), f"{notebook.name}: target is one of {{localstack, aws}}"
+            assert parameter.bound == Choices(("localstack", "ministack", "aws")), f"{notebook.name}: target is one of {{localstack, ministack, aws}}"
         default = ast.literal_eval(parameter.default)
         assert parameter.convert(default) == default, f"{notebook.name}: the default of {parameter.name} is in its bound"
 

@@ -23,7 +23,7 @@ def test_a_plain_aws_profile_in_the_environment_is_not_enough(monkeypatch: pytes
 
 
 def test_an_unknown_target_kind_is_refused() -> None:
-    with pytest.raises(TargetError, match="'localstack' or 'aws'"):
+    with pytest.raises(TargetError, match="use one of localstack, ministack, aws"):
         Target.from_env({"EVENTLAB_TARGET": "azure"})
 
 

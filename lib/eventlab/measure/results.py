@@ -74,16 +74,16 @@ def machine() -> dict[str, Any]:
 def provenance(target: Target, parameters: dict[str, Any] | None = None) -> dict[str, Any]:
     """What a result records about what produced it."""
     version = None
-    if target.is_emulated:
-        from eventlab.runtime import localstack_version
-
-        try:
-            version = localstack_version()
-        except Exception as error:  # noqa: BLE001 - provenance must not fail a run
-            version = f"unknown ({error})"
+    try:
+        version = target.emulator_version()
+    except Exception as error:  # noqa: BLE001 - provenance must not fail a run
+        version = f"unknown ({error})"
     return {
         "target": target.describe(),
-        "localstack_version": version,
+        "backend": target.backend,
+        "emulator_version": version,
+        # kept for results written before there were two backends
+        "localstack_version": version if target.backend == "localstack" else None,
         "machine": machine(),
         "git": git_commit(),
         "parameters": parameters or {},

@@ -23,7 +23,7 @@ from typing import Any
 from eventlab.idempotency import IdempotencyStore
 from eventlab.locations import topology_file
 from eventlab.run import Run
-from eventlab.services import events, firehose, kinesis, s3, ses, sqs
+from eventlab.services import events, firehose, kinesis, recorded, s3, ses, sqs
 from eventlab.topology import Handles, Topology, apply
 from eventlab.waiting import until
 
@@ -156,8 +156,8 @@ class Shop:
         trace.shipped = self._get(f"shipments/{order_id}.json") is not None
         subject = f"Order {order_id} confirmed"
         if self.run.target.is_emulated:
-            trace.emailed = sum(1 for m in ses.list_sent_emails(self.run.target) if m.get("Subject") == subject)
-            trace.texted = sum(1 for m in sms_messages(self.run) if order_id in m.get("Message", ""))
+            trace.emailed = sum(1 for m in recorded.sent_emails(self.run.target) if m.subject == subject)
+            trace.texted = sum(1 for m in recorded.sent_sms(self.run.target) if order_id in m.message)
         trace.analytics = sum(1 for b in self.analytics_bodies() if b.get("orderId") == order_id)
         return trace
 
@@ -196,16 +196,6 @@ class Shop:
 
     def _get(self, key: str) -> str | None:
         return s3.get_text(self.run, self.handles.buckets["state"].name, key)
-
-
-def sms_messages(run: Run) -> list[dict[str, Any]]:
-    """SMS that LocalStack's SNS recorded as sent (emulator only)."""
-    import requests
-
-    reply = requests.get(f"{run.target.endpoint_url}/_aws/sns/sms-messages", timeout=10)
-    reply.raise_for_status()
-    by_number = reply.json().get("sms_messages", {})
-    return [message for messages in by_number.values() for message in messages]
 
 
 def deploy(

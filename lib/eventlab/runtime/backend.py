@@ -47,6 +47,14 @@ class Backend:
     def prepare(self, state_dir: Path) -> None:
         """Create what it needs in its state folder before a start."""
 
+    def cleanup(self, state_dir: Path) -> None:
+        """Remove what a stopped instance leaves that the next start must not find (temp files)."""
+
+    def reported_version(self, health: Mapping[str, Any]) -> str | None:
+        """The release the running emulator reports in its health document, if it says."""
+        version = health.get("version")
+        return str(version) if version else None
+
     def preflight(self, environment: Mapping[str, str]) -> list[str]:
         """Check before a start: raise :class:`EmulatorError` (with the fix) for what would stop
         it, return warnings for what only limits it (shown by ``eventlab up``)."""

@@ -275,7 +275,10 @@ class EmulatorProcess:
         seconds = record.startup_seconds
         if seconds is None:
             seconds = round(time.time() - record.started_at, 3)
-        promoted = replace(record, state=RUNNING, startup_seconds=seconds)
+        # The version the running emulator reports, not only the installed one.
+        health = self.backend.health(record.endpoint_url)
+        version = (self.backend.reported_version(health) if health else None) or record.version
+        promoted = replace(record, state=RUNNING, startup_seconds=seconds, version=version)
         promoted.save(self.record_path)
         write_last_port(self.state_dir, promoted.port)
         self.record = promoted
@@ -283,6 +286,8 @@ class EmulatorProcess:
 
     def _spawn_locked(self) -> None:
         """Launch the emulator and record it as starting, all under the lock."""
+        if self.requested_port is not None:
+            self._refuse_other_backend_on(self.requested_port)
         self.warnings.extend(self.backend.preflight({**os.environ, **self.extra_env}))
         strays = processes.marked(self.marker)
         if strays:
@@ -330,6 +335,20 @@ class EmulatorProcess:
     def _choose_port(self) -> int:
         """The requested port (checked), else the last start's port when usable, else a free one."""
         return ports.usable_port(self.requested_port, read_last_port(self.state_dir), who=self.backend.name)
+
+    def _refuse_other_backend_on(self, port: int) -> None:
+        """Two backends cannot share one port: say which of this project's emulators holds it."""
+        for kind in EmulatorProcess.kinds.values():
+            if kind.backend.key == self.backend.key:
+                continue
+            other = kind().recorded()
+            if other is not None and other.port == port:
+                raise EmulatorError(
+                    f"port {port} is taken by this project's {kind.backend.name} (pid {other.pid}), and "
+                    f"two backends cannot share one port. Give {self.backend.name} another port "
+                    f"(`--port N`, or leave EVENTLAB_PORT unset to take a free one), or stop "
+                    f"{kind.backend.name} first with `eventlab down --backend {kind.backend.key}`."
+                )
 
     def _settings(self, port: int) -> dict[str, str]:
         """The backend's settings for ``port``, and the marker every process of it carries."""
@@ -411,6 +430,7 @@ class EmulatorProcess:
                 processes.terminate_tree(root, members, grace=STOP_GRACE)
             self.record_path.unlink(missing_ok=True)
             self.record, self.owned = None, False
+            self.backend.cleanup(self.state_dir)
         if self._process is not None:
             with contextlib.suppress(Exception):
                 self._process.wait(timeout=1)

@@ -1,17 +1,12 @@
-"""SES: sender identities, and (on the emulator only) the mail LocalStack recorded as sent."""
+"""SES: sender identities (the mail an emulator recorded as sent: :mod:`eventlab.services.recorded`)."""
 
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
-from typing import Any
-
-import requests
 
 from eventlab.run import Run, resource_kind
 from eventlab.target import Target
-from eventlab.waiting import until
 
 log = logging.getLogger(__name__)
 
@@ -61,33 +56,6 @@ def verify_email_identity(run: Run, address: str) -> Identity:
     if not run.target.is_emulated:
         log.warning("SES sent a verification mail to %s: open its link before the first send", address)
     return Identity(address=address, arn=arn, created=True)
-
-
-def list_sent_emails(target: Target, *, to: str | None = None) -> list[dict[str, Any]]:
-    """The messages LocalStack's SES recorded as sent (``GET /_aws/ses``), optionally only
-    those addressed to ``to``. Emulator only: AWS has no such record."""
-    if not target.is_emulated or not target.endpoint_url:
-        raise RuntimeError(
-            "list_sent_emails reads LocalStack's record of sent mail; on AWS check the inbox, "
-            "or SES's sending statistics and event destinations, instead."
-        )
-    reply = requests.get(f"{target.endpoint_url}/_aws/ses", timeout=10)
-    reply.raise_for_status()
-    messages: list[dict[str, Any]] = reply.json().get("messages", [])
-    if to is not None:
-        messages = [
-            m for m in messages
-            if to in (m.get("Destination") or {}).get("ToAddresses", [])
-        ]
-    return messages
-
-
-def wait_for_emails(target: Target, *, to: str, count: int, timeout: float = 60, settle: float = 1.0) -> list[dict[str, Any]]:
-    """Wait until LocalStack recorded ``count`` emails to ``to`` (emulator only), then ``settle``
-    seconds more so that an unexpected extra email would show up too; returns them all."""
-    until(lambda: len(list_sent_emails(target, to=to)) >= count, timeout=timeout, interval=0.2)
-    time.sleep(settle)
-    return list_sent_emails(target, to=to)
 
 
 # An address is no run's name: an identity is deleted through the ledger of the run that made it.

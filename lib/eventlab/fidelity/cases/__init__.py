@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from eventlab.fidelity.cases import events, firehose, kinesis, lambda_
+from eventlab.fidelity.cases import events, firehose, kinesis, lambda_, sqs
 from eventlab.fidelity.model import Case
 
-CASES: list[Case] = [*events.CASES, *firehose.CASES, *kinesis.CASES, *lambda_.CASES]
+CASES: list[Case] = [*events.CASES, *firehose.CASES, *kinesis.CASES, *lambda_.CASES, *sqs.CASES]
 
 
 def by_service() -> dict[str, list[Case]]:

@@ -1,4 +1,5 @@
-"""EventBridge cases: input transformers, archive and replay (notebook 03), offline pattern checks."""
+"""EventBridge cases: input transformers, archive and replay (notebook 03), a Kinesis target
+(notebook 06), offline pattern checks."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from eventlab import policies
 from eventlab.experiments.events import route_to_queues
 from eventlab.fidelity.model import Case, as_json, canonical, doc
 from eventlab.run import Run
-from eventlab.services import events, sqs
+from eventlab.services import events, iam, kinesis, sqs
 from eventlab.topology import PatternError
 from eventlab.topology.filters import validate_event_pattern
 
@@ -22,6 +24,7 @@ ARCHIVE = "https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-archive.h
 REPLAY_DESTINATION = "https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_ReplayDestination.html"
 START_REPLAY = "https://docs.aws.amazon.com/goto/WebAPI/events/StartReplay"
 EVENT_PATTERNS = "https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-event-patterns.html"
+KINESIS_PARAMETERS = "https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_KinesisParameters.html"
 
 SOURCE = "eventlab.fidelity"
 DETAIL_TYPE = "Sample"
@@ -248,6 +251,28 @@ def replay_filter_arns(run: Run) -> str:
     return f"chosen rule: {chosen} replayed; other rule: {other} replayed"
 
 
+def kinesis_target(run: Run) -> str:
+    """A rule with a Kinesis stream target keyed by ``$.detail.order``: what the stream got."""
+    bus = events.create_event_bus(run, "kt")
+    rule = events.put_rule(run, bus, "kt", event_pattern={"source": [SOURCE]})
+    stream = kinesis.create_stream(run, "kt", shard_count=1, encrypted=False)
+    role = iam.create_role(run, events.target_role_base(rule.name), service=events.PRINCIPAL,
+                           policy=policies.document(*policies.may_send_to(stream.arn)))
+    events.put_targets(run, rule, [{"Id": "stream", "Arn": stream.arn, "RoleArn": role.arn,
+                                    "KinesisParameters": {"PartitionKeyPath": "$.detail.order"}}])
+    events.put_events(run, [{"EventBusName": bus.name, "Source": SOURCE, "DetailType": DETAIL_TYPE, "Detail": json.dumps(DETAIL)}])
+    client = run.target.client("kinesis")
+    shard = kinesis.list_shards(client, stream.name)[0]["ShardId"]
+    records: list[kinesis.Record] = []
+    deadline = time.monotonic() + 10
+    while not records and time.monotonic() < deadline:
+        records = kinesis.read_shard(client, stream.name, shard)
+    if not records:
+        return "nothing delivered"
+    detail = json.loads(records[0].data).get("detail")
+    return f"{len(records)} record(s), partition key {records[0].partition_key!r}, the event{'' if detail == DETAIL else ' changed'}"
+
+
 REPLAY_CASES = [
     Case("events.replay.empty-window", "events", "a replay of a window without events completes with nothing sent",
          "COMPLETED, 0 re-delivered",
@@ -275,6 +300,13 @@ REPLAY_CASES = [
          replay_filter_arns, fixed_by="replay"),
 ]
 
+TARGET_CASES = [
+    Case("events.target.kinesis", "events", "a rule puts a matched event into a Kinesis stream, keyed by PartitionKeyPath",
+         "1 record(s), partition key 'o-1', the event",
+         doc(KINESIS_PARAMETERS, "PartitionKeyPath is the JSON path in the event whose value is the record's partition key (the event id when absent); the record's data is the event."),
+         kinesis_target),
+]
+
 
 # -- eventlab's own offline pattern checks ---------------------------------------------------------
 def offline_verdict(pattern: Mapping[str, Any]) -> str:
@@ -298,4 +330,4 @@ OFFLINE_CASES = [
                  "rejected with InvalidEventPatternException", "The values to match in an event pattern are written in JSON arrays."),
 ]
 
-CASES = [*TRANSFORMER_CASES, *REPLAY_CASES, *OFFLINE_CASES]
+CASES = [*TRANSFORMER_CASES, *REPLAY_CASES, *TARGET_CASES, *OFFLINE_CASES]

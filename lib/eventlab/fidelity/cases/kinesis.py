@@ -19,6 +19,7 @@ PUT_RECORD = "https://docs.aws.amazon.com/sdk-for-sap-abap/v1/api/latest/kns/ope
 GET_SHARD_ITERATOR = "https://docs.aws.amazon.com/powershell/latest/reference/items/Get-KINShardIterator.html"
 SUBSCRIBE_TO_SHARD = "https://docs.aws.amazon.com/goto/WebAPI/kinesis-2013-12-02/SubscribeToShard"
 ENHANCED_FAN_OUT = "https://docs.aws.amazon.com/streams/latest/dev/enhanced-consumers.html"
+AFTER_RESHARDING = "https://docs.aws.amazon.com/streams/latest/dev/kinesis-using-sdk-java-after-resharding.html"
 
 KEY = "k"  # one partition key: every record lands on the stream's one shard
 PROMPT_S = 1.0  # "pushed promptly": AWS quotes ~70 ms; LocalStack as released took up to 3 s
@@ -189,6 +190,20 @@ def efo_resubscribe(run: Run) -> str:
         first.close()
 
 
+def reshard_keeps_parent(run: Run) -> str:
+    """Three records in a one-shard stream, UpdateShardCount to 2: what became of the shard."""
+    stream, shard = _stream(run)
+    _put(run, stream, range(3))
+    shards = kinesis.update_shard_count(run, stream, 2)
+    parent = next((s for s in shards if s["ShardId"] == shard), None)
+    children = [s for s in shards if s.get("ParentShardId") == shard]
+    if parent is None:
+        return f"the parent is gone; {len(children)} of {len(shards)} shards name it"
+    state = "open" if kinesis.is_open(parent) else "closed"
+    kept = _read(run, stream, shard, "TRIM_HORIZON")
+    return f"the parent is {state} with {len(kept)} of its 3 records; {len(children)} children name it"
+
+
 CASES = [
     Case("kinesis.order.per-shard", "kinesis", "records of one partition key come back in the order they were written",
          "records 0 to 9 in order",
@@ -218,4 +233,8 @@ CASES = [
          "rejected with ResourceInUseException",
          doc(SUBSCRIBE_TO_SHARD, "Calling SubscribeToShard again with the same consumer and shard within 5 seconds of a successful call gives ResourceInUseException."),
          efo_resubscribe),
+    Case("kinesis.reshard.parent-kept", "kinesis", "after a reshard the parent shard is closed, still readable, and its children name it",
+         "the parent is closed with 3 of its 3 records; 2 children name it",
+         doc(AFTER_RESHARDING, "After a reshard the parent shards are closed: they take no new records but their data stays readable for the retention period, and each child shard names its parent."),
+         reshard_keeps_parent),
 ]
