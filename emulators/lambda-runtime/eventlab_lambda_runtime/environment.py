@@ -357,27 +357,30 @@ class ExecutionEnvironment:
         threading.Thread(target=self._read_frames, args=(log_read,), daemon=True,
                          name=f"lambda-logs-{self.process.pid}").start()
         deadline = spawned + max(self.timeout_seconds, 10.0)
-        while not self.api.init_done.wait(0.05):
-            if self.process.poll() is not None:
-                if self.api.init_done.is_set():
+        api, process = self.api, self.process
+        while not api.init_done.wait(0.05):
+            if self.process is not process:
+                raise RuntimeError("the execution environment was stopped while it started")
+            if process.poll() is not None:
+                if api.init_done.is_set():
                     break
                 self._flush()
                 output = "\n".join(text for _, text in self._logs.take())
                 raise RuntimeError(
-                    f"the handler process exited with code {self.process.returncode} before it "
+                    f"the handler process exited with code {process.returncode} before it "
                     f"was ready; its output:\n{output[-2000:]}"
                 )
             if time.monotonic() > deadline:
                 self.stop()
                 raise RuntimeError("the handler process was not ready within its init timeout")
-        failed = self.api.init_error
+        failed = api.init_error
         if failed is not None:
             with contextlib.suppress(subprocess.TimeoutExpired):
-                self.process.wait(timeout=STOP_GRACE_SECONDS)
+                process.wait(timeout=STOP_GRACE_SECONDS)
             self._flush()
             self.stop()
             return failed
-        self.init_ms = ((self.api.init_done_at or time.monotonic()) - spawned) * 1000
+        self.init_ms = ((api.init_done_at or time.monotonic()) - spawned) * 1000
         return None
 
     def stop(self) -> None:

@@ -22,7 +22,11 @@ that it looks up at call time (:data:`PATCHED`; a unit test fails when one is go
 - ``services.sns._deliver_to_lambda`` and ``services.eventbridge._dispatch_to_lambda``:
   MiniStack invokes the function synchronously, once; AWS invokes asynchronously, with the
   function's retries (``MaximumRetryAttempts``, 2 by default) and then its DLQ or on-failure
-  destination. Both now go through MiniStack's own ``invoke_async_with_retry``.
+  destination. Both now go through ``invoke_async_with_retry``.
+- ``services.lambda_svc._poll_sqs``: MiniStack ignores an SQS mapping's batching window; see
+  :func:`hold_for_batching_window`.
+- ``services.lambda_svc.invoke_async_with_retry``: see :func:`invoke_async_with_retry` (DLQ and
+  on-failure destination both, the event itself in the DLQ, the real invoke count, on-success).
 """
 
 from __future__ import annotations
@@ -59,6 +63,18 @@ PATCHED = [
     ("ministack.services.lambda_svc", "_get_func_record_for_ref"),
     ("ministack.services.sns", "_deliver_to_lambda"),
     ("ministack.services.eventbridge", "_dispatch_to_lambda"),
+    ("ministack.services.lambda_svc", "_execute_function"),
+    ("ministack.services.lambda_svc", "_route_async_failure"),
+    ("ministack.services.lambda_svc", "esm_wake"),
+    ("ministack.services.sqs", "_queue_by_arn"),
+    ("ministack.services.sqs", "_md5_msg_attrs"),
+    ("ministack.services.sqs", "_ensure_msg_fields"),
+    ("ministack.services.sns", "_fanout"),
+    ("ministack.services.lambda_svc", "_poll_sqs"),
+    ("ministack.services.lambda_svc", "_iter_all_esms"),
+    ("ministack.services.lambda_svc", "_esm_backoff_until"),
+    ("ministack.services.lambda_svc", "_request_account_id"),
+    ("ministack.services.lambda_svc", "_request_region"),
 ]
 
 _settings: dict[str, Any] | None = None
@@ -286,6 +302,165 @@ def install() -> None:
         lambda_svc.invoke_async_with_retry(lambda_svc._execution_record_for_config(func, config), event)
 
     eventbridge._dispatch_to_lambda = dispatch_to_lambda
+    lambda_svc.invoke_async_with_retry = invoke_async_with_retry
+
+    original_poll = lambda_svc._poll_sqs
+
+    def poll_sqs() -> bool:
+        hold_for_batching_window(lambda_svc)
+        return bool(original_poll())
+
+    lambda_svc._poll_sqs = poll_sqs
+
+
+def hold_for_batching_window(lambda_svc: Any, now: float | None = None) -> list[str]:
+    """Hold back, for this polling pass, each SQS mapping still inside its batching window.
+
+    MiniStack ignores ``MaximumBatchingWindowInSeconds`` and invokes as soon as one message is
+    there. AWS gathers records until the batch is full or the window (counted from the first
+    waiting record) has passed. A held mapping gets MiniStack's own backoff for a tenth of a
+    second, so it is looked at again on the next pass. Standard queues only (FIFO: as MiniStack).
+    Returns the ids of the mappings held.
+    """
+    from ministack.services import sqs as sqs_svc
+
+    now = time.time() if now is None else now
+    held = []
+    for account, region, esm in lambda_svc._iter_all_esms():
+        window = float(esm.get("MaximumBatchingWindowInSeconds") or 0)
+        arn = str(esm.get("EventSourceArn", ""))
+        if window <= 0 or ":sqs:" not in arn or arn.endswith(".fifo") or not esm.get("Enabled", True):
+            continue
+        account_token = lambda_svc._request_account_id.set(account)
+        region_token = lambda_svc._request_region.set(region)
+        try:
+            queue = sqs_svc._queue_by_arn(arn)
+            if queue is None:
+                continue
+            waiting = [m for m in queue.get("messages", []) if float(m.get("visible_at") or 0) <= now]
+            if not waiting or len(waiting) >= int(esm.get("BatchSize", 10)):
+                continue
+            if now - min(float(m.get("sent_at") or now) for m in waiting) < window:
+                lambda_svc._esm_backoff_until[esm["UUID"]] = now + 0.1
+                held.append(esm["UUID"])
+        finally:
+            lambda_svc._request_account_id.reset(account_token)
+            lambda_svc._request_region.reset(region_token)
+    return held
+
+
+def invoke_async_with_retry(func: dict[str, Any], event: Any) -> None:
+    """An asynchronous invocation as AWS runs one, in a background thread.
+
+    MiniStack's own sends the on-failure record to the DLQ when there is no destination, and
+    nothing to the DLQ when there is one, always with ``approximateInvokeCount: 3``. AWS retries
+    ``MaximumRetryAttempts`` times (2 by default), then sends the event itself to the function's
+    DLQ (with ``RequestID``, ``ErrorCode`` and ``ErrorMessage`` attributes) *and* the invocation
+    record to the on-failure destination; a success record goes to the on-success destination.
+    The retries are seconds apart here (MiniStack's ``LAMBDA_ASYNC_RETRY_BASE_SECONDS``), not
+    minutes as on AWS.
+    """
+    import contextvars
+    import threading
+
+    from ministack.services import lambda_svc
+
+    def run() -> None:
+        config = func.get("config") or func
+        account, region = lambda_svc._account_region_from_function_config(config)
+        lambda_svc._request_account_id.set(account)
+        lambda_svc._request_region.set(region)
+        invoke_config = (func.get("event_invoke_config")
+                         or (func.get("event_invoke_configs") or {}).get("$LATEST") or {})
+        retries = invoke_config.get("MaximumRetryAttempts")
+        retries = 2 if retries is None else int(retries)
+        max_age = int(invoke_config.get("MaximumEventAgeInSeconds", 21600))
+        destinations = invoke_config.get("DestinationConfig") or {}
+        started = time.time()
+        result: dict[str, Any] = {}
+        attempts = 0
+        for attempt in range(retries + 1):
+            if attempt:
+                delay = min(lambda_svc._LAMBDA_ASYNC_RETRY_BASE_SECONDS * 2 ** (attempt - 1),
+                            lambda_svc._LAMBDA_ASYNC_RETRY_MAX_SECONDS)
+                if time.time() - started + delay > max_age:
+                    break
+                time.sleep(delay)
+            result = lambda_svc._execute_function(func, event)
+            attempts += 1
+            if not result.get("error"):
+                success = (destinations.get("OnSuccess") or {}).get("Destination")
+                if success:
+                    _deliver(success, json.dumps(_record(config, event, result, attempts, "Success")), {})
+                return
+        emission = result.get("log_source")
+        request_id = emission.outcome.request_id if isinstance(emission, _Emission) else ""
+        failure = (destinations.get("OnFailure") or {}).get("Destination")
+        if failure:
+            record = _record(config, event, result, attempts, "RetriesExhausted")
+            _deliver(failure, json.dumps(record), {}, fallback=(func, event, result))
+        dlq = (config.get("DeadLetterConfig") or {}).get("TargetArn")
+        if dlq:
+            body = result.get("body") if isinstance(result.get("body"), dict) else {}
+            attributes = {"RequestID": ("String", request_id), "ErrorCode": ("Number", "200"),
+                          "ErrorMessage": ("String", str(body.get("errorMessage", ""))[:1024])}
+            _deliver(dlq, json.dumps(event), attributes)
+
+    threading.Thread(target=contextvars.copy_context().run, args=(run,), daemon=True).start()
+
+
+def _record(config: dict[str, Any], event: Any, result: dict[str, Any], attempts: int,
+            condition: str) -> dict[str, Any]:
+    """An asynchronous invocation record, as AWS sends it to a destination."""
+    from datetime import UTC, datetime
+
+    emission = result.get("log_source")
+    response = {"statusCode": 200, "executedVersion": config.get("Version") or "$LATEST"}
+    if result.get("error"):
+        response["functionError"] = "Unhandled"
+    return {
+        "version": "1.0",
+        "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "requestContext": {
+            "requestId": emission.outcome.request_id if isinstance(emission, _Emission) else "",
+            "functionArn": f"{config.get('FunctionArn', '')}:{config.get('Version') or '$LATEST'}",
+            "condition": condition,
+            "approximateInvokeCount": attempts,
+        },
+        "requestPayload": event,
+        "responseContext": response,
+        "responsePayload": result.get("body"),
+    }
+
+
+def _deliver(target_arn: str, body: str, attributes: dict[str, tuple[str, str]],
+             fallback: tuple[dict[str, Any], Any, dict[str, Any]] | None = None) -> None:
+    """Send ``body`` to an SQS queue or SNS topic of the emulator (other targets: MiniStack's own)."""
+    import hashlib
+
+    from ministack.core.responses import new_uuid
+    from ministack.services import lambda_svc, sns
+    from ministack.services import sqs as sqs_svc
+
+    shaped = {name: {"DataType": kind, "StringValue": value} for name, (kind, value) in attributes.items()}
+    queue = sqs_svc._queue_by_arn(target_arn) if ":sqs:" in target_arn else None
+    if queue is not None:
+        now = time.time()
+        message = {"id": new_uuid(), "body": body, "md5": hashlib.md5(body.encode()).hexdigest(),
+                   "message_attributes": shaped, "md5_attrs": sqs_svc._md5_msg_attrs(shaped),
+                   "receipt_handle": None, "sent_at": now, "visible_at": now + sqs_svc.queue_delay(queue),
+                   "receive_count": 0}
+        sqs_svc._ensure_msg_fields(message)
+        queue["messages"].append(message)
+        lambda_svc.esm_wake.set()
+    elif ":sns:" in target_arn and target_arn in sns._topics:
+        sns._fanout(target_arn, new_uuid(), body, "Lambda async invocation", "", shaped)
+    elif fallback is not None:
+        func, event, result = fallback
+        config = func.get("config") or func
+        lambda_svc._route_async_failure(target_arn, config.get("FunctionName", ""), event, result)
+    else:
+        log.warning("Lambda async: destination %s not found", target_arn)
 
 
 def _write_events(emission: _Emission) -> None:
