@@ -29,7 +29,6 @@ from typing import Any
 
 import requests
 
-from eventlab.runtime import lambda_runtimes
 from eventlab.runtime.backend import Backend
 from eventlab.runtime.errors import (
     EmulatorError,
@@ -233,6 +232,8 @@ class LocalStackBackend(Backend):
 
     def environment(self, port: int, state_dir: Path) -> dict[str, str]:
         """The LocalStack settings that make it a quiet, offline, self-contained host process."""
+        from eventlab.runtime import lambda_runtimes  # here: `python -m` runs that module itself
+
         root = filesystem_root(state_dir)
         return {
             "GATEWAY_LISTEN": f"{HOST}:{port}",

@@ -224,6 +224,7 @@ def install() -> None:
 
     if getattr(lr._worker_class_for, "eventlab_patch", False):
         return
+    runtime_settings()  # before MiniStack serves: a runtime folder that cannot be built stops the start
     worker_class = _worker_class()
     original_class_for = lr._worker_class_for
 
