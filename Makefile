@@ -42,24 +42,29 @@ RUN_BACKEND := $(or $(BACKEND),$(EVENTLAB_BACKEND),localstack)
 # test: the backends to run the integration tests and notebooks on, one pass each.
 TEST_BACKENDS := $(if $(filter all,$(or $(BACKEND),all)),$(BACKENDS),$(BACKEND))
 # LocalStack's environment is built only for the targets whose backend needs it.
-RUN_NEEDS  := setup-workbook $(if $(filter localstack,$(RUN_BACKEND)),setup-localstack)
-TEST_NEEDS := setup-workbook $(if $(filter localstack,$(TEST_BACKENDS)),setup-localstack)
+RUN_NEEDS  := setup-workbook setup-lambda $(if $(filter localstack,$(RUN_BACKEND)),setup-localstack)
+TEST_NEEDS := setup-workbook setup-lambda $(if $(filter localstack,$(TEST_BACKENDS)),setup-localstack)
 EVENTLAB  := EVENTLAB_BACKEND=$(RUN_BACKEND) $(VENV)/bin/eventlab
 
-.PHONY: help setup setup-workbook setup-localstack check-backend test run lab bench bench-smoke \
+.PHONY: help setup setup-workbook setup-localstack setup-lambda check-backend test run lab bench bench-smoke \
         up status down lock lint clean distclean
 
 help:
 	@sed -n '3,15p' Makefile | sed 's/^# \{0,1\}//'
 
-setup: setup-workbook setup-localstack
+setup: setup-workbook setup-localstack setup-lambda
 setup-workbook: $(STAMP)
 setup-localstack: $(LS_STAMP)
+
+# The Lambda runtime folders (.venv-lambda/python3.X: awslambdaric and boto3 for each Python a
+# handler may run on) from emulators/lambda-runtime/requirements.lock; seconds when up to date.
+setup-lambda: $(STAMP)
+	@$(PY) -m eventlab.runtime.lambda_runtimes build >/dev/null
 
 # Each environment is rebuilt only when its lock or metadata changed, so a second run takes
 # seconds; the stamp is written only when everything installed, so a failed build never looks
 # ready. A .venv from before the split (LocalStack inside it) is rebuilt from scratch.
-$(STAMP): requirements.lock pyproject.toml $(FINDER)
+$(STAMP): requirements.lock pyproject.toml emulators/lambda-runtime/pyproject.toml $(FINDER)
 	@python="$$(scripts/find-python workbook)"; \
 	if [ -x $(PY) ] && { ! $(PY) -c 'import sys; sys.exit(not (3, 11) <= sys.version_info[:2] <= (3, 14))' 2>/dev/null \
 	    || $(PY) -c 'import importlib.metadata as m; m.version("localstack-core")' 2>/dev/null; }; then \
@@ -67,19 +72,19 @@ $(STAMP): requirements.lock pyproject.toml $(FINDER)
 	if [ ! -x $(PY) ]; then echo "creating $(VENV) with $$python ($$("$$python" --version))"; "$$python" -m venv $(VENV); fi; \
 	rm -f $(STAMP); \
 	$(PY) $(PIP) --no-deps -r requirements.lock && \
-	$(PY) $(PIP) --no-deps --no-build-isolation -e . || { \
+	$(PY) $(PIP) --no-deps --no-build-isolation -e . -e emulators/lambda-runtime || { \
 	    echo "make: building $(VENV) failed (above: the package pip could not install). Check access to PyPI," >&2; \
 	    echo "then run \`make setup-workbook\` again; \`rm -rf $(VENV)\` first starts it over." >&2; exit 1; }; \
 	touch $(STAMP); echo "environment ready: $(VENV) ($$($(PY) --version))"
 
-$(LS_STAMP): $(LS_DIR)/requirements.lock $(LS_DIR)/pyproject.toml $(FINDER)
+$(LS_STAMP): $(LS_DIR)/requirements.lock $(LS_DIR)/pyproject.toml emulators/lambda-runtime/pyproject.toml $(FINDER)
 	@python="$$(scripts/find-python localstack)"; \
 	if [ -x $(LS_PY) ] && ! $(LS_PY) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' 2>/dev/null; then \
 	    echo "$(LS_VENV) was built with another Python; rebuilding it"; rm -rf $(LS_VENV); fi; \
 	if [ ! -x $(LS_PY) ]; then echo "creating $(LS_VENV) with $$python ($$("$$python" --version))"; "$$python" -m venv $(LS_VENV); fi; \
 	rm -f $(LS_STAMP); \
 	$(LS_PY) $(PIP) --no-deps -r $(LS_DIR)/requirements.lock && \
-	$(LS_PY) $(PIP) --no-deps --no-build-isolation -e $(LS_DIR) || { \
+	$(LS_PY) $(PIP) --no-deps --no-build-isolation -e $(LS_DIR) -e emulators/lambda-runtime || { \
 	    echo "make: building $(LS_VENV) failed (above: the package pip could not install). Check access to PyPI," >&2; \
 	    echo "then run \`make setup-localstack\` again; \`rm -rf $(LS_VENV)\` first starts it over." >&2; \
 	    echo "Or do without LocalStack: make test BACKEND=ministack / make run BACKEND=ministack" >&2; exit 1; }; \

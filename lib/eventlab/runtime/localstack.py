@@ -304,6 +304,8 @@ class LocalStackBackend(Backend):
 
     def environment(self, port: int, state_dir: Path) -> dict[str, str]:
         """The LocalStack settings that make it a quiet, offline, self-contained host process."""
+        from eventlab.runtime import lambda_runtimes  # here: `python -m` runs that module itself
+
         root = filesystem_root(state_dir)
         return {
             "GATEWAY_LISTEN": f"{HOST}:{port}",
@@ -329,6 +331,8 @@ class LocalStackBackend(Backend):
             "LAMBDA_EVENT_SOURCE_MAPPING_MAX_BACKOFF_ON_EMPTY_POLL_SEC": "2",
             # Lambda handlers run as host processes (eventlab_localstack.lambda_executor), not in Docker.
             "LAMBDA_RUNTIME_EXECUTOR": LAMBDA_EXECUTOR_NAME,
+            # ... each on the interpreter of its declared runtime, with AWS's runtime client.
+            lambda_runtimes.RUNTIMES_SETTING: lambda_runtimes.setting_value(),
             # Idle must mean idle, and memory must stay flat across runs. By default SQS sends
             # CloudWatch metrics for every message (kept forever: about 4 KB a message, and
             # a backlog that kept LocalStack at half a core long after a 20,000-message run)

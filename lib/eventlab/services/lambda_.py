@@ -154,12 +154,15 @@ def package(code_dir: str | Path) -> bytes:
     if not root.is_dir():
         raise FileNotFoundError(f"handler folder {root} does not exist: pass the folder that holds the handler module")
     entries: dict[str, bytes] = {}
+    executable: set[str] = set()  # kept executable, as AWS runs an exec wrapper from the zip
     for path in sorted(root.rglob("*")):
         relative = path.relative_to(root)
         if any(part in SKIPPED or part.endswith(".pyc") for part in relative.parts) or not path.is_file():
             continue
         if relative.as_posix() != BUNDLE_FILE:
             entries[relative.as_posix()] = path.read_bytes()
+            if path.stat().st_mode & 0o111:
+                executable.add(relative.as_posix())
     for name, source in bundled_modules(root).items():
         if name in entries:
             raise ValueError(f"{root}: {name} is both a handler file and a bundled module")
@@ -170,7 +173,7 @@ def package(code_dir: str | Path) -> bytes:
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for name in sorted(entries):
             info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
-            info.external_attr = 0o644 << 16
+            info.external_attr = (0o755 if name in executable else 0o644) << 16
             info.compress_type = zipfile.ZIP_DEFLATED
             archive.writestr(info, entries[name])
     return buffer.getvalue()

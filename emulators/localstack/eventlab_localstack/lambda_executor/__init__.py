@@ -1,15 +1,5 @@
-"""Lambda on LocalStack without Docker: a runtime executor that runs handlers as host processes
-(:mod:`.executor`, loaded inside LocalStack) and the small runtime each handler process runs
-(:mod:`.bootstrap`, standard library only).
-
-Kept free of LocalStack imports, so that the bootstrap's location can be read anywhere.
+"""Lambda on LocalStack without Docker: a runtime executor (:mod:`.executor`, loaded inside
+LocalStack) that runs each Python handler on AWS's runtime client in a sandboxed host process,
+through the shared :mod:`eventlab_lambda_runtime` (the Runtime API and the execution
+environment, standard library only, used by eventlab's MiniStack backend too).
 """
-
-from __future__ import annotations
-
-from pathlib import Path
-
-
-def bootstrap_path() -> Path:
-    """The file each handler process runs (``python -P <this file>``)."""
-    return Path(__file__).with_name("bootstrap.py")
