@@ -67,6 +67,15 @@ def emulator() -> Iterator[EmulatorProcess]:
 
 
 @pytest.fixture(scope="session")
+def localstack(emulator: EmulatorProcess) -> EmulatorProcess:
+    """The session's emulator when it is LocalStack, for tests of LocalStack's own runtime
+    (marked ``backend("localstack")``); skipped on another backend."""
+    if emulator.backend.key != "localstack":
+        pytest.skip(f"needs the LocalStack session; this one runs {emulator.backend.key}")
+    return emulator
+
+
+@pytest.fixture(scope="session")
 def target(emulator: EmulatorProcess) -> Target:
     """A target on the session's embedded emulator."""
     return Target.emulator(emulator.endpoint_url, backend=emulator.backend.key)
