@@ -16,6 +16,17 @@ from typing import Any
 
 from eventlab.fidelity.model import Case, KnownDifference
 
+SNS_POLICY_JSON_ONLY = (
+    "MiniStack's Subscribe and SetSubscriptionAttributes only check that FilterPolicy is valid JSON "
+    "(ministack/services/sns.py); the operators, value types and AWS's limits (keys, combinations, "
+    "nesting, numeric range) are never checked, so a policy AWS refuses is stored and matched"
+)
+ESM_BATCHING_UNCHECKED = (
+    "_create_esm (ministack/services/lambda_svc.py) stores BatchSize and MaximumBatchingWindowInSeconds "
+    "as given, checking only the scaling configuration, the function and the source ARN, so AWS's "
+    "batch size bounds per source are never enforced"
+)
+
 KNOWN_DIFFERENCES: dict[str, dict[str, KnownDifference]] = {
     "localstack": {
         # EventBridge pattern validation: LocalStack's own engine
@@ -120,6 +131,85 @@ KNOWN_DIFFERENCES: dict[str, dict[str, KnownDifference]] = {
             observed="the broken package left the function Active, not Failed",
             reason="MiniStack creates a function Active without checking its package, so no function is ever in the Failed state",
             outcome="unsupported",
+        ),
+        # EventBridge pattern validation (ministack/services/eventbridge.py, _compile_pattern): a
+        # $or that fails to compile as the operator is compiled again as an ordinary field name.
+        "events.pattern-syntax.or-not-objects": KnownDifference(
+            observed="accepted",
+            reason="_compile_pattern retries a pattern whose $or is not an array of objects with $or read as a field name (its docstring says Event Ruler's compiler does the same), so {\"$or\": [\"a\", \"b\"]} matches a field called $or; AWS's documentation says $or takes an array of patterns",
+        ),
+        # SNS filter policies (ministack/services/sns.py, subscribe and _set_subscription_attributes):
+        # a FilterPolicy is stored once it parses as JSON; its operators, values and limits are not checked.
+        "sns.policy-syntax.prefix-ignore-case": KnownDifference(
+            observed="accepted",
+            reason=SNS_POLICY_JSON_ONLY,
+        ),
+        "sns.policy-syntax.anything-but-suffix": KnownDifference(
+            observed="accepted",
+            reason=SNS_POLICY_JSON_ONLY,
+        ),
+        "sns.policy-syntax.wildcard": KnownDifference(
+            observed="accepted",
+            reason=SNS_POLICY_JSON_ONLY,
+        ),
+        "sns.policy-syntax.exists-string": KnownDifference(
+            observed="accepted",
+            reason=SNS_POLICY_JSON_ONLY,
+        ),
+        "sns.policy-syntax.numeric-string-operand": KnownDifference(
+            observed="accepted",
+            reason=SNS_POLICY_JSON_ONLY,
+        ),
+        "sns.policy-syntax.numeric-over-limit": KnownDifference(
+            observed="accepted",
+            reason=SNS_POLICY_JSON_ONLY,
+        ),
+        "sns.policy-syntax.six-keys": KnownDifference(
+            observed="accepted",
+            reason=SNS_POLICY_JSON_ONLY,
+        ),
+        "sns.policy-syntax.151-combinations": KnownDifference(
+            observed="accepted",
+            reason=SNS_POLICY_JSON_ONLY,
+        ),
+        "sns.policy-syntax.nested-combinations": KnownDifference(
+            observed="accepted",
+            reason=SNS_POLICY_JSON_ONLY,
+        ),
+        "sns.policy-syntax.nested-attributes": KnownDifference(
+            observed="accepted",
+            reason=SNS_POLICY_JSON_ONLY,
+        ),
+        "sns.policy-syntax.value-not-in-array": KnownDifference(
+            observed="accepted",
+            reason=SNS_POLICY_JSON_ONLY,
+        ),
+        "sns.policy-syntax.empty-array": KnownDifference(
+            observed="accepted",
+            reason=SNS_POLICY_JSON_ONLY,
+        ),
+        "kinesis.reshard.split-lineage": KnownDifference(
+            observed="2 children of the parent: yes; parent closed: gone from the shard list",
+            reason="_split_shard (ministack/services/kinesis.py) creates the two children with the parent's id as ParentShardId, then deletes the parent (del stream['shards'][shard_id]) instead of closing it, so ListShards no longer shows it and its records cannot be read to the end",
+        ),
+        # Event source mappings (ministack/services/lambda_svc.py, _create_esm): BatchSize and
+        # MaximumBatchingWindowInSeconds are stored as given; only the scaling configuration, the
+        # function and the source ARN are checked, and the queue's visibility timeout never is.
+        "lambda.esm.sqs-batch-over-10-without-window": KnownDifference(
+            observed="accepted",
+            reason=ESM_BATCHING_UNCHECKED,
+        ),
+        "lambda.esm.fifo-batch-over-10": KnownDifference(
+            observed="accepted",
+            reason=ESM_BATCHING_UNCHECKED,
+        ),
+        "lambda.esm.kinesis-batch-over-10000": KnownDifference(
+            observed="accepted",
+            reason=ESM_BATCHING_UNCHECKED,
+        ),
+        "lambda.esm.visibility-below-timeout": KnownDifference(
+            observed="accepted",
+            reason="_create_esm never reads the queue's VisibilityTimeout, so a queue that hides a message for less time than the function may run is accepted",
         ),
         "sqs.redrive.message-move-task": KnownDifference(
             observed="StartMessageMoveTask is refused with InvalidAction",

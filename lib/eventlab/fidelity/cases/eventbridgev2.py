@@ -132,14 +132,16 @@ def fifo_order(run: Run) -> str:
 
 
 def failure_holds_its_own_group(run: Run) -> str:
-    """Group "bad group" cannot be delivered (a space is not allowed in an SQS MessageGroupId), and
-    is retried for a minute; group "ok", published in between, must go on meanwhile."""
+    """Group "bad" cannot be delivered (its SQS MessageGroupId comes out empty, which a FIFO queue
+    refuses on AWS and on every backend), and is retried for a minute; group "ok", published in
+    between, must go on meanwhile."""
     bus, queue = _bus_and_queue(run, fifo=True)
+    group = '{% $events.SystemMetadata.EventGroupId = "ok" ? "ok" : "" %}'
     ev2.create_subscriber(run, bus, "ev2-hold", target_arn=queue.arn, type_="FIFO",
-                          parameters={"SqsParameters": {"MessageGroupId": "{% $events.SystemMetadata.EventGroupId %}"}},
+                          parameters={"SqsParameters": {"MessageGroupId": group}},
                           RetryPolicy={"MaxRetryAttempts": 185, "MaxEventAgeInSeconds": 60})
     for n in range(3):
-        ev2.put_events(run, bus, [_entry(10 + n, "bad group")])
+        ev2.put_events(run, bus, [_entry(10 + n, "bad")])
         ev2.put_events(run, bus, [_entry(n, "ok")])
     delivered = _numbers(run, queue, 3, quiet=QUIET_SECONDS)
     ok = [n for n in delivered if n < 10]

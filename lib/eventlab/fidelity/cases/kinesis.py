@@ -257,10 +257,10 @@ def split_lineage(run: Run) -> str:
     kinesis.wait_active(run, stream.name)
     shards = kinesis.list_shards(client, stream.name)
     children = [s for s in shards if s["ShardId"] != shard]
-    parent = next(s for s in shards if s["ShardId"] == shard)
+    parent = next((s for s in shards if s["ShardId"] == shard), None)
     parents = {s.get("ParentShardId") for s in children}
-    return (f"{len(children)} children of the parent: {'yes' if parents == {shard} else parents}; "
-            f"parent closed: {'yes' if not kinesis.is_open(parent) else 'no'}")
+    closed = "gone from the shard list" if parent is None else "yes" if not kinesis.is_open(parent) else "no"
+    return f"{len(children)} children of the parent: {'yes' if parents == {shard} else parents}; parent closed: {closed}"
 
 
 def merge_lineage(run: Run) -> str:
