@@ -8,25 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-import pytest
 
 from eventlab import policies
 from eventlab.run import Run
 from eventlab.services import lambda_, sqs
 
 PROBE = Path(__file__).parent / "handlers" / "probe"
-
-
-def ministack_lambda_gap(what: str) -> pytest.MarkDecorator:
-    """A test that fails on MiniStack only because its Lambda is not yet AWS's Python runtime
-    (issue 12 item 4, closed by eventlab.runtime.ministack_lambda): expected to fail there, and
-    reported as XPASS once the patches close the gap, so the mark is then removed."""
-    from eventlab.testing import session_backend
-
-    return pytest.mark.xfail(
-        session_backend() == "ministack", strict=False,
-        reason=f"MiniStack's Lambda: {what} (issue 12 item 4, eventlab.runtime.ministack_lambda)",
-    )
 
 
 def probe(run: Run, base: str = "probe", **options: Any) -> tuple[lambda_.Function, sqs.Queue]:

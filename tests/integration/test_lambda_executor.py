@@ -15,7 +15,7 @@ import psutil
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from lambda_helpers import ministack_lambda_gap, probe, receive, wait_gone
+from lambda_helpers import probe, receive, wait_gone
 
 from eventlab.run import Run
 from eventlab.runtime import EmbeddedLocalStack
@@ -24,7 +24,6 @@ from eventlab.target import Target
 
 pytestmark = pytest.mark.integration
 
-@ministack_lambda_gap("lines logged with the logging module and START/END/REPORT do not reach the log tail")
 def test_invoke_returns_result_with_logs_environment_and_a_warm_process(run: Run) -> None:
     function, sink = probe(run, environment={"X": "from-config"})
     config = run.target.client("lambda").get_function_configuration(FunctionName=function.name)
@@ -62,7 +61,6 @@ def test_invoke_returns_result_with_logs_environment_and_a_warm_process(run: Run
     assert wait_gone({pid}) == set(), f"handler process {pid} outlived its function"
 
 
-@ministack_lambda_gap("every handler error comes back as Runtime.HandlerError, not the exception's class")
 def test_handler_error_comes_back_in_aws_shape(run: Run) -> None:
     function, _ = probe(run)
     result = lambda_.invoke(run, function, {"fail": "on purpose"})
@@ -80,7 +78,6 @@ def test_handler_error_comes_back_in_aws_shape(run: Run) -> None:
     assert lambda_.invoke(run, function, {}).ok, "a new process should replace the crashed one"
 
 
-@ministack_lambda_gap("an import error comes back as RuntimeError, not Runtime.ImportModuleError")
 def test_init_errors_are_reported_as_the_python_runtime_does(run: Run, tmp_path: Path) -> None:
     broken = tmp_path / "broken"
     broken.mkdir()
@@ -112,7 +109,6 @@ def test_a_non_python_runtime_fails_with_a_clear_reason(run: Run, tmp_path: Path
         once.invoke(FunctionName=function.name, Payload=b"{}")
 
 
-@ministack_lambda_gap("REPORT lines carry no Init Duration")
 def test_timeout_is_reported_and_the_next_invoke_is_a_cold_start(run: Run) -> None:
     function, _ = probe(run, timeout=1)
     result = lambda_.invoke(run, function, {"sleep": 30, "marker": "slow"})

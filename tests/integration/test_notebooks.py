@@ -12,7 +12,6 @@ import os
 from pathlib import Path
 
 import pytest
-from lambda_helpers import ministack_lambda_gap
 
 from eventlab import workbook
 from eventlab.locations import build_dir
@@ -20,14 +19,7 @@ from eventlab.runtime import EmulatorProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.notebook]
 NOTEBOOKS = workbook.discover()
-# Notebooks that fail on a backend only because of a gap another item of issue 12 closes.
-GAPS = {
-    "05-notification-system": ministack_lambda_gap(
-        "the SQS mapping delivers some alerts twice (cold workers outlast the visibility timeout) and "
-        "REPORT lines carry no Init Duration, so 'one email per alert' and the cold-start check fail"
-    ),
-}
-PARAMS = [pytest.param(n, id=n.stem, marks=[GAPS[n.stem]] if n.stem in GAPS else []) for n in NOTEBOOKS]
+PARAMS = [pytest.param(n, id=n.stem) for n in NOTEBOOKS]
 
 
 @pytest.mark.parametrize("notebook", PARAMS)
