@@ -198,6 +198,16 @@ def classify(error: Exception) -> Failure:
     return Failure("TARGET_UNREACHABLE", f"{type(error).__name__}: {error}"[:1024])
 
 
+def _record_batch_failures(outcomes: list[Failure | None], response: Mapping[str, Any]) -> None:
+    """The entries an SQS or SNS batch call refused (its ``Failed`` list, by entry id) as failures:
+    the sender's fault is the caller's input (CUSTOMER_VALIDATION), anything else the target's."""
+    request_id = response.get("ResponseMetadata", {}).get("RequestId", "")
+    for failed in response.get("Failed", []):
+        outcomes[int(failed["Id"])] = Failure(
+            "CUSTOMER_VALIDATION" if failed.get("SenderFault") else "TARGET_ERROR",
+            f"{failed.get('Code')}: {failed.get('Message', '')}"[:1024], request_id)
+
+
 class TargetClients:
     """The boto3 clients deliveries use, made once from the backend's endpoint (never at import)."""
 
@@ -298,11 +308,7 @@ class TargetClients:
         outcomes, prepared = self._prepare(config, events, build)
         if prepared:
             response = self.sqs.send_message_batch(QueueUrl=self.queue_url(ref.arn), Entries=[e for _, e in prepared])
-            request_id = response.get("ResponseMetadata", {}).get("RequestId", "")
-            for failed in response.get("Failed", []):
-                outcomes[int(failed["Id"])] = Failure(
-                    "CUSTOMER_VALIDATION" if failed.get("SenderFault") else "TARGET_ERROR",
-                    f"{failed.get('Code')}: {failed.get('Message', '')}"[:1024], request_id)
+            _record_batch_failures(outcomes, response)
         return outcomes
 
     def _deliver_sns(self, ref: TargetRef, config: Mapping[str, Any], events: list[DeliveryEvent]) -> list[Failure | None]:
@@ -323,11 +329,7 @@ class TargetClients:
         outcomes, prepared = self._prepare(config, events, build)
         if prepared:
             response = self.sns.publish_batch(TopicArn=ref.arn, PublishBatchRequestEntries=[e for _, e in prepared])
-            request_id = response.get("ResponseMetadata", {}).get("RequestId", "")
-            for failed in response.get("Failed", []):
-                outcomes[int(failed["Id"])] = Failure(
-                    "CUSTOMER_VALIDATION" if failed.get("SenderFault") else "TARGET_ERROR",
-                    f"{failed.get('Code')}: {failed.get('Message', '')}"[:1024], request_id)
+            _record_batch_failures(outcomes, response)
         return outcomes
 
     def _deliver_kinesis(self, ref: TargetRef, config: Mapping[str, Any], events: list[DeliveryEvent]) -> list[Failure | None]:
