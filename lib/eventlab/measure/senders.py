@@ -177,10 +177,11 @@ class SnsSender(_MessageSender):
 
 @dataclass
 class EventBridgeSender:
-    """PutEvents (up to 10 entries a call); the probe is the event's ``detail``."""
+    """PutEvents (up to 10 entries a call); the probe is the event's ``detail``. ``bus`` is the
+    bus's name (its ARN for the Custom Event Bus sender below)."""
 
     client: Any
-    bus_name: str
+    bus: str
     source: str = "eventlab.probe"
     detail_type: str = "Probe"
     batch: bool = False
@@ -191,40 +192,31 @@ class EventBridgeSender:
     def max_batch(self) -> int:
         return 10 if self.batch else 1
 
+    def entry(self, probe: Probe) -> dict[str, Any]:
+        return {"EventBusName": self.bus, "Source": self.source, "DetailType": self.detail_type, "Detail": probe.to_json()}
+
+    def put(self, entries: list[dict[str, Any]]) -> Any:
+        return self.client.put_events(Entries=entries)
+
     def send(self, probes: Sequence[Probe]) -> list[Result]:
-        entries = [
-            {"EventBusName": self.bus_name, "Source": self.source, "DetailType": self.detail_type, "Detail": p.to_json()}
-            for p in probes
-        ]
-        reply = _call(lambda: self.client.put_events(Entries=entries), len(probes), self.stats)
+        entries = [self.entry(p) for p in probes]
+        reply = _call(lambda: self.put(entries), len(probes), self.stats)
         return reply if isinstance(reply, list) else _entry_results(reply["Entries"])
 
 
 @dataclass
-class EventBridgeV2Sender:
-    """PutEvents on a Custom Event Bus (eventbridgev2; up to 10 entries a call, as the classic
-    sender); the probe is the event's ``detail`` and its key the event group (FIFO order)."""
+class EventBridgeV2Sender(EventBridgeSender):
+    """PutEvents on a Custom Event Bus (eventbridgev2), by the bus's ARN; the probe's key is the
+    event group (FIFO order)."""
 
-    client: Any
-    bus_arn: str
-    source: str = "eventlab.probe"
-    detail_type: str = "Probe"
-    batch: bool = False
     path: str = "events2"
-    stats: CallStats = field(default_factory=CallStats)
 
-    @property
-    def max_batch(self) -> int:
-        return 10 if self.batch else 1
+    def entry(self, probe: Probe) -> dict[str, Any]:
+        return {"Source": self.source, "DetailType": self.detail_type, "Detail": probe.to_json(),
+                "SystemMetadata": {"EventGroupId": probe.key}}
 
-    def send(self, probes: Sequence[Probe]) -> list[Result]:
-        entries = [
-            {"Source": self.source, "DetailType": self.detail_type, "Detail": p.to_json(),
-             "SystemMetadata": {"EventGroupId": p.key}}
-            for p in probes
-        ]
-        reply = _call(lambda: self.client.put_events(EventBusArn=self.bus_arn, Entries=entries), len(probes), self.stats)
-        return reply if isinstance(reply, list) else _entry_results(reply["Entries"])
+    def put(self, entries: list[dict[str, Any]]) -> Any:
+        return self.client.put_events(EventBusArn=self.bus, Entries=entries)
 
 
 @dataclass
@@ -273,10 +265,9 @@ def address(sender: Sender) -> dict[str, Any]:
     """What another process needs to build the same sender with clients of its own (plain data)."""
     if isinstance(sender, _MessageSender):
         return {"kind": sender.api.kind, "address": sender.address, "batch": sender.batch, "path": sender.path}
-    if isinstance(sender, EventBridgeSender):
-        return {"kind": "events", "address": sender.bus_name, "batch": sender.batch, "path": sender.path}
-    if isinstance(sender, EventBridgeV2Sender):
-        return {"kind": "events2", "address": sender.bus_arn, "batch": sender.batch, "path": sender.path}
+    if isinstance(sender, EventBridgeSender):  # the Custom Event Bus sender is one too
+        kind = "events2" if isinstance(sender, EventBridgeV2Sender) else "events"
+        return {"kind": kind, "address": sender.bus, "batch": sender.batch, "path": sender.path}
     if isinstance(sender, KinesisSender):
         return {"kind": "kinesis", "address": sender.stream_name, "batch": sender.batch_size > 1, "path": sender.path}
     raise TypeError(f"cannot hand {type(sender).__name__} to another process")
