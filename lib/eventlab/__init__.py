@@ -8,7 +8,7 @@ from eventlab import services  # declares every resource kind, for Run.leaks()
 from eventlab.run import Run
 from eventlab.runtime import EmbeddedLocalStack, localstack_version
 from eventlab.target import Target
-from eventlab.workbook import record
+from eventlab.workbook import Checks, record
 
-__all__ = ["EmbeddedLocalStack", "Run", "Target", "localstack_version", "record", "services"]
+__all__ = ["Checks", "EmbeddedLocalStack", "Run", "Target", "localstack_version", "record", "services"]
 __version__ = "0.1.0"

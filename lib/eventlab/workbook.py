@@ -20,7 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from eventlab import parameters as notebook_parameters
+from eventlab.fidelity.checks import note
 from eventlab.locations import build_dir, project_root
+from eventlab.target import Target
 
 log = logging.getLogger(__name__)
 
@@ -85,24 +87,126 @@ def figures_dir() -> Path:
 
 
 def record(
-    notebook: str, figures: Mapping[str, Any], *, checks: Sequence[str] = (), known_differences: Sequence[str] = ()
+    notebook: str,
+    figures: Mapping[str, Any],
+    *,
+    checks: Sequence[str | Check] = (),
+    known_differences: Sequence[str] = (),
+    table: Sequence[Figure] = (),
+    backend: str | None = None,
 ) -> Path:
-    """Record a notebook's figures (the claims it checked, and the known differences of its
-    backend it met instead: :mod:`eventlab.fidelity.checks`) as JSON; returns the file written.
+    """Record a notebook's figures, the claims it checked (each a :class:`Check`, or a claim that
+    passed), the known differences of its backend it met instead (:mod:`eventlab.fidelity.checks`)
+    and its key figures with units (``table``) as JSON; returns the file written.
 
-    Called from each notebook's last cell, after its assertions have passed.
+    Called from each notebook's last cell, usually through :meth:`Checks.record`.
     """
     path = figures_dir() / f"{notebook}.json"
     payload = {
         "notebook": notebook,
         "recorded_at": time.time(),
+        "backend": backend,
         "figures": dict(figures),
-        "checks": list(checks),
+        "checks": [asdict(c if isinstance(c, Check) else Check(claim=c, passed=True)) for c in checks],
         "known_differences": list(known_differences),
+        "table": [asdict(f) for f in table],
     }
     path.write_text(json.dumps(payload, indent=2, default=str))
     log.info("recorded %d figure(s) for %s in %s", len(figures), notebook, path)
     return path
+
+
+@dataclass(frozen=True)
+class Check:
+    """One claim a notebook checks, and how it went; ``known_difference`` names the backend's
+    recorded difference when the claim cannot hold there (then ``passed`` means the difference did)."""
+
+    claim: str
+    passed: bool
+    detail: str = ""
+    known_difference: str | None = None
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A key figure of a notebook, with its unit, and the figure AWS publishes for it if any."""
+
+    name: str
+    value: Any
+    unit: str
+    aws: str | None = None  # the published AWS figure, in words ("typically under 1 s")
+    source: str | None = None  # the AWS page it comes from
+
+
+class ChecksFailed(AssertionError):
+    """Some of a notebook's claims did not hold: each is named, with what was seen."""
+
+
+class Checks:
+    """A notebook's checks cell: every claim is judged, all are recorded, then any failure raises.
+
+    Unlike a row of ``assert`` statements, one failing claim does not hide the others: the
+    results page shows ``N / M checks`` with each claim::
+
+        checks = Checks("01-sqs", tgt)
+        checks.that(row["lost"] == 0, "a standard queue loses no message", f"lost {row['lost']}")
+        checks.case("sqs.fifo.order", inversions == 0, "a FIFO queue delivers each group in order")
+        checks.figure("delivery latency p50, standard queue", 12.5, "ms")
+        checks.record({"latency_ms": ...})
+    """
+
+    def __init__(self, notebook: str, target: Target | None = None) -> None:
+        self.notebook = notebook
+        self.target = target
+        self.checks: list[Check] = []
+        self.table: list[Figure] = []
+
+    def that(self, holds: bool, claim: str, detail: str = "") -> bool:
+        """Judge one claim about the service (``holds``); ``detail`` says what was seen."""
+        self.checks.append(Check(claim=claim, passed=bool(holds), detail=detail))
+        return bool(holds)
+
+    def case(self, case_id: str, holds: bool, claim: str, detail: str = "") -> bool:
+        """Judge a claim a conformance case covers: it must hold unless the backend has a known
+        difference for ``case_id``, and then it must not (a backend that now agrees fails until
+        its row is removed)."""
+        line = note(self.target, case_id) if self.target is not None else None
+        if line is None:
+            return self.that(holds, claim, detail)
+        agrees = not holds
+        if not agrees:
+            detail = (f"{case_id} now holds on {self.target.backend}, but is listed as a known difference: "
+                      f"remove it from KNOWN_DIFFERENCES[{self.target.backend!r}]")
+        self.checks.append(Check(claim=claim, passed=agrees, detail=detail, known_difference=line))
+        return agrees
+
+    def figure(self, name: str, value: Any, unit: str, *, aws: str | None = None, source: str | None = None) -> None:
+        """A key figure for the results page: its value, unit and, if AWS publishes one, AWS's."""
+        self.table.append(Figure(name=name, value=value, unit=unit, aws=aws, source=source))
+
+    @property
+    def failures(self) -> list[Check]:
+        return [c for c in self.checks if not c.passed]
+
+    @property
+    def known_differences(self) -> list[str]:
+        return [c.known_difference for c in self.checks if c.known_difference]
+
+    def record(self, figures: Mapping[str, Any] | None = None) -> Path:
+        """Write the record (figures, every check, the table), show the known differences met,
+        then raise :class:`ChecksFailed` naming each claim that did not hold."""
+        backend = self.target.backend if self.target is not None else None
+        path = record(self.notebook, figures or {f.name: f.value for f in self.table}, checks=self.checks,
+                      known_differences=self.known_differences, table=self.table, backend=backend)
+        for line in self.known_differences:
+            log.warning("%s", line)
+        if not self.checks:
+            raise ChecksFailed(f"{self.notebook} checked nothing: a checks cell judges at least one claim")
+        if self.failures:
+            lines = "\n".join(f"- {c.claim}" + (f": {c.detail}" if c.detail else "") for c in self.failures)
+            raise ChecksFailed(f"{len(self.failures)} of {len(self.checks)} checks of {self.notebook} failed:\n{lines}")
+        log.info("%s: %d / %d checks passed", self.notebook, len(self.checks), len(self.checks))
+        return path
 
 
 @dataclass
@@ -116,6 +220,9 @@ class NotebookResult:
     error: str | None = None
     failed_cell: int | None = None
     figures: dict[str, Any] = field(default_factory=dict)
+    checks: list[dict[str, Any]] = field(default_factory=list)  # Check fields, as recorded
+    table: list[dict[str, Any]] = field(default_factory=list)  # Figure fields, as recorded
+    backend: str | None = None
 
 
 class NotebookFailed(AssertionError):
@@ -157,7 +264,7 @@ def _execute(notebook: Path, output_dir: Path, parameters: Mapping[str, Any], ti
 
     output_dir.mkdir(parents=True, exist_ok=True)
     output = output_dir / notebook.name
-    started = time.monotonic()
+    started, since = time.monotonic(), time.time()
     try:
         with _environment(FIGURES_ENV, str(output_dir / "figures")):  # the kernel inherits it
             papermill.execute_notebook(
@@ -177,6 +284,7 @@ def _execute(notebook: Path, output_dir: Path, parameters: Mapping[str, Any], ti
             seconds=round(time.monotonic() - started, 2),
             error=f"{error.ename}: {error.evalue}",
             failed_cell=error.cell_index,
+            **_recorded(output_dir, notebook.stem, since),  # a checks cell records before it raises
         )
     except DeadKernelError:
         # Killed (by a signal, the OOM killer) or crashed: its run is swept from the journal.
@@ -187,15 +295,26 @@ def _execute(notebook: Path, output_dir: Path, parameters: Mapping[str, Any], ti
             seconds=round(time.monotonic() - started, 2),
             error="the kernel died (killed or crashed) while the notebook ran",
         )
-    figures_file = output_dir / "figures" / f"{notebook.stem}.json"
-    figures = json.loads(figures_file.read_text())["figures"] if figures_file.exists() else {}
     return NotebookResult(
         notebook=notebook.stem,
         output=str(output),
         ok=True,
         seconds=round(time.monotonic() - started, 2),
-        figures=figures,
+        **_recorded(output_dir, notebook.stem, since),
     )
+
+
+def _recorded(output_dir: Path, stem: str, since: float) -> dict[str, Any]:
+    """What a notebook recorded during this execution (none from an earlier one), as
+    :class:`NotebookResult` fields."""
+    path = output_dir / "figures" / f"{stem}.json"
+    if not path.exists():
+        return {}
+    doc = json.loads(path.read_text())
+    if doc.get("recorded_at", 0) < since:
+        return {}
+    return {"figures": doc.get("figures", {}), "checks": doc.get("checks", []), "table": doc.get("table", []),
+            "backend": doc.get("backend")}
 
 
 def describe_failure(result: NotebookResult) -> str:
