@@ -43,10 +43,10 @@ RUN_BACKEND := $(or $(BACKEND),$(EVENTLAB_BACKEND),localstack)
 TEST_BACKENDS := $(if $(filter all,$(or $(BACKEND),all)),$(BACKENDS),$(BACKEND))
 # LocalStack's environment is built only for the targets whose backend needs it.
 RUN_NEEDS  := setup-workbook setup-lambda $(if $(filter localstack,$(RUN_BACKEND)),setup-localstack)
-TEST_NEEDS := setup-workbook setup-lambda $(if $(filter localstack,$(TEST_BACKENDS)),setup-localstack)
+TEST_NEEDS := setup-workbook setup-lambda setup-browser $(if $(filter localstack,$(TEST_BACKENDS)),setup-localstack)
 EVENTLAB  := EVENTLAB_BACKEND=$(RUN_BACKEND) $(VENV)/bin/eventlab
 
-.PHONY: help setup setup-workbook setup-localstack setup-lambda check-backend test run lab bench bench-smoke \
+.PHONY: help setup setup-workbook setup-localstack setup-lambda setup-browser check-backend test run lab bench bench-smoke \
         up status down lock lint clean distclean
 
 help:
@@ -89,6 +89,21 @@ $(LS_STAMP): $(LS_DIR)/requirements.lock $(LS_DIR)/pyproject.toml emulators/lamb
 	    echo "then run \`make setup-localstack\` again; \`rm -rf $(LS_VENV)\` first starts it over." >&2; \
 	    echo "Or do without LocalStack: make test BACKEND=ministack / make run BACKEND=ministack" >&2; exit 1; }; \
 	touch $(LS_STAMP); echo "environment ready: $(LS_VENV) ($$($(LS_PY) --version), LocalStack for the embedded emulator)"
+
+# Headless Chromium for the tests of the results page and of `make lab` (Debian's chromium
+# package): installed once when missing, with sudo when not root. Without it those tests skip,
+# except under CI=true, where this step fails instead.
+setup-browser:
+	@if command -v chromium >/dev/null || command -v chromium-browser >/dev/null; then exit 0; fi; \
+	mkdir -p build; log=build/apt-chromium.log; \
+	if [ "$$(id -u)" = 0 ]; then sudo=; else sudo="sudo -n"; fi; \
+	if command -v apt-get >/dev/null; then \
+	    echo "installing Debian's chromium for the page tests (a few minutes, once; log: $$log)"; \
+	    { DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q chromium \
+	      || { $$sudo apt-get update -q && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q chromium; }; } >$$log 2>&1 \
+	      && exit 0; fi; \
+	echo "make: no headless Chromium (install Debian's chromium package, see $$log): the page tests skip without it" >&2; \
+	if [ -n "$${CI:-}" ] && [ "$${CI:-}" != false ]; then exit 1; fi
 
 # A backend name that does not exist is refused before anything is built.
 check-backend:

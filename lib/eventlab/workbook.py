@@ -8,7 +8,6 @@ the sources), gathers the figures into one JSON file and links it all from an HT
 from __future__ import annotations
 
 import contextlib
-import html
 import json
 import logging
 import os
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from eventlab import parameters as notebook_parameters
+from eventlab import report
 from eventlab.fidelity.checks import note
 from eventlab.locations import build_dir, project_root
 from eventlab.target import Target
@@ -136,6 +136,7 @@ class Figure:
     unit: str
     aws: str | None = None  # the published AWS figure, in words ("typically under 1 s")
     source: str | None = None  # the AWS page it comes from
+    path: str | None = None  # the measured path (experiments.compare), whose published figures the page shows
 
 
 class ChecksFailed(AssertionError):
@@ -180,9 +181,11 @@ class Checks:
         self.checks.append(Check(claim=claim, passed=agrees, detail=detail, known_difference=line))
         return agrees
 
-    def figure(self, name: str, value: Any, unit: str, *, aws: str | None = None, source: str | None = None) -> None:
-        """A key figure for the results page: its value, unit and, if AWS publishes one, AWS's."""
-        self.table.append(Figure(name=name, value=value, unit=unit, aws=aws, source=source))
+    def figure(self, name: str, value: Any, unit: str, *, aws: str | None = None, source: str | None = None,
+               path: str | None = None) -> None:
+        """A key figure for the results page: its value, unit and, if AWS publishes one, AWS's
+        (in words with ``source``, or by the measured ``path`` in data/published_aws_figures.yaml)."""
+        self.table.append(Figure(name=name, value=value, unit=unit, aws=aws, source=source, path=path))
 
     @property
     def failures(self) -> list[Check]:
@@ -344,37 +347,5 @@ def run_all(
         results.append(result)
     (output_dir / "figures.json").write_text(json.dumps([asdict(r) for r in results], indent=2, default=str))
     if html_index:
-        write_index(results, output_dir)
+        report.write_index(results, output_dir, notebooks_dir())
     return results
-
-
-def write_index(results: Sequence[NotebookResult], output_dir: Path) -> Path:
-    """An HTML page linking each executed notebook (as HTML) with its status and figures."""
-    from nbconvert import HTMLExporter
-
-    exporter = HTMLExporter()
-    rows = []
-    for result in results:
-        source = Path(result.output)
-        link = source.name
-        if source.exists():
-            body, _ = exporter.from_filename(str(source))
-            page = source.with_suffix(".html")
-            page.write_text(body)
-            link = page.name
-        status = "ok" if result.ok else html.escape(describe_failure(result))
-        figures = "<br>".join(
-            f"{html.escape(str(k))}: {html.escape(json.dumps(v, default=str))}" for k, v in result.figures.items()
-        )
-        rows.append(
-            f"<tr><td><a href='{html.escape(link)}'>{html.escape(result.notebook)}</a></td>"
-            f"<td>{status}</td><td>{result.seconds:.1f} s</td><td>{figures}</td></tr>"
-        )
-    index = output_dir / "index.html"
-    index.write_text(
-        "<!doctype html><meta charset='utf-8'><title>eventlab workbook</title>"
-        "<style>body{font-family:sans-serif}td{vertical-align:top;padding:4px 10px}</style>"
-        "<h1>eventlab workbook</h1><table><tr><th>notebook</th><th>status</th><th>time</th>"
-        f"<th>figures</th></tr>{''.join(rows)}</table>"
-    )
-    return index

@@ -42,7 +42,8 @@ def test_run_all_writes_the_index_figures_and_html(emulator: EmulatorProcess, mo
     results = workbook.run_all(first, tmp_path, parameters={"target": emulator.backend.key})
     assert [r.ok for r in results] == [True]
     index = (tmp_path / "index.html").read_text()
-    assert f"href='{first[0].stem}.html'" in index and "round_trip_ms" in index
+    assert f'href="{first[0].stem}.html"' in index and "round trip, send then receive" in index and ">ms<" in index
+    assert f"{len(results[0].checks)} / {len(results[0].checks)} checks" in index and results[0].checks
     assert (tmp_path / f"{first[0].stem}.html").exists()
     figures = json.loads((tmp_path / "figures.json").read_text())
     assert figures[0]["notebook"] == first[0].stem and figures[0]["figures"]["messages"] > 0

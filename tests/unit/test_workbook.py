@@ -50,7 +50,7 @@ def test_checks_judge_every_claim_record_them_all_then_fail_naming_each(monkeypa
     doc = json.loads((tmp_path / "99-sample.json").read_text())
     assert [c["passed"] for c in doc["checks"]] == [True, False, False] and doc["backend"] == "localstack"
     assert doc["table"] == [{"name": "latency p50", "value": 12.5, "unit": "ms", "aws": "tens of ms",
-                             "source": "https://docs.aws.amazon.com/"}]
+                             "source": "https://docs.aws.amazon.com/", "path": None}]
     assert doc["figures"] == {"latency p50": 12.5}, "without figures of its own, the table's values are the figures"
 
 
