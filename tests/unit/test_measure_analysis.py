@@ -174,6 +174,30 @@ def test_load_spec_from_a_workload_mapping() -> None:
         LoadSpec.from_dict({"rate": 1})
 
 
+@pytest.mark.parametrize(("fields", "message"), [
+    ({"rate": 10, "count": 20, "warmup_count": 20}, "leaves none of the 20 probes"),
+    ({"rate": 10, "duration_s": 5, "warmup_count": 60}, "leaves none of the 50 probes"),
+    ({"rate": 10, "duration_s": 5, "warmup_s": 5}, "leaves nothing of duration_s=5"),
+    ({"rate": 10, "count": 5, "warmup_count": -1}, "cannot be negative"),
+])
+def test_a_warmup_that_leaves_nothing_to_measure_is_refused(fields: dict[str, float], message: str) -> None:
+    from eventlab.measure.load import LoadSpec
+
+    with pytest.raises(ValueError, match=message):
+        LoadSpec.from_dict(fields)
+
+
+def test_an_experiment_refuses_a_warmup_of_all_its_messages_before_building_anything() -> None:
+    from eventlab.experiments import sqs as experiments
+
+    class NoRun:  # any use of the run (a client, a queue) would fail the test
+        def __getattr__(self, name: str) -> None:
+            raise AssertionError(f"the experiment used run.{name} before checking its load")
+
+    with pytest.raises(ValueError, match="warmup_count=30 leaves none of the 30"):
+        experiments.latency_standard_vs_fifo(NoRun(), messages=30, warmup=30)
+
+
 def test_summarize_reports_the_senders_call_counters_for_a_shared_load() -> None:
     probe = ProbeFactory("r").make(0)
     record = SendRecord(path="p", msg_id=probe.msg_id, key=probe.key, seq=probe.seq, intended_ns=0,

@@ -228,6 +228,7 @@ def measure_bus_to_queue(
     intended send time to its receipt from the queue.
     """
     spec = LoadSpec(rate=rate, count=count, warmup_count=warmup, batch=batch, threads=threads)
+    spec.check()  # a bad bound (warmup >= messages) is refused before anything is built
     result = measure(run, "events-sqs", spec, receivers=2, timeout=timeout, name=f"events-sqs-{rate:g}")
     assert result is not None, "events-sqs runs on every target"
     return result

@@ -276,9 +276,10 @@ def latency_sns_vs_sqs(
     Returns the result, the receipt-path → send-path map for
     :meth:`eventlab.measure.results.RunResult.summary_by_path`, and the topics the HTTP endpoint confirmed.
     """
+    spec = LoadSpec(rate=rate, count=messages, warmup_count=warmup, threads=threads)
+    spec.check()  # a bad bound (warmup >= messages) is refused before anything is built
     client = run.target.client("sqs")
     receipts = ReceiptLog(run.run_id)
-    spec = LoadSpec(rate=rate, count=messages, warmup_count=warmup, threads=threads)
     loads: list[LoadResult] = []
 
     direct = sqs.create_queue(run, "lat-direct")

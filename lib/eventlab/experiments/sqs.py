@@ -47,10 +47,11 @@ def latency_standard_vs_fifo(
     groups), read by one long-polling consumer; the first ``warmup`` are discarded. Receipt
     paths are ``standard`` and ``fifo``.
     """
+    spec = LoadSpec(rate=rate, count=messages, keys=keys, warmup_count=warmup)
+    spec.check()  # a bad bound (warmup >= messages) is refused before anything is built
     client = run.target.client("sqs")
     receipts = ReceiptLog(run.run_id)
     loads: list[LoadResult] = []
-    spec = LoadSpec(rate=rate, count=messages, keys=keys, warmup_count=warmup)
     for path, fifo in (("standard", False), ("fifo", True)):
         queue = sqs.create_queue(run, f"lat-{path}", fifo=fifo)
         with SqsReceiver(client, queue.url, receipts, path=path):

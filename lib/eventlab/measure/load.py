@@ -142,6 +142,15 @@ class LoadSpec:
             raise ValueError(f"LoadSpec: rate={self.rate}: an open-loop rate must be positive.")
         if self.threads < 1 or self.batch < 1:
             raise ValueError("LoadSpec: threads and batch must be at least 1.")
+        if self.warmup_count < 0 or self.warmup_s < 0:
+            raise ValueError("LoadSpec: warmup_count and warmup_s cannot be negative.")
+        total = self.total()
+        if total is not None and self.warmup_count >= total:
+            raise ValueError(f"LoadSpec: warmup_count={self.warmup_count} leaves none of the {total} probes to measure; "
+                             "send more (count, or rate x duration_s) or warm up with fewer.")
+        if self.duration_s is not None and self.warmup_s >= self.duration_s:
+            raise ValueError(f"LoadSpec: warmup_s={self.warmup_s} leaves nothing of duration_s={self.duration_s} to measure; "
+                             "run longer or warm up for less.")
 
     def as_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if k != "progress"}
