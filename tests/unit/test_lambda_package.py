@@ -85,3 +85,23 @@ def test_the_receipt_sink_handler_and_the_receiver_share_one_wire_format(tmp_pat
     assert json.loads(reply.stdout) == {"batchItemFailures": []}
     frame = receipts.to_frame()
     assert set(frame["msg_id"]) == {p.msg_id for p in probes} and set(frame["consumer"]) == {"fn"}
+
+
+@pytest.mark.parametrize(("source", "options", "message"), [
+    ("arn:aws:sqs:us-east-1:000000000000:q", {"on_failure": "arn:aws:sqs:us-east-1:000000000000:dlq"}, "redrive policy"),
+    ("arn:aws:sqs:us-east-1:000000000000:q", {"maximum_retry_attempts": 2}, "are for stream mappings"),
+    ("arn:aws:kinesis:us-east-1:000000000000:stream/s", {"maximum_retry_attempts": 10_001}, "-1 .* to 10,000"),
+    ("arn:aws:kinesis:us-east-1:000000000000:stream/s", {"maximum_retry_attempts": -2}, "until the record expires"),
+])
+def test_a_mapping_with_failure_options_its_source_cannot_take_is_refused_before_anything(
+        source: str, options: dict[str, object], message: str) -> None:
+    from eventlab.services import lambda_ as functions
+
+    class NoRun:  # any use of the run (a grant, a client) would fail the test
+        def __getattr__(self, name: str) -> None:
+            raise AssertionError(f"the mapping used run.{name} before checking its options")
+
+    function = functions.Function(name="f", arn="arn:aws:lambda:us-east-1:000000000000:function:f", role=None,  # type: ignore[arg-type]
+                                  log_group="/aws/lambda/f", runtime="python3.13", timeout=3)
+    with pytest.raises(ValueError, match=message):
+        functions.create_event_source_mapping(NoRun(), function, source, **options)  # type: ignore[arg-type]

@@ -132,6 +132,12 @@ KNOWN_DIFFERENCES: dict[str, dict[str, KnownDifference]] = {
             reason="MiniStack creates a function Active without checking its package, so no function is ever in the Failed state",
             outcome="unsupported",
         ),
+        "lambda.esm.kinesis-on-failure": KnownDifference(
+            observed="nothing reached the on-failure destination",
+            reason="_poll_kinesis (ministack/services/lambda_svc.py) keeps a failing batch's position and retries it after a "
+                   "short back-off for ever: it reads neither MaximumRetryAttempts nor DestinationConfig.OnFailure for a "
+                   "Kinesis mapping (only its DynamoDB-stream poller sends on-failure records), so the shard stays blocked",
+        ),
         # EventBridge pattern validation (ministack/services/eventbridge.py, _compile_pattern): a
         # $or that fails to compile as the operator is compiled again as an ordinary field name.
         "events.pattern-syntax.or-not-objects": KnownDifference(

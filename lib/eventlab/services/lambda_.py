@@ -91,6 +91,7 @@ SQS_FIFO_BATCH_SIZE = (1, 10)
 SQS_BATCH_WITHOUT_WINDOW = 10  # larger batches need a batching window of at least 1 s
 STREAM_BATCH_SIZE = (1, 10_000)
 BATCHING_WINDOW_SECONDS = (0, 300)
+STREAM_RETRIES_MAX = 10_000  # MaximumRetryAttempts of a stream mapping: -1 (until the record expires) to this
 ROLE_SUFFIX = "-role"
 PRINCIPAL = "lambda.amazonaws.com"  # assumes a function's execution role
 (INVOKE_ACTION,) = policies.SENDS_TO["lambda"][0].actions  # what a permission lets a service do
@@ -364,15 +365,27 @@ def create_event_source_mapping(
     maximum_batching_window: int = 0,
     report_batch_item_failures: bool = False,
     starting_position: str | None = None,
+    maximum_retry_attempts: int | None = None,
+    bisect_batch_on_function_error: bool = False,
+    on_failure: str | None = None,
     enabled: bool = True,
     wait: bool = True,
 ) -> EventSourceMapping:
     """Let Lambda poll an SQS queue (or a Kinesis stream) and invoke the function with batches.
 
     Grants the role exactly the read actions on that source first. ``wait`` returns once the
-    mapping is Enabled, so messages sent afterwards are picked up.
+    mapping is Enabled, so messages sent afterwards are picked up. For a stream,
+    ``maximum_retry_attempts`` (default: until the record expires),
+    ``bisect_batch_on_function_error`` and ``on_failure`` (an SQS queue's or SNS topic's ARN,
+    which the role may then send to) say what happens to a batch the function keeps failing.
     """
     is_queue = source_arn.startswith("arn:aws:sqs:")
+    if is_queue and (maximum_retry_attempts is not None or bisect_batch_on_function_error or on_failure):
+        raise ValueError("maximum_retry_attempts, bisect_batch_on_function_error and on_failure are for stream "
+                         "mappings; an SQS mapping's failures go to the queue's redrive policy (its DLQ).")
+    if maximum_retry_attempts is not None and not -1 <= maximum_retry_attempts <= STREAM_RETRIES_MAX:
+        raise ValueError(f"maximum_retry_attempts={maximum_retry_attempts}: a stream mapping takes -1 (until the "
+                         f"record expires) to {STREAM_RETRIES_MAX:,}.")
     if is_queue and not SQS_BATCH_SIZE[0] <= batch_size <= SQS_BATCH_SIZE[1]:
         raise ValueError(f"batch_size={batch_size}: SQS mappings take {SQS_BATCH_SIZE[0]} to {SQS_BATCH_SIZE[1]:,}.")
     if is_queue and batch_size > SQS_BATCH_WITHOUT_WINDOW and maximum_batching_window < 1:
@@ -389,6 +402,14 @@ def create_event_source_mapping(
         kwargs["FunctionResponseTypes"] = ["ReportBatchItemFailures"]
     if not is_queue:
         kwargs["StartingPosition"] = starting_position or "LATEST"
+        if maximum_retry_attempts is not None:
+            kwargs["MaximumRetryAttempts"] = maximum_retry_attempts
+        if bisect_batch_on_function_error:
+            kwargs["BisectBatchOnFunctionError"] = True
+        if on_failure:
+            grant(run, function, f"on-failure-{re.split(r'[:/]', on_failure)[-1]}"[: iam.MAX_POLICY_NAME],
+                  policies.may_send_to(on_failure))
+            kwargs["DestinationConfig"] = {"OnFailure": {"Destination": on_failure}}
     client = run.target.client("lambda")
     reply = _retry_while_iam_propagates(
         lambda: client.create_event_source_mapping(**kwargs), f"mapping {function.name}"

@@ -200,3 +200,42 @@ CASES += [
          doc(PARTIAL_BATCH, "With ReportBatchItemFailures, Lambda deletes the records the function did not report as failed; the reported ones become visible again and, past maxReceiveCount, move to the queue's dead-letter queue."),
          partial_batch_redrive),
 ]
+
+
+# -- event source mappings: a stream batch the function keeps failing ----------------------------
+STREAM_ERRORS = "https://docs.aws.amazon.com/lambda/latest/dg/kinesis-on-failure-destination.html"
+FAILING_HANDLER = "def handler(event, context):\n    raise RuntimeError('this batch fails')\n"
+
+
+def kinesis_on_failure(run: Run) -> str:
+    """Three records on one shard, read by a mapping whose function always fails, with one retry
+    and an SQS on-failure destination: what reaches the destination (its condition, the batch)."""
+    import json
+    import tempfile
+    from pathlib import Path
+
+    from eventlab.services import kinesis, sqs
+
+    destination = sqs.create_queue(run, "kof-dest", encrypted=False)
+    stream = kinesis.create_stream(run, "kof", shard_count=1, encrypted=False)
+    kinesis.put_records(run.target.client("kinesis"), stream.name, [(f"record-{i}".encode(), "one-key") for i in range(3)])
+    with tempfile.TemporaryDirectory() as folder:
+        (Path(folder) / "main.py").write_text(FAILING_HANDLER)
+        function = functions.create_function(run, "kof", folder, timeout=3)
+    functions.create_event_source_mapping(run, function, stream.arn, batch_size=10, starting_position="TRIM_HORIZON",
+                                          maximum_retry_attempts=1, on_failure=destination.arn)
+    received = sqs.receive_all(run, destination, expected=1, timeout=45.0)
+    if not received:
+        return "nothing reached the on-failure destination"
+    record = json.loads(received[0]["Body"])
+    batch = record.get("KinesisBatchInfo", {})
+    return f"{record.get('requestContext', {}).get('condition')}; a batch of {batch.get('batchSize')}"
+
+
+CASES += [
+    Case("lambda.esm.kinesis-on-failure", "lambda",
+         "a stream batch that fails past MaximumRetryAttempts is sent to the on-failure destination, as a record about the batch",
+         "RetryAttemptsExhausted; a batch of 3",
+         doc(STREAM_ERRORS, "If the function returns an error, Lambda retries until the records expire, exceed the maximum age, or reach the configured retry quota (MaximumRetryAttempts); it then discards them and sends an invocation record (requestContext.condition RetryAttemptsExhausted, KinesisBatchInfo with the batch's shard, sequence numbers and size) to the on-failure destination."),
+         kinesis_on_failure),
+]
