@@ -124,6 +124,19 @@ def test_a_companion_is_started_recorded_found_again_and_stopped_with_the_emulat
     assert not (tmp_path / "instance.json").exists()
 
 
+def test_a_companion_restarts_on_its_port_and_the_record_follows(tmp_path: Path) -> None:
+    emulator = _emulator(tmp_path, ScriptCompanion("fakev2", _FAKE_COMPANION))
+    with emulator:
+        before = InstanceRecord.load(tmp_path / "instance.json").companions["fakev2"]  # type: ignore[union-attr]
+        after = emulator.restart_companion("fakev2")
+        assert after["port"] == before["port"] and after["pid"] != before["pid"]
+        assert companions.health(after["endpoint_url"]) == {"ok": True}
+        assert InstanceRecord.load(tmp_path / "instance.json").companions["fakev2"] == after  # type: ignore[union-attr]
+        with pytest.raises(EmulatorError, match="no nov2 server runs beside fake emulator"):
+            emulator.restart_companion("nov2")
+    assert companions.health(after["endpoint_url"], timeout=0.5) is None  # stopped with the emulator
+
+
 def test_the_eventbridgev2_server_runs_beside_the_emulator(tmp_path: Path) -> None:
     """Where botocore has the model: boto3 and Target.client reach the server by its record."""
     problem = EVENTBRIDGEV2.unavailable()
