@@ -122,6 +122,8 @@ class EmulatorProcess:
         self.extra_env = dict(extra_env or {})
         self.reuse = reuse
         self.detach = detach
+        # The region it serves (companions.emulator_region): its companions', MiniStack's default.
+        self.region = companions.emulator_region({**os.environ, **self.extra_env})
         self.record: InstanceRecord | None = None
         self.owned = False
         # Problems found at start that do not stop it (no Node.js: no Kinesis), for the CLI.
@@ -342,6 +344,7 @@ class EmulatorProcess:
                 pid=identity.pid, create_time=identity.create_time, cmdline=list(identity.cmdline),
                 port=port, endpoint_url=endpoint, log_path=str(self.log_path), started_at=time.time(),
                 version=self.backend.version(), state=STARTING, tools=self.backend.tools(env),
+                region=self.region,
             )
             self.record.save(self.record_path)
             remember(self.state_dir)
@@ -372,7 +375,8 @@ class EmulatorProcess:
 
     def _settings(self, port: int) -> dict[str, str]:
         """The backend's settings for ``port``, and the marker every process of it carries."""
-        return {**self.backend.environment(port, self.state_dir), MARKER_ENV: self.marker}
+        return {**self.backend.environment(port, self.state_dir), **self.backend.region_settings(self.region),
+                MARKER_ENV: self.marker}
 
     def _finish_start(self) -> None:
         """Wait for the instance this object spawned; on any failure (or an interrupt) stop it."""
@@ -452,7 +456,8 @@ class EmulatorProcess:
         url = f"http://{HOST}:{port}"
         path = os.pathsep.join(p for p in (str(_LIB_DIR), os.environ.get("PYTHONPATH", "")) if p)
         env = {**os.environ, **self.extra_env, MARKER_ENV: self.marker, "PYTHONPATH": path, "PYTHONUNBUFFERED": "1"}
-        command = companion.command(port=port, state_dir=state_dir, backend_endpoint=endpoint)
+        region = self.record.region if self.record is not None else self.region
+        command = companion.command(port=port, state_dir=state_dir, backend_endpoint=endpoint, region=region)
         with log_path.open("wb") as logfile:
             process = subprocess.Popen(
                 command, stdin=subprocess.DEVNULL, stdout=logfile, stderr=subprocess.STDOUT, env=env,
@@ -477,7 +482,7 @@ class EmulatorProcess:
         identity = ProcessIdentity.of(process.pid) or ProcessIdentity(process.pid, time.time(), tuple(command))
         log.info("%s ready at %s (log: %s)", what, url, log_path)
         return {"pid": identity.pid, "create_time": identity.create_time, "cmdline": list(identity.cmdline),
-                "port": port, "endpoint_url": url, "log_path": str(log_path)}
+                "port": port, "endpoint_url": url, "log_path": str(log_path), "region": region}
 
     def _abort_start(self) -> None:
         """Stop the half-started instance and its children, and drop its record."""
