@@ -1,5 +1,6 @@
-"""Custom Event Bus (eventbridgev2) cases: retention, publishing, deduplication, FIFO order,
-starting positions, pause and resume, retries and the on-failure queue.
+"""Custom Event Bus (eventbridgev2) cases: retention (across a restart of the local server too),
+publishing, deduplication, FIFO order, parallel UNORDERED delivery, starting positions, pause
+and resume, retries and the on-failure queue.
 
 On an emulated target these test eventlab's own server (``subject="eventlab"``: a difference is
 a bug to fix, never a known difference); on AWS, AWS. Each check builds a bus, a subscriber
