@@ -125,7 +125,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         import json
 
         print(json.dumps({"backend": runtime.backend.key, "version": record.version,
-                          "endpoint_url": record.endpoint_url, "endpoints": record.endpoints}))
+                          "endpoint_url": record.endpoint_url, "endpoints": record.endpoints,
+                          "region": record.region}))
         return 0
     print(record.endpoint_url)
     for service, url in record.endpoints.items():

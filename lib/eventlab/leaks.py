@@ -55,11 +55,13 @@ def check_prefix(prefix: str) -> str:
 # found by prefix must have its place here: a unit test checks that every one has).
 DELETION_ORDER = (
     "schemas:registry",
+    "eventbridgev2:subscriber",
     "sns:subscription",
     "lambda:event-source-mapping",
     "events:rule",
     "events:archive",
     "events:bus",
+    "eventbridgev2:bus",
     "lambda:function",
     "sns:topic",
     "sqs:queue",

@@ -42,7 +42,7 @@ from eventlab.runtime import (
     explain_unreachable,
     find_instance,
 )
-from eventlab.runtime.companions import COMPANION_REGION, COMPANIONS
+from eventlab.runtime.companions import COMPANION_REGION, COMPANIONS, REGION_ENV, emulator_region
 
 log = logging.getLogger(__name__)
 
@@ -147,10 +147,12 @@ class Target:
 
     @classmethod
     def embedded(
-        cls, *, region: str = DEFAULT_REGION, localstack: EmulatorProcess | None = None, backend: str | None = None
+        cls, *, region: str | None = None, localstack: EmulatorProcess | None = None, backend: str | None = None
     ) -> Target:
         """The project's embedded emulator of ``backend`` (default: ``EVENTLAB_BACKEND``, else
-        LocalStack), which must already be running (``eventlab up``); or the one given."""
+        LocalStack), which must already be running (``eventlab up``); or the one given. Its
+        clients sign for ``region``, by default the one it was started for (its eventbridgev2
+        server refuses any other, as an AWS endpoint does)."""
         runtime = localstack or emulator_class(backend)()
         record = runtime.record or runtime.running()
         key = runtime.backend.key
@@ -162,7 +164,7 @@ class Target:
             )
         runtime.record = record
         runtime.check_listeners()  # attaching: refuse an instance that others could reach
-        return cls.emulator(record.endpoint_url, backend=key, region=region, endpoints=record.endpoints)
+        return cls.emulator(record.endpoint_url, backend=key, region=region or record.region, endpoints=record.endpoints)
 
     @classmethod
     def aws(
@@ -209,14 +211,14 @@ class Target:
         env = os.environ if environ is None else environ
         session_backend = (env.get(BACKEND_ENV) or DEFAULT_BACKEND).strip().lower()
         kind = (env.get("EVENTLAB_TARGET") or session_backend).strip().lower()
-        region = env.get("EVENTLAB_AWS_REGION") or None
+        region = env.get(REGION_ENV) or None
         if kind == "aws":
             return cls.aws(profile=env.get("EVENTLAB_AWS_PROFILE") or None, region=region)
         if kind not in EMULATORS:
             raise TargetError(f"EVENTLAB_TARGET={kind!r}: use one of {', '.join(TARGET_NAMES)}.")
         if env.get("EVENTLAB_ENDPOINT_URL") and kind == session_backend:
-            return cls.emulator(env["EVENTLAB_ENDPOINT_URL"], backend=kind, region=region or DEFAULT_REGION)
-        return cls.embedded(region=region or DEFAULT_REGION, backend=kind)
+            return cls.emulator(env["EVENTLAB_ENDPOINT_URL"], backend=kind, region=emulator_region(env))
+        return cls.embedded(region=region, backend=kind)
 
     @classmethod
     def from_description(

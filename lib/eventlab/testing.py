@@ -78,7 +78,8 @@ def localstack(emulator: EmulatorProcess) -> EmulatorProcess:
 @pytest.fixture(scope="session")
 def target(emulator: EmulatorProcess) -> Target:
     """A target on the session's embedded emulator."""
-    return Target.emulator(emulator.endpoint_url, backend=emulator.backend.key)
+    region = emulator.record.region if emulator.record is not None else emulator.region
+    return Target.emulator(emulator.endpoint_url, backend=emulator.backend.key, region=region)
 
 
 @pytest.fixture

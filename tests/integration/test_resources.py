@@ -6,13 +6,18 @@ The ``run`` fixture deletes what each test created and fails the test on any lea
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 
 import pytest
 
 from eventlab.leaks import find_leaks
 from eventlab.run import Run
-from eventlab.services import events, firehose, kinesis, s3, sns, sqs
+from eventlab.runtime.companions import EVENTBRIDGEV2
+from eventlab.services import eventbridgev2, events, firehose, kinesis, s3, sns, sqs
+from eventlab.target import Target
 
 pytestmark = pytest.mark.integration
 
@@ -167,3 +172,29 @@ def test_firehose_delivers_to_s3(run: Run) -> None:
         run.target.client("s3").get_object(Bucket=bucket.name, Key=k)["Body"].read() for k in keys
     )
     assert sorted(json.loads(line)["n"] for line in body.splitlines() if line) == [0, 1, 2]
+
+
+def test_custom_event_bus_leftovers_are_reported_then_deleted_by_eventlab_leaks(target: Target) -> None:
+    """A run that never cleaned up (its process died) leaves a bus and its subscriber: `eventlab
+    leaks PREFIX` lists them, `--delete` deletes the subscriber before the bus, and nothing is left."""
+    problem = EVENTBRIDGEV2.unavailable()
+    if problem:
+        pytest.skip(problem)
+    left = Run(target)  # not closed: what it makes stays until the CLI deletes it
+    try:
+        bus = eventbridgev2.create_event_bus(left, "leak")
+        queue = sqs.create_queue(left, "leak-out")
+        subscriber = eventbridgev2.create_subscriber(left, bus, "leak-sub", target_arn=queue.arn)
+        env = {**os.environ, "EVENTLAB_ENDPOINT_URL": str(target.endpoint_url), "EVENTLAB_BACKEND": target.kind}
+        eventlab = [sys.executable, "-m", "eventlab.cli", "leaks", left.prefix]
+        listed = subprocess.run(eventlab, env=env, capture_output=True, text=True, timeout=120)
+        assert listed.returncode == 1, listed.stderr
+        assert f"eventbridgev2:bus {bus.arn}" in listed.stdout.splitlines()
+        assert f"eventbridgev2:subscriber {subscriber.arn}" in listed.stdout.splitlines()
+        deleted = subprocess.run([*eventlab, "--delete"], env=env, capture_output=True, text=True, timeout=120)
+        assert deleted.returncode == 0, deleted.stderr
+        lines = deleted.stdout.splitlines()
+        assert lines.index(f"deleted eventbridgev2:subscriber {subscriber.arn}") < lines.index(f"deleted eventbridgev2:bus {bus.arn}")
+        assert find_leaks(target, left.prefix) == []
+    finally:
+        left.destroy()  # whatever the CLI did not delete (it is gone already otherwise)

@@ -58,7 +58,8 @@ def test_status_json_and_the_eventbridgev2_companion(localstack: EmbeddedLocalSt
     result = _eventlab("status", "--json")
     assert result.returncode == 0, result.stderr
     status = json.loads(result.stdout)
-    assert set(status) == {"backend", "version", "endpoint_url", "endpoints"}
+    assert set(status) == {"backend", "version", "endpoint_url", "endpoints", "region"}
+    assert status["region"] == target.region
     assert (status["backend"], status["endpoint_url"]) == ("localstack", localstack.endpoint_url)
     problem = EVENTBRIDGEV2.unavailable()
     if problem:

@@ -192,6 +192,22 @@ def test_protocol_errors(server: EventBridgeV2Server) -> None:
     assert status == 200 and body == {"EventBuses": []}
 
 
+def test_a_request_signed_for_another_region_is_refused_as_aws_does(server: EventBridgeV2Server) -> None:
+    """An AWS endpoint serves one region: a request whose SigV4 credential scope names another is
+    refused with HTTP 403 InvalidSignatureException before anything is done."""
+    elsewhere = boto3.client("eventbridgev2", endpoint_url=server.endpoint_url, region_name="eu-west-1",
+                             aws_access_key_id="test", aws_secret_access_key="test",
+                             config=Config(retries={"max_attempts": 1}))
+    with pytest.raises(ClientError) as caught:
+        elsewhere.create_event_bus(Name=f"elsewhere-{uuid.uuid4().hex[:8]}")
+    error = caught.value.response
+    assert error["Error"]["Code"] == "InvalidSignatureException"
+    assert error["ResponseMetadata"]["HTTPStatusCode"] == 403
+    assert error["Error"]["Message"].startswith("Credential should be scoped to a valid region.")
+    assert f"serves {REGION}" in error["Error"]["Message"] and "'eu-west-1'" in error["Error"]["Message"]
+    assert not any(b["Name"].startswith("elsewhere-") for b in _client(server).list_event_buses()["EventBuses"])
+
+
 def test_health(server: EventBridgeV2Server) -> None:
     with urllib.request.urlopen(server.endpoint_url + "/_eventlab/health", timeout=5) as response:
         document = json.loads(response.read())

@@ -117,3 +117,56 @@ def test_every_kind_found_by_prefix_has_its_place_in_the_deletion_order() -> Non
     assert findable == set(leaks.DELETION_ORDER), "a kind the leak check finds must also be deleted, in order"
     assert all(KINDS[name].delete is not None for name in leaks.DELETION_ORDER)
     assert set(leaks.CHECKS) == findable and list(leaks.DELETERS) == list(leaks.DELETION_ORDER)
+
+
+class _Eventbridgev2Stub:
+    """ListEventBuses/ListSubscribers in pages of one, and the deletes, as the leak check calls them."""
+
+    def __init__(self) -> None:
+        arn = "arn:aws:events:us-east-1:000000000000:event-busv2"
+        self.buses = [{"Name": "el-ab12cd34-a", "EventBusArn": f"{arn}/el-ab12cd34-a/x", "State": "ACTIVE"},
+                      {"Name": "el-ab12cd34-b", "EventBusArn": f"{arn}/el-ab12cd34-b/y", "State": "DELETING"}]
+        self.subscribers = [{"Name": "el-ab12cd34-s", "SubscriberArn": f"{arn}/el-ab12cd34-a/x/subscriber/el-ab12cd34-s/z"}]
+        self.deleted: list[str] = []
+
+    def _page(self, items: list[dict[str, str]], key: str, NamePrefix: str, NextToken: str = "0") -> dict[str, object]:
+        mine = [item for item in items if item["Name"].startswith(NamePrefix)]
+        at = int(NextToken)
+        return {key: mine[at:at + 1], "NextToken": str(at + 1) if at + 1 < len(mine) else None}
+
+    def list_event_buses(self, **request: str) -> dict[str, object]:
+        return self._page(self.buses, "EventBuses", **request)
+
+    def list_subscribers(self, **request: str) -> dict[str, object]:
+        return self._page(self.subscribers, "Subscribers", **request)
+
+    def delete_subscriber(self, SubscriberArn: str) -> None:
+        self.deleted.append(SubscriberArn)
+
+    def delete_event_bus(self, EventBusArn: str) -> None:
+        self.deleted.append(EventBusArn)
+
+
+def test_custom_event_bus_leftovers_are_found_by_prefix_and_deleted_subscribers_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    from eventlab import leaks
+    from eventlab.run import KINDS
+    from eventlab.target import Target, TargetError
+
+    stub = _Eventbridgev2Stub()
+    target = Target.emulator("http://127.0.0.1:1", endpoints={"eventbridgev2": "http://127.0.0.1:2"})
+    monkeypatch.setattr(target, "client", lambda service: stub if service == "eventbridgev2" else pytest.fail(service))
+    found = {(kind, name) for kind in ("eventbridgev2:bus", "eventbridgev2:subscriber")
+             for name in KINDS[kind].find(target, "el-ab12cd34")}  # type: ignore[misc]
+    assert found == {("eventbridgev2:bus", stub.buses[0]["EventBusArn"]),  # the DELETING one is on its way out
+                     ("eventbridgev2:subscriber", stub.subscribers[0]["SubscriberArn"])}
+    order = leaks.DELETION_ORDER
+    assert order.index("eventbridgev2:subscriber") < order.index("eventbridgev2:bus")
+    for kind, name in sorted(found, key=lambda item: order.index(item[0])):
+        leaks.DELETERS[kind](target, name)
+    assert stub.deleted == [stub.subscribers[0]["SubscriberArn"], stub.buses[0]["EventBusArn"]]
+
+    def no_companion(service: str) -> object:
+        raise TargetError("no eventbridgev2 server runs beside the emulator")
+
+    monkeypatch.setattr(target, "client", no_companion)
+    assert list(KINDS["eventbridgev2:bus"].find(target, "el-ab12cd34")) == []  # type: ignore[misc]

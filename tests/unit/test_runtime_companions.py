@@ -124,6 +124,19 @@ def test_a_companion_is_started_recorded_found_again_and_stopped_with_the_emulat
     assert not (tmp_path / "instance.json").exists()
 
 
+def test_a_companion_restarts_on_its_port_and_the_record_follows(tmp_path: Path) -> None:
+    emulator = _emulator(tmp_path, ScriptCompanion("fakev2", _FAKE_COMPANION))
+    with emulator:
+        before = InstanceRecord.load(tmp_path / "instance.json").companions["fakev2"]  # type: ignore[union-attr]
+        after = emulator.restart_companion("fakev2")
+        assert after["port"] == before["port"] and after["pid"] != before["pid"]
+        assert companions.health(after["endpoint_url"]) == {"ok": True}
+        assert InstanceRecord.load(tmp_path / "instance.json").companions["fakev2"] == after  # type: ignore[union-attr]
+        with pytest.raises(EmulatorError, match="no nov2 server runs beside fake emulator"):
+            emulator.restart_companion("nov2")
+    assert companions.health(after["endpoint_url"], timeout=0.5) is None  # stopped with the emulator
+
+
 def test_the_eventbridgev2_server_runs_beside_the_emulator(tmp_path: Path) -> None:
     """Where botocore has the model: boto3 and Target.client reach the server by its record."""
     problem = EVENTBRIDGEV2.unavailable()
@@ -146,6 +159,33 @@ def test_the_eventbridgev2_server_runs_beside_the_emulator(tmp_path: Path) -> No
         client.delete_event_bus(EventBusArn=arn)
         assert (tmp_path / "eventbridgev2").is_dir()  # its state lives in the emulator's folder
     assert companions.health(url, timeout=0.5) is None
+
+
+def test_the_eventbridgev2_server_serves_the_emulators_region_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """EVENTLAB_AWS_REGION names the region of emulated targets: the server beside the emulator
+    serves it, with ARNs in it, the embedded target signs for it, and another region is refused."""
+    problem = EVENTBRIDGEV2.unavailable()
+    if problem:
+        pytest.skip(problem)
+    from botocore.exceptions import ClientError
+
+    monkeypatch.setenv("EVENTLAB_AWS_REGION", "eu-west-1")
+    with _emulator(tmp_path, EVENTBRIDGEV2) as emulator:
+        assert emulator.record is not None and emulator.record.region == "eu-west-1"
+        url = emulator.endpoints["eventbridgev2"]
+        assert companions.health(url)["region"] == "eu-west-1"  # type: ignore[index]
+        monkeypatch.delenv("EVENTLAB_AWS_REGION")  # a later process without it still signs for the emulator's
+        monkeypatch.setattr(emulator.backend, "key", "ministack")  # Target names a real backend's clients
+        target = Target.embedded(localstack=emulator)
+        assert target.region == "eu-west-1"
+        client = target.client("eventbridgev2")
+        arn = client.create_event_bus(Name=f"region-{tmp_path.name[-8:]}")["EventBusArn"]
+        assert arn.startswith("arn:aws:events:eu-west-1:")
+        client.get_waiter("event_bus_active").wait(EventBusArn=arn, WaiterConfig={"Delay": 1})
+        other = Target.emulator(emulator.endpoint_url, region="us-east-1").client("eventbridgev2")
+        with pytest.raises(ClientError, match="InvalidSignatureException"):
+            other.describe_event_bus(EventBusArn=arn)
+        client.delete_event_bus(EventBusArn=arn)
 
 
 def test_buses_outlive_a_restart_of_the_emulator(tmp_path: Path) -> None:
@@ -238,13 +278,14 @@ def test_target_on_aws_uses_the_real_endpoint(monkeypatch: pytest.MonkeyPatch) -
 def test_status_json_names_backend_version_and_endpoints(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
+    monkeypatch.delenv("EVENTLAB_AWS_REGION", raising=False)
     emulator = _emulator(tmp_path, ScriptCompanion("fakev2", _FAKE_COMPANION))
     with emulator:
         monkeypatch.setattr(cli, "emulator_class", lambda name: lambda: _attach_only(emulator))
         assert cli.main(["status", "--json"]) == 0
         printed: Mapping[str, Any] = json.loads(capsys.readouterr().out)
     assert printed == {"backend": "fake", "version": "0.0", "endpoint_url": emulator_url(printed),
-                       "endpoints": {"fakev2": printed["endpoints"]["fakev2"]}}
+                       "endpoints": {"fakev2": printed["endpoints"]["fakev2"]}, "region": "us-east-1"}
     assert printed["endpoints"]["fakev2"].startswith("http://127.0.0.1:")
 
 

@@ -65,7 +65,9 @@ Not implemented, or different from AWS:
 - targets other than the five above (Step Functions, Firehose, API Gateway, API destinations, a
   classic bus, universal ``aws-sdk`` targets): ``CreateSubscriber`` answers 501;
 - no authentication, IAM, KMS or cross-account sharing (RAM): roles and keys are stored, not used;
-  everything is one account (``000000000000`` by default);
+  everything is one account (``000000000000`` by default) and one region (``--region``, the
+  emulator's: a request whose SigV4 credential scope names another region is refused with HTTP 403
+  ``InvalidSignatureException``, as an AWS endpoint refuses it; signatures are not verified);
 - Avro and Protobuf decoding (no schema registry);
 - metrics and vended logs: delivery attempts go to the server's log, counters to
   ``GET /_eventlab/eventbridgev2/stats``;

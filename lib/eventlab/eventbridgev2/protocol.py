@@ -29,6 +29,8 @@ from eventlab.eventbridgev2.model import (
 log = logging.getLogger(__name__)
 
 _PATH = re.compile(r"^/service/([^/]+)/operation/([^/?#]+)$")
+# The credential scope of a SigV4 Authorization header: Credential=KEY/DATE/REGION/SERVICE/aws4_request.
+_SCOPE = re.compile(r"Credential=[^/,\s]+/\d{8}/([^/,\s]*)/")
 PROTOCOL_HEADER = "smithy-protocol"
 PROTOCOL = "rpc-v2-cbor"
 
@@ -38,9 +40,10 @@ Response = tuple[int, dict[str, str], bytes]
 class RpcV2CborHandler:
     """Turns one HTTP request into one call of ``service.<Operation>(params)`` and back."""
 
-    def __init__(self, service: Any, model: ServiceModel) -> None:
+    def __init__(self, service: Any, model: ServiceModel, region: str | None = None) -> None:
         self.service = service
         self.model = model
+        self.region = region  # the one region it serves, as an AWS endpoint does (None: any)
         self.target_prefix = model.metadata["targetPrefix"]
         self.error_status = error_shapes(model)
         self.operations = set(model.operation_names)
@@ -58,6 +61,20 @@ class RpcV2CborHandler:
     def error(self, code: str, message: str, status: int | None = None) -> Response:
         return self._reply(status or self.error_status.get(code, 400), {"__type": code, "Message": message})
 
+    def wrong_region(self, authorization: str) -> Response | None:
+        """AWS's refusal of a request signed for another region than the endpoint's (HTTP 403,
+        InvalidSignatureException, as AWS's JSON and CBOR services answer), or None. Signatures
+        are not verified (there is no IAM here): only the region of the credential scope."""
+        scope = _SCOPE.search(authorization)
+        if self.region is None or scope is None or scope.group(1) == self.region:
+            return None
+        return self.error(
+            "InvalidSignatureException",
+            f"Credential should be scoped to a valid region. (eventlab: this eventbridgev2 server serves "
+            f"{self.region} and the request was signed for {scope.group(1)!r}: create the client with "
+            f"region_name={self.region!r}, or start the emulator with EVENTLAB_AWS_REGION set to the "
+            "region you want.)", 403)
+
     def handle(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> Response:
         match = _PATH.match(path)
         if method != "POST" or match is None or match.group(1) != self.target_prefix:
@@ -68,6 +85,9 @@ class RpcV2CborHandler:
         if operation_name not in self.operations:
             return self.error("UnknownOperationException", f"{operation_name} is not an operation of the eventbridgev2 API", 404)
         lowered = {key.lower(): value for key, value in headers.items()}
+        refused = self.wrong_region(lowered.get("authorization", ""))
+        if refused is not None:
+            return refused
         if lowered.get(PROTOCOL_HEADER) != PROTOCOL:
             return self.error("SerializationException",
                               f"the request must carry the header {PROTOCOL_HEADER}: {PROTOCOL}", 400)

@@ -135,7 +135,7 @@ class EventBridgeV2Server:
             retry_max_delay=self.retry_max_delay, on_tick=self.service.settle,
         )
         engine_ref.append(self.engine)
-        handler = RpcV2CborHandler(self.service, model)
+        handler = RpcV2CborHandler(self.service, model, region=self.region)
         try:
             self._httpd = _HTTPServer((self.host, self.requested_port), _make_handler(self, handler))
         except OSError as error:

@@ -41,6 +41,11 @@ class Backend:
         keep every file in ``state_dir`` and stay quiet and offline."""
         raise NotImplementedError
 
+    def region_settings(self, region: str) -> dict[str, str]:
+        """The settings that make ``region`` its default (LocalStack needs none: it serves the
+        region each request is signed for)."""
+        return {}
+
     def health(self, endpoint_url: str, timeout: float = 2.0) -> dict[str, Any] | None:
         """Its health document once it is ready to serve, else None."""
         raise NotImplementedError

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,8 +25,18 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 HEALTH_PATH = "/_eventlab/health"
-# The region companions serve: that of every emulated target (eventlab.target.DEFAULT_REGION).
+# The region of an emulated target when none is named (eventlab.target.DEFAULT_REGION).
 COMPANION_REGION = "us-east-1"
+# Names the region of emulated targets as of AWS ones (Target.from_env reads it for both).
+REGION_ENV = "EVENTLAB_AWS_REGION"
+
+
+def emulator_region(environ: Mapping[str, str] | None = None) -> str:
+    """The region an emulator is configured for, and its clients sign for: ``EVENTLAB_AWS_REGION``,
+    else us-east-1. The companions serve it alone, with ARNs in it, as an AWS endpoint does.
+    ``AWS_DEFAULT_REGION`` is not read: emulated clients are blind to the user's AWS settings."""
+    env = os.environ if environ is None else environ
+    return (env.get(REGION_ENV) or "").strip() or COMPANION_REGION
 
 
 def health(endpoint_url: str, timeout: float = 2.0) -> dict[str, Any] | None:

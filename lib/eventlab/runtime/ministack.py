@@ -109,10 +109,13 @@ class MiniStackBackend(Backend):
             # With /var/run/docker.sock present MiniStack reaps "ownerless" containers at boot.
             "DOCKER_HOST": f"unix://{state_dir / 'no-docker.sock'}",
             "LOG_LEVEL": "INFO",
-            "MINISTACK_REGION": "us-east-1",
             "MINISTACK_ACCOUNT_ID": "000000000000",
             "PYTHONUNBUFFERED": "1",
         }
+
+    def region_settings(self, region: str) -> dict[str, str]:
+        """MiniStack's default region: the one a request without a signed region lands in."""
+        return {"MINISTACK_REGION": region}
 
     def health(self, endpoint_url: str, timeout: float = 2.0) -> dict[str, Any] | None:
         """MiniStack's health document once ``/_ministack/ready`` says it is ready, else None."""

@@ -122,6 +122,8 @@ class EmulatorProcess:
         self.extra_env = dict(extra_env or {})
         self.reuse = reuse
         self.detach = detach
+        # The region it serves (companions.emulator_region): its companions', MiniStack's default.
+        self.region = companions.emulator_region({**os.environ, **self.extra_env})
         self.record: InstanceRecord | None = None
         self.owned = False
         # Problems found at start that do not stop it (no Node.js: no Kinesis), for the CLI.
@@ -342,6 +344,7 @@ class EmulatorProcess:
                 pid=identity.pid, create_time=identity.create_time, cmdline=list(identity.cmdline),
                 port=port, endpoint_url=endpoint, log_path=str(self.log_path), started_at=time.time(),
                 version=self.backend.version(), state=STARTING, tools=self.backend.tools(env),
+                region=self.region,
             )
             self.record.save(self.record_path)
             remember(self.state_dir)
@@ -372,7 +375,8 @@ class EmulatorProcess:
 
     def _settings(self, port: int) -> dict[str, str]:
         """The backend's settings for ``port``, and the marker every process of it carries."""
-        return {**self.backend.environment(port, self.state_dir), MARKER_ENV: self.marker}
+        return {**self.backend.environment(port, self.state_dir), **self.backend.region_settings(self.region),
+                MARKER_ENV: self.marker}
 
     def _finish_start(self) -> None:
         """Wait for the instance this object spawned; on any failure (or an interrupt) stop it."""
@@ -404,23 +408,60 @@ class EmulatorProcess:
             started[companion.service] = self._start_companion(companion, endpoint)
         return started
 
-    def _start_companion(self, companion: Companion, endpoint: str) -> dict[str, Any]:
-        """Launch one companion on a free loopback port, marked as this instance's process (so
-        the loopback check and ``stop()`` cover it), and wait until it answers healthy."""
+    def restart_companion(self, service: str) -> dict[str, Any]:
+        """Stop the companion serving ``service`` beside this running instance and start it again
+        on the same port, from the state it left (what a restart of the emulator does to it; the
+        emulator's own in-memory state is kept). Clients made before go on working. Returns its
+        new record entry."""
+        companion = next((c for c in self.backend.companions() if c.service == service), None)
+        with state_lock(self.state_dir):
+            record = self.recorded()
+            if record is None or record.state != RUNNING:
+                raise EmulatorError(f"{self.backend.name} is not running in {self.state_dir}: start it with `eventlab up`.")
+            entry = record.companions.get(service)
+            if companion is None or entry is None:
+                raise EmulatorError(
+                    f"no {service} server runs beside {self.backend.name} (it serves: "
+                    f"{', '.join(record.companions) or 'none'}); restart both with `eventlab down && eventlab up`."
+                )
+            identity = ProcessIdentity(int(entry["pid"]), float(entry["create_time"]), tuple(entry["cmdline"]))
+            process = identity.process()
+            if process is not None:
+                processes.terminate_tree(process, grace=STOP_GRACE)
+            # Not tied to this process unless it owns the emulator: a companion restarted by a
+            # test session must outlive it when the emulator does.
+            started = self._start_companion(companion, record.endpoint_url, port=int(entry["port"]),
+                                            detach=self.detach or not self.owned)
+            updated = replace(record, companions={**record.companions, service: started})
+            updated.save(self.record_path)
+            self.record = updated
+        self.check_listeners()
+        return started
+
+    def _start_companion(self, companion: Companion, endpoint: str, *, port: int | None = None,
+                         detach: bool | None = None) -> dict[str, Any]:
+        """Launch one companion on a free loopback port (or ``port``, when it restarts), marked as
+        this instance's process (so the loopback check and ``stop()`` cover it), and wait until it
+        answers healthy."""
         state_dir = companion.state_dir(self.state_dir)
         state_dir.mkdir(parents=True, exist_ok=True)
         log_path = state_dir / companion.log_name
         if log_path.exists():
             log_path.replace(log_path.with_suffix(".log.1"))
-        port = ports.free_port(HOST)
+        if port is None:
+            port = ports.free_port(HOST)
+        elif not until(lambda: ports.port_is_free(port, HOST), timeout=STOP_GRACE, interval=0.1):
+            raise EmulatorStartError(f"port {port} is still taken, so {companion.service} cannot be served there again")
+        detach = self.detach if detach is None else detach
         url = f"http://{HOST}:{port}"
         path = os.pathsep.join(p for p in (str(_LIB_DIR), os.environ.get("PYTHONPATH", "")) if p)
         env = {**os.environ, **self.extra_env, MARKER_ENV: self.marker, "PYTHONPATH": path, "PYTHONUNBUFFERED": "1"}
-        command = companion.command(port=port, state_dir=state_dir, backend_endpoint=endpoint)
+        region = self.record.region if self.record is not None else self.region
+        command = companion.command(port=port, state_dir=state_dir, backend_endpoint=endpoint, region=region)
         with log_path.open("wb") as logfile:
             process = subprocess.Popen(
                 command, stdin=subprocess.DEVNULL, stdout=logfile, stderr=subprocess.STDOUT, env=env,
-                cwd=state_dir, start_new_session=True, preexec_fn=None if self.detach else die_with_parent,
+                cwd=state_dir, start_new_session=True, preexec_fn=None if detach else die_with_parent,
             )
         what = f"eventlab's {companion.service} server beside {self.backend.name}"
 
@@ -441,7 +482,7 @@ class EmulatorProcess:
         identity = ProcessIdentity.of(process.pid) or ProcessIdentity(process.pid, time.time(), tuple(command))
         log.info("%s ready at %s (log: %s)", what, url, log_path)
         return {"pid": identity.pid, "create_time": identity.create_time, "cmdline": list(identity.cmdline),
-                "port": port, "endpoint_url": url, "log_path": str(log_path)}
+                "port": port, "endpoint_url": url, "log_path": str(log_path), "region": region}
 
     def _abort_start(self) -> None:
         """Stop the half-started instance and its children, and drop its record."""

@@ -49,6 +49,8 @@ class InstanceRecord:
     # The companion servers started beside it, by service: pid, create_time, cmdline, port,
     # endpoint_url, log_path (see eventlab.runtime.companions).
     companions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The region it was configured for (MiniStack's own, the companions'): what its clients sign for.
+    region: str = "us-east-1"
 
     @property
     def endpoints(self) -> dict[str, str]:

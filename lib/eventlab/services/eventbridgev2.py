@@ -6,18 +6,23 @@ EventBridge assumes to call its target: on AWS :func:`delivery_role` creates one
 statements of :mod:`eventlab.policies`; the local server stores the ARN and does not use it.
 
 Buses and subscribers are deleted with their run (subscribers first: a bus with subscribers
-cannot be deleted). They are not yet found by prefix by ``eventlab leaks``.
+cannot be deleted), and ``eventlab leaks`` finds them by the run's prefix, by ARN (the API
+addresses both by ARN only).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import logging
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from eventlab import policies
 from eventlab.run import Run, resource_kind
 from eventlab.services import iam
+from eventlab.target import Target, TargetError
+
+log = logging.getLogger(__name__)
 
 # Limits from botocore's model of the service (EventBusName, RetentionPeriodInDays).
 MAX_NAME = 256
@@ -26,8 +31,41 @@ DEDUPLICATION_WINDOW_SECONDS = 300  # "within 5 minutes (300 seconds)", the user
 # The role ARN the local server is given: it stores a subscriber's role, never assumes it.
 LOCAL_ROLE_ARN = "arn:aws:iam::000000000000:role/eventlab-eventbridgev2-delivery"
 
-BUS = resource_kind("eventbridgev2:bus")
-SUBSCRIBER = resource_kind("eventbridgev2:subscriber")
+
+# -- what a run leaves behind ------------------------------------------------------------------
+def _listed(target: Target, operation: str, key: str, prefix: str) -> Iterator[dict[str, Any]]:
+    """Every item of a List call under a name prefix, page by page; nothing where this target
+    has no eventbridgev2 (an emulator eventlab did not start, a botocore without the model)."""
+    try:
+        api = target.client("eventbridgev2")
+    except TargetError as why:
+        log.info("no eventbridgev2 to search for leftovers: %s", why)
+        return
+    request: dict[str, Any] = {"NamePrefix": prefix}
+    while True:
+        page = getattr(api, operation)(**request)
+        yield from page.get(key) or []
+        if not page.get("NextToken"):
+            return
+        request["NextToken"] = page["NextToken"]
+
+
+def _find_buses(target: Target, prefix: str) -> Iterator[str]:
+    # A DELETING bus is on its way out (AWS lists it until it is gone): not a leftover.
+    for bus in _listed(target, "list_event_buses", "EventBuses", prefix):
+        if bus.get("State") != "DELETING":
+            yield bus["EventBusArn"]
+
+
+def _find_subscribers(target: Target, prefix: str) -> Iterator[str]:
+    for subscriber in _listed(target, "list_subscribers", "Subscribers", prefix):
+        yield subscriber["SubscriberArn"]
+
+
+BUS = resource_kind("eventbridgev2:bus", _find_buses,
+                    lambda t, arn: t.client("eventbridgev2").delete_event_bus(EventBusArn=arn))
+SUBSCRIBER = resource_kind("eventbridgev2:subscriber", _find_subscribers,
+                           lambda t, arn: t.client("eventbridgev2").delete_subscriber(SubscriberArn=arn))
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
-"""Custom Event Bus (eventbridgev2) cases: retention, publishing, deduplication, FIFO order,
-starting positions, pause and resume, retries and the on-failure queue.
+"""Custom Event Bus (eventbridgev2) cases: retention (across a restart of the local server too),
+publishing, deduplication, FIFO order, parallel UNORDERED delivery, starting positions, pause
+and resume, retries and the on-failure queue.
 
 On an emulated target these test eventlab's own server (``subject="eventlab"``: a difference is
 a bug to fix, never a known difference); on AWS, AWS. Each check builds a bus, a subscriber
@@ -11,17 +12,22 @@ skips the service then).
 from __future__ import annotations
 
 import json
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from eventlab.fidelity.model import Case, Unsupported, doc
 from eventlab.run import Run
+from eventlab.runtime import find_instance
 from eventlab.runtime.companions import EVENTBRIDGEV2
 from eventlab.services import eventbridgev2 as ev2
+from eventlab.services import lambda_ as functions
 from eventlab.services import sqs
+from eventlab.waiting import until
 
 SERVICE = "eventbridgev2"
 GUIDE = "https://docs.aws.amazon.com/eventbridge/latest/userguide"
@@ -35,6 +41,22 @@ SOURCE = "eventlab.fidelity"
 # How long a check waits for deliveries (and, for "nothing arrives", how long it watches).
 DELIVERY_TIMEOUT = 20.0
 QUIET_SECONDS = 3.0
+# A handler that holds each delivery SLOW_SECONDS and logs when it had it, so that overlapping
+# deliveries can be counted from the function's own log (on every target, AWS included).
+SLOW_SECONDS = 1.5
+IN_FLIGHT_MARK = "eventlab-in-flight"
+SLOW_HANDLER = f"""import json
+import time
+
+
+def handler(event, context):
+    start = time.time()
+    time.sleep({SLOW_SECONDS})
+    for item in event if isinstance(event, list) else [event]:
+        print(json.dumps({{"{IN_FLIGHT_MARK}": {{"n": item["detail"]["n"], "kind": item["detail"]["kind"],
+                          "start": start, "end": time.time()}}}}))
+    return {{}}
+"""
 
 
 def _available() -> None:
@@ -199,6 +221,76 @@ def retries_then_on_failure(run: Run) -> str:
             f"for target {'the missing queue' if record.get('targetArn') == missing.arn else record.get('targetArn')}")
 
 
+def _slow_function(run: Run) -> functions.Function:
+    with tempfile.TemporaryDirectory() as folder:
+        (Path(folder) / "main.py").write_text(SLOW_HANDLER)
+        return functions.create_function(run, "ev2-slow", folder, timeout=30)
+
+
+def _in_flight(run: Run, function: functions.Function, expected: int) -> list[dict[str, Any]]:
+    """The deliveries the slow handler logged (at least ``expected``, or all within the timeout)."""
+    seen: list[dict[str, Any]] = []
+
+    def logged() -> bool:
+        lines = functions.filter_log_events(run, function)
+        seen[:] = [json.loads(line[line.index("{"):])[IN_FLIGHT_MARK] for line in lines if IN_FLIGHT_MARK in line]
+        return len(seen) >= expected
+
+    until(logged, timeout=DELIVERY_TIMEOUT + 4 * expected * SLOW_SECONDS, interval=1.0)
+    return seen
+
+
+def _most_at_once(deliveries: list[dict[str, Any]]) -> int:
+    """The most deliveries that were in the handler at one moment."""
+    return max((sum(1 for d in deliveries if d["start"] <= moment["start"] < d["end"]) for moment in deliveries),
+               default=0)
+
+
+def unordered_in_parallel(run: Run) -> str:
+    """One slow function behind two subscribers of one bus: an UNORDERED one (kind "any") and a
+    FIFO one (kind "fifo", two event groups); the handler logs when it held each delivery."""
+    _available()
+    bus = ev2.create_event_bus(run, "ev2")
+    function = _slow_function(run)
+    one_at_a_time = {"BatchConfiguration": {"MaxBatchSize": 1}}
+    for kind, type_ in (("any", "UNORDERED"), ("fifo", "FIFO")):
+        pattern = json.dumps({"detail": {"kind": [kind]}})
+        ev2.create_subscriber(run, bus, f"ev2-{kind}", target_arn=function.arn, type_=type_,
+                              FilterConfiguration={"Filters": [{"Scope": "DATA", "Pattern": pattern}]}, **one_at_a_time)
+    entries = [{**_entry(n), "Detail": json.dumps({"n": n, "kind": "any"})} for n in range(6)]
+    entries += [{**_entry(n, f"g{n % 2}"), "Detail": json.dumps({"n": n, "kind": "fifo"})} for n in range(6)]
+    ev2.put_events(run, bus, entries)
+    deliveries = _in_flight(run, function, len(entries))
+    unordered = _most_at_once([d for d in deliveries if d["kind"] == "any"])
+    fifo = max((_most_at_once([d for d in deliveries if d["kind"] == "fifo" and d["n"] % 2 == g]) for g in (0, 1)),
+               default=0)
+    return (f"{len(deliveries)} of {len(entries)} delivered; UNORDERED: "
+            f"{'more than one' if unordered > 1 else unordered} in flight at once; FIFO: "
+            f"{'at most one' if fifo <= 1 else fifo} in flight per event group")
+
+
+def _restart_server(run: Run) -> None:
+    """Restart eventlab's eventbridgev2 server beside the emulator, as a restart of the emulator
+    would (the emulator itself keeps running); nothing to do on AWS."""
+    if not run.target.is_emulated:
+        return
+    instance = find_instance(run.target.endpoint_url or "")
+    if instance is None or instance.recorded() is None:
+        raise Unsupported("the emulator was not started by eventlab here, so its eventbridgev2 server cannot be restarted")
+    instance.restart_companion(SERVICE)
+
+
+def retained_across_restart(run: Run) -> str:
+    bus, queue = _bus_and_queue(run, fifo=True)
+    for n in range(3):
+        ev2.put_events(run, bus, [_entry(n, "g")])
+    _restart_server(run)
+    ev2.create_subscriber(run, bus, "ev2-after", target_arn=queue.arn, type_="FIFO",
+                          parameters={"SqsParameters": {"MessageGroupId": "{% $events.SystemMetadata.EventGroupId %}"}},
+                          StartingPosition="POINT_IN_TIME", PointInTimeConfiguration={"PointType": "HORIZON"})
+    return _said(_numbers(run, queue, 3))
+
+
 def _case(name: str, behaviour: str, verdict: str, url: str, says: str, check: Callable[[Run], str]) -> Case:
     return Case(f"{SERVICE}.{name}", SERVICE, behaviour, verdict, doc(url, says), check, subject="eventlab")
 
@@ -247,4 +339,16 @@ CASES = [
           "When a target call fails, EventBridge retries it until a RetryPolicy limit is reached, then writes a "
           "record (a JSON document with busArn, subscriberArn, targetArn and failedMessages) to the SQS queue in "
           "OnFailureConfiguration.Arn.", retries_then_on_failure),
+    _case("unordered.in-parallel", "an UNORDERED subscriber has several deliveries in flight at once; a FIFO "
+          "subscriber of the same bus one per event group",
+          "12 of 12 delivered; UNORDERED: more than one in flight at once; FIFO: at most one in flight per event group",
+          ORDERING, "A subscriber's Type is UNORDERED or FIFO. An unordered subscriber delivers events in parallel for "
+          "the highest throughput; a FIFO subscriber delivers events in the order that they were published within an "
+          "event group (so one at a time per group).", unordered_in_parallel),
+    _case("retention.survives-restart", "retained events outlive a restart; a subscriber created afterwards at the "
+          "horizon gets them", "0, 1, 2", WHAT_IS,
+          "The bus keeps a copy of every event for the retention period set on the bus (1 to 365 days), and a new "
+          "subscriber can read retained events from its starting position. Locally the check restarts eventlab's "
+          "eventbridgev2 server between publishing and subscribing (on AWS there is nothing to restart).",
+          retained_across_restart),
 ]
