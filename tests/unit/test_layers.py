@@ -13,7 +13,7 @@ layer and those below it):
 4. services: one module per AWS service, owning its resource kinds;
 5. measure, topology, schemas, and what builds on the services alone: leaks, idempotency; the
    eventbridgev2 server (it checks patterns with topology's EventBridge rules);
-6. experiments, bench, workbook (room for fidelity);
+6. experiments, bench, workbook and its results page (room for fidelity);
 7. patterns, deployments;
 8. cli, testing, and the package itself (``eventlab/__init__.py``, the facade).
 """
@@ -38,7 +38,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("eventlab.services",),
     ("eventlab.measure", "eventlab.topology", "eventlab.schemas", "eventlab.leaks", "eventlab.idempotency",
      "eventlab.eventbridgev2"),
-    ("eventlab.experiments", "eventlab.bench", "eventlab.workbook", "eventlab.fidelity"),
+    ("eventlab.experiments", "eventlab.bench", "eventlab.workbook", "eventlab.report", "eventlab.fidelity"),
     ("eventlab.patterns", "eventlab.deployments"),
     ("eventlab.cli", "eventlab.testing", "eventlab"),
 ]
