@@ -302,8 +302,17 @@ class BusOrder:
         return pd.DataFrame(rows).set_index("path")
 
 
+# How long an experiment waits for a new subscriber's or schedule's deliveries on AWS, where its
+# just-created delivery role may take a while to propagate (a refused delivery is retried).
+AWS_DELIVERY_TIMEOUT_S = 180.0
+
+
+def _delivery_timeout(run: Run, timeout: float | None, emulated: float) -> float:
+    return timeout if timeout is not None else (emulated if run.target.is_emulated else AWS_DELIVERY_TIMEOUT_S)
+
+
 def order_through_buses(
-    run: Run, *, count: int, groups: int, rate: float, batch: int = 1, timeout: float = 60.0,
+    run: Run, *, count: int, groups: int, rate: float, batch: int = 1, timeout: float | None = None,
 ) -> BusOrder:
     """Offer the same open-loop load (``count`` events over ``groups`` keys, from one thread so
     each key is published in order) through a classic rule into an SQS FIFO queue and through a
@@ -318,7 +327,7 @@ def order_through_buses(
     spec = LoadSpec(rate=rate, count=count, keys=groups, batch=batch, threads=1)
     results: dict[str, RunResult] = {}
     for path in BUS_ORDER_PATHS:
-        result = measure(run, path, spec, receivers=1, timeout=timeout, name=f"{path}-order")
+        result = measure(run, path, spec, receivers=1, timeout=_delivery_timeout(run, timeout, 60.0), name=f"{path}-order")
         assert result is not None, f"{path} runs on every target with eventbridgev2"
         results[path] = result
     return BusOrder(results)
@@ -345,16 +354,16 @@ class LateSubscriber:
 
 
 def late_subscriber(
-    run: Run, *, retained: int, live: int, retention_days: int = 1, timeout: float = 30.0,
+    run: Run, *, retained: int, live: int, retention_days: int = 1, timeout: float | None = None,
 ) -> LateSubscriber:
     """Publish ``retained`` events (one event group) on a new Custom Event Bus, then create a FIFO
     subscriber starting at POINT_IN_TIME from the HORIZON (the earliest retained event), then
     publish ``live`` more: it must deliver the retained ones first, then the live ones, in order."""
+    if retained < 1 or live < 1:
+        raise ValueError("late_subscriber: retained and live must each be at least 1")
     problem = EVENTBRIDGEV2.unavailable()
     if problem:
         raise RuntimeError(f"the Custom Event Bus is unavailable: {problem}")
-    if retained < 1 or live < 1:
-        raise ValueError("late_subscriber: retained and live must each be at least 1")
     bus = eventbridgev2.create_event_bus(run, "retained", retention_days=retention_days)
     queue = sqs.create_queue(run, "late", fifo=True, content_based_deduplication=True)
 
@@ -376,7 +385,7 @@ def late_subscriber(
         StartingPosition="POINT_IN_TIME", PointInTimeConfiguration={"PointType": "HORIZON"},
     )
     publish(range(retained, retained + live))
-    bodies = sqs.receive_bodies(run, queue, retained + live, timeout=timeout, quiet_s=1.0)
+    bodies = sqs.receive_bodies(run, queue, retained + live, timeout=_delivery_timeout(run, timeout, 30.0), quiet_s=1.0)
     received = [int(b["detail"]["n"]) for b in bodies]
     return LateSubscriber(retained, live, received, window if isinstance(window, datetime) else None)
 
