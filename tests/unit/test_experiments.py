@@ -94,3 +94,16 @@ def test_import_bindings_imports_generated_source_as_a_module(tmp_path) -> None:
     module = import_bindings(source, "eventlab_test_bindings", tmp_path)
     assert module.Thing("x").name == "x"
     assert (tmp_path / "eventlab_test_bindings.py").read_text() == source
+
+
+def test_the_wait_before_a_replay_is_aws_advice_on_aws_and_none_on_an_emulator() -> None:
+    import boto3
+
+    from eventlab.target import Target
+
+    aws = Target(kind="aws", region="eu-west-1", session=boto3.Session(region_name="eu-west-1"))
+    local = Target.localstack("http://127.0.0.1:4566")
+    assert ev.archive_wait_seconds(aws, -1) == ev.ARCHIVE_SETTLE_S == 600
+    assert ev.archive_wait_seconds(local, -1) == 0
+    assert ev.archive_wait_seconds(aws, 5) == 5 and ev.archive_wait_seconds(local, 2.5) == 2.5
+    assert ev.wait_for_archive(local, -1) == 0  # returns at once

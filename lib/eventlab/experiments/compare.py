@@ -36,8 +36,8 @@ from eventlab.run import Run
 
 log = logging.getLogger(__name__)
 
-# What notebook 07 compares (the Custom Event Bus path joins with 07's section on it).
-ALL_PATHS: tuple[str, ...] = tuple(p for p in PATHS if p not in ("sns-http", "events2-sqs-fifo"))
+# What notebook 07 compares (the two FIFO bus paths are notebook 03's order comparison).
+ALL_PATHS: tuple[str, ...] = tuple(p for p in PATHS if p not in ("sns-http", "events-sqs-fifo", "events2-sqs-fifo"))
 __all__ = ["ALL_PATHS", "ORDERED_PATHS", "SERVICE", "Comparison", "compare_paths"]
 PUBLISHED_FIGURES = "published_aws_figures.yaml"  # in data/
 

@@ -9,27 +9,40 @@ and creates only resources of that run.
 - :func:`route_to_queues` is one rule with one queue per target, to compare what input paths
   and input transformers make of the same event.
 - :func:`replay_archive` replays an archive back onto its bus with StartReplay, and
-  :func:`replay_name` tells a replayed event from an original.
+  :func:`replay_name` tells a replayed event from an original; :func:`wait_for_archive` waits
+  the time AWS advises between archiving and replaying.
 - :func:`measure_bus_to_queue` is the EventBridge -> SQS latency run.
+- :func:`order_through_buses` sends the same keyed events through a classic rule into an SQS
+  FIFO queue and through a Custom Event Bus FIFO subscriber, and counts each key's inversions
+  as the consumer saw them; :func:`late_subscriber` starts a Custom Event Bus subscriber at the
+  horizon of a bus that already holds events.
+- :func:`one_time_schedule` has EventBridge Scheduler send a message to a queue a few seconds
+  from now, and reports when it came.
+- :func:`s3_object_created` turns on a bucket's EventBridge notifications, puts an object and
+  returns the "Object Created" event a rule on the *default* bus delivered to a queue.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pandas as pd
 from botocore.config import Config
 
+from eventlab.measure import analysis
 from eventlab.measure.load import LoadSpec
-from eventlab.measure.paths import measure
+from eventlab.measure.paths import SERVICE, measure
 from eventlab.measure.results import RunResult
 from eventlab.run import Run
-from eventlab.services import events, sqs
+from eventlab.runtime.companions import EVENTBRIDGEV2
+from eventlab.services import eventbridgev2, events, s3, scheduler, sqs
+from eventlab.target import Target
 from eventlab.topology.filters import validate_event_pattern
 from eventlab.waiting import until
 
@@ -163,6 +176,31 @@ class Replay:
         return value if isinstance(value, datetime) else None
 
 
+# An event reaches an archive some time after the bus received it: AWS recommends waiting 10
+# minutes before replaying archived events, so that all are replayed (EventBridge user guide,
+# Archiving and replaying events, Event delivery).
+ARCHIVE_SETTLE_S = 600.0
+ARCHIVE_PAGE = "https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-archive.html"
+
+
+def archive_wait_seconds(target: Target, requested: float) -> float:
+    """How long to wait between archiving events and replaying them: ``requested`` when it is
+    0 or more; otherwise AWS's advice (10 minutes) on AWS, and nothing on an emulator, which
+    archives an event as it routes it."""
+    if requested >= 0:
+        return float(requested)
+    return 0.0 if target.is_emulated else ARCHIVE_SETTLE_S
+
+
+def wait_for_archive(target: Target, requested: float) -> float:
+    """Sleep :func:`archive_wait_seconds` and return the seconds waited."""
+    seconds = archive_wait_seconds(target, requested)
+    if seconds:
+        log.info("waiting %.0f s for the archive before replaying (%s)", seconds, ARCHIVE_PAGE)
+        time.sleep(seconds)
+    return seconds
+
+
 def replay_name(event: Mapping[str, Any]) -> str | None:
     """The replay an event came from, or None for an original: EventBridge adds ``replay-name``
     to the envelope of every replayed event."""
@@ -232,3 +270,206 @@ def measure_bus_to_queue(
     result = measure(run, "events-sqs", spec, receivers=2, timeout=timeout, name=f"events-sqs-{rate:g}")
     assert result is not None, "events-sqs runs on every target"
     return result
+
+
+# -- order: classic bus against the Custom Event Bus ------------------------------------------
+BUS_ORDER_PATHS = ("events-sqs-fifo", "events2-sqs-fifo")  # classic rule -> SQS FIFO; FIFO subscriber -> SQS FIFO
+
+
+@dataclass
+class BusOrder:
+    """The same keyed load through each bus path, and the order its consumer received it in."""
+
+    results: dict[str, RunResult]
+
+    @property
+    def ordering(self) -> pd.DataFrame:
+        """Per path and key (event group): messages, inversions, out of place, worst distance."""
+        frames = [analysis.ordering(r.receipts) for r in self.results.values() if len(r.receipts)]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+    def summary(self) -> pd.DataFrame:
+        """One row per path: what it is, sent, delivered, lost, inversions in all and per group."""
+        rows = []
+        for path, result in self.results.items():
+            row = result.summary.iloc[0]
+            groups = self.ordering[self.ordering["path"] == path]
+            rows.append({
+                "path": path, "service": SERVICE[path], "sent": int(row["sent"]), "delivered": int(row["delivered"]),
+                "lost": int(row["lost"]), "inversions": int(groups["inversions"].sum()),
+                "groups with an inversion": int((groups["inversions"] > 0).sum()),
+                "max_reorder_distance": int(groups["max_reorder_distance"].max()) if len(groups) else 0,
+            })
+        return pd.DataFrame(rows).set_index("path")
+
+
+# How long an experiment waits for a new subscriber's or schedule's deliveries on AWS, where its
+# just-created delivery role may take a while to propagate (a refused delivery is retried).
+AWS_DELIVERY_TIMEOUT_S = 180.0
+
+
+def _delivery_timeout(run: Run, timeout: float | None, emulated: float) -> float:
+    return timeout if timeout is not None else (emulated if run.target.is_emulated else AWS_DELIVERY_TIMEOUT_S)
+
+
+def order_through_buses(
+    run: Run, *, count: int, groups: int, rate: float, batch: int = 1, timeout: float | None = None,
+) -> BusOrder:
+    """Offer the same open-loop load (``count`` events over ``groups`` keys, from one thread so
+    each key is published in order) through a classic rule into an SQS FIFO queue and through a
+    Custom Event Bus FIFO subscriber (event group = key) into an SQS FIFO queue (message group =
+    event group); one receiver each, so the queue's order is the consumer's.
+
+    Raises RuntimeError when this botocore cannot call ``eventbridgev2`` (the fix in the message).
+    """
+    problem = EVENTBRIDGEV2.unavailable()
+    if problem:
+        raise RuntimeError(f"the Custom Event Bus is unavailable: {problem}")
+    spec = LoadSpec(rate=rate, count=count, keys=groups, batch=batch, threads=1)
+    results: dict[str, RunResult] = {}
+    for path in BUS_ORDER_PATHS:
+        result = measure(run, path, spec, receivers=1, timeout=_delivery_timeout(run, timeout, 60.0), name=f"{path}-order")
+        assert result is not None, f"{path} runs on every target with eventbridgev2"
+        results[path] = result
+    return BusOrder(results)
+
+
+# -- a late subscriber catching up from retention ---------------------------------------------
+LATE_SOURCE = "eventlab.orders"
+LATE_GROUP = "order-1"
+
+
+@dataclass
+class LateSubscriber:
+    """What a subscriber created after ``retained`` events, at the horizon, received: the
+    numbers in the order its queue gave them (the first ``retained`` were published before it)."""
+
+    retained: int
+    live: int
+    received: list[int]
+    retention_window_start: datetime | None = None
+
+    @property
+    def expected(self) -> list[int]:
+        return list(range(self.retained + self.live))
+
+
+def late_subscriber(
+    run: Run, *, retained: int, live: int, retention_days: int = 1, timeout: float | None = None,
+) -> LateSubscriber:
+    """Publish ``retained`` events (one event group) on a new Custom Event Bus, then create a FIFO
+    subscriber starting at POINT_IN_TIME from the HORIZON (the earliest retained event), then
+    publish ``live`` more: it must deliver the retained ones first, then the live ones, in order."""
+    if retained < 1 or live < 1:
+        raise ValueError("late_subscriber: retained and live must each be at least 1")
+    problem = EVENTBRIDGEV2.unavailable()
+    if problem:
+        raise RuntimeError(f"the Custom Event Bus is unavailable: {problem}")
+    bus = eventbridgev2.create_event_bus(run, "retained", retention_days=retention_days)
+    queue = sqs.create_queue(run, "late", fifo=True, content_based_deduplication=True)
+
+    def publish(numbers: range) -> None:
+        step = eventbridgev2.MAX_ENTRIES
+        for start in range(numbers.start, numbers.stop, step):
+            entries = [{"Source": LATE_SOURCE, "DetailType": "Order Step", "Detail": json.dumps({"n": n}),
+                        "SystemMetadata": {"EventGroupId": LATE_GROUP}} for n in range(start, min(start + step, numbers.stop))]
+            failed = [e for e in eventbridgev2.put_events(run, bus, entries) if e.get("ErrorCode")]
+            if failed:
+                raise RuntimeError(f"PutEvents refused {len(failed)} entries: {failed[0]}")
+
+    publish(range(retained))
+    described = eventbridgev2.client(run).describe_event_bus(EventBusArn=bus.arn)
+    window = (described.get("StorageConfiguration") or {}).get("RetentionWindowStartTime")
+    eventbridgev2.create_subscriber(
+        run, bus, "late", target_arn=queue.arn, type_="FIFO",
+        parameters={"SqsParameters": {"MessageGroupId": "{% $events.SystemMetadata.EventGroupId %}"}},
+        StartingPosition="POINT_IN_TIME", PointInTimeConfiguration={"PointType": "HORIZON"},
+    )
+    publish(range(retained, retained + live))
+    bodies = sqs.receive_bodies(run, queue, retained + live, timeout=_delivery_timeout(run, timeout, 30.0), quiet_s=1.0)
+    received = [int(b["detail"]["n"]) for b in bodies]
+    return LateSubscriber(retained, live, received, window if isinstance(window, datetime) else None)
+
+
+# -- AWS service events on the default bus ----------------------------------------------------
+S3_SOURCE = "aws.s3"
+S3_OBJECT_CREATED = "Object Created"
+
+
+@dataclass
+class ServiceEvent:
+    """What a rule on the default bus delivered after an object was put in a bucket."""
+
+    bucket: str
+    key: str
+    rule: events.Rule
+    delivered: list[dict[str, Any]]
+
+    @property
+    def event(self) -> dict[str, Any] | None:
+        return self.delivered[0] if self.delivered else None
+
+
+# After EventBridge delivery is turned on for a bucket, "it takes around five minutes for the
+# changes to take effect" (S3 user guide, Enabling Amazon EventBridge).
+S3_EVENTBRIDGE_SETTLE_S = 300.0
+
+
+def s3_object_created(
+    run: Run, *, key: str = "orders/o-1.json", settle_s: float | None = None, timeout: float = 20.0,
+) -> ServiceEvent:
+    """A bucket with EventBridge notifications on, a rule on the default bus for its "Object
+    Created" events into a queue, one object put: the events the queue received (none within
+    ``timeout`` if this backend does not emit them). AWS services send their events to the
+    account's default bus only; the rule matches on ``source``, ``detail-type`` and the bucket.
+
+    ``settle_s`` is the wait between turning notifications on and putting the object: by default
+    AWS's five minutes on AWS, none on an emulator."""
+    bucket = s3.create_bucket(run, "service-events")
+    s3_client = run.target.client("s3")
+    s3_client.put_bucket_notification_configuration(
+        Bucket=bucket.name, NotificationConfiguration={"EventBridgeConfiguration": {}},
+    )
+    rule = events.put_rule(run, None, "s3-created", event_pattern={
+        "source": [S3_SOURCE], "detail-type": [S3_OBJECT_CREATED], "detail": {"bucket": {"name": [bucket.name]}},
+    })
+    queue = sqs.create_queue(run, "s3-created")
+    sqs.allow_senders(run, queue, service=events.PRINCIPAL, source_arns=[rule.arn])
+    events.put_targets(run, rule, [{"Id": "queue", "Arn": queue.arn}])
+    wait = settle_s if settle_s is not None else (0.0 if run.target.is_emulated else S3_EVENTBRIDGE_SETTLE_S)
+    if wait:
+        log.info("waiting %.0f s for the bucket's EventBridge delivery to take effect", wait)
+        time.sleep(wait)
+    s3_client.put_object(Bucket=bucket.name, Key=key, Body=b'{"orderId": "o-1"}', ContentType="application/json")
+    delivered = sqs.receive_bodies(run, queue, 1, timeout=timeout, quiet_s=0.5)
+    return ServiceEvent(bucket.name, key, rule, delivered)
+
+
+# -- EventBridge Scheduler ---------------------------------------------------------------------
+@dataclass
+class ScheduledDelivery:
+    """A one-time schedule, when it was due, and what its queue received (with when)."""
+
+    schedule: scheduler.Schedule
+    due: datetime
+    delivered: list[dict[str, Any]]
+    received_at: datetime | None
+
+    @property
+    def late_s(self) -> float | None:
+        """Seconds from the schedule's time to the message's arrival."""
+        return (self.received_at - self.due).total_seconds() if self.received_at else None
+
+
+def one_time_schedule(run: Run, *, delay_s: float = 2.0, timeout: float = 40.0) -> ScheduledDelivery:
+    """A one-time ``at()`` schedule ``delay_s`` from now (whole seconds, UTC) whose target is a
+    queue of the run with a fixed input; waits up to ``timeout`` after its time for the message.
+    A backend that keeps schedules without running them delivers nothing."""
+    queue = sqs.create_queue(run, "scheduled")
+    due = (datetime.now(UTC) + timedelta(seconds=delay_s)).replace(microsecond=0) + timedelta(seconds=1)
+    body = {"job": "nightly-report", "due": due.isoformat()}
+    schedule = scheduler.create_schedule(run, "report", expression=scheduler.at_expression(due),
+                                         target_arn=queue.arn, input=json.dumps(body))
+    wait = max(0.0, (due - datetime.now(UTC)).total_seconds()) + timeout
+    delivered = sqs.receive_bodies(run, queue, 1, timeout=wait, quiet_s=0.5)
+    return ScheduledDelivery(schedule, due, delivered, datetime.now(UTC) if delivered else None)

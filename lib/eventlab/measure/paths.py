@@ -8,6 +8,8 @@ A *path* is a producer API, the services in between and a consumer:
 ``sns-sqs``           Publish -> topic -> queue (raw delivery) -> long-polling receiver
 ``sns-http``          the same topic, delivered to a local HTTP subscriber (it confirms itself)
 ``events-sqs``        PutEvents -> custom bus -> rule -> queue -> long-polling receiver
+``events-sqs-fifo``   the same, into a FIFO queue: a classic SQS target takes one fixed message
+                      group, so the queue keeps the order the bus delivered in (the bus promises none)
 ``events2-sqs-fifo``  PutEvents (event group = key) -> Custom Event Bus (eventbridgev2) -> FIFO
                       subscriber -> FIFO queue (group = event group) -> long-polling receiver
 ``kinesis``           PutRecord(s) (partition key = key) -> stream -> GetRecords every 200 ms
@@ -70,7 +72,8 @@ from eventlab.services import eventbridgev2, events, kinesis, lambda_, sns, sqs
 log = logging.getLogger(__name__)
 
 PATHS: tuple[str, ...] = (
-    "sqs", "sqs-fifo", "sns-sqs", "sns-http", "events-sqs", "events2-sqs-fifo", "kinesis", "kinesis-efo", "sqs-lambda",
+    "sqs", "sqs-fifo", "sns-sqs", "sns-http", "events-sqs", "events-sqs-fifo", "events2-sqs-fifo", "kinesis", "kinesis-efo",
+    "sqs-lambda",
 )
 """Every path, in the order tables show them."""
 
@@ -83,6 +86,7 @@ SERVICE = {
     "sns-sqs": "SNS -> SQS",
     "sns-http": "SNS -> HTTP",
     "events-sqs": "EventBridge -> SQS",
+    "events-sqs-fifo": "EventBridge (classic rule) -> SQS FIFO",
     "events2-sqs-fifo": "Custom Event Bus (FIFO) -> SQS FIFO",
     "kinesis": "Kinesis, polling",
     "kinesis-efo": "Kinesis, enhanced fan-out",
@@ -146,15 +150,21 @@ def _sns_path(run: Run, receipts: ReceiptLog, *, to_queue: bool, to_http: bool, 
     return setup
 
 
-def _events_path(run: Run, receipts: ReceiptLog, *, batch: bool, receivers: int) -> PathSetup:
+def _events_path(run: Run, receipts: ReceiptLog, *, fifo: bool, batch: bool, receivers: int) -> PathSetup:
+    name = "events-sqs-fifo" if fifo else "events-sqs"
     bus = events.create_event_bus(run, _base("path-bus"))
-    queue = sqs.create_queue(run, _base("path-events-q"))
+    # A classic rule's SQS target takes one fixed MessageGroupId, and a FIFO target needs
+    # content-based deduplication (or the target's own id): every probe's body is unique.
+    queue = sqs.create_queue(run, _base("path-events-q"), fifo=fifo, content_based_deduplication=fifo)
     rule = events.put_rule(run, bus, _base("path-probes"), event_pattern={"source": ["eventlab.probe"]})
     sqs.allow_senders(run, queue, service=events.PRINCIPAL, source_arns=[rule.arn])
-    events.put_targets(run, rule, [{"Id": "queue", "Arn": queue.arn}])
-    receiver = SqsReceiver(run.target.client("sqs"), queue.url, receipts, path="events-sqs", threads=receivers)
-    sender = EventBridgeSender(run.target.client("events"), bus.name, batch=batch, path="events-sqs")
-    return PathSetup("events-sqs", sender, ["events-sqs"], [receiver])
+    target: dict[str, Any] = {"Id": "queue", "Arn": queue.arn}
+    if fifo:
+        target["SqsParameters"] = {"MessageGroupId": "probes"}
+    events.put_targets(run, rule, [target])
+    receiver = SqsReceiver(run.target.client("sqs"), queue.url, receipts, path=name, threads=receivers)
+    sender = EventBridgeSender(run.target.client("events"), bus.name, batch=batch, path=name)
+    return PathSetup(name, sender, [name], [receiver])
 
 
 def _events2_path(run: Run, receipts: ReceiptLog, *, batch: bool, receivers: int) -> PathSetup | None:
@@ -239,8 +249,8 @@ def build_path(
         return _sqs_path(run, receipts, fifo=name == "sqs-fifo", batch=batch, receivers=receivers)
     if name in ("sns-sqs", "sns-http"):
         return _sns_path(run, receipts, to_queue="sns-sqs" in group, to_http="sns-http" in group, batch=batch, receivers=receivers)
-    if name == "events-sqs":
-        return _events_path(run, receipts, batch=batch, receivers=receivers)
+    if name in ("events-sqs", "events-sqs-fifo"):
+        return _events_path(run, receipts, fifo=name == "events-sqs-fifo", batch=batch, receivers=receivers)
     if name == "events2-sqs-fifo":
         return _events2_path(run, receipts, batch=batch, receivers=receivers)
     if name == "sqs-lambda":

@@ -22,6 +22,7 @@ from eventlab.services import (
     lambda_,
     logs,
     s3,
+    scheduler,
     schemas,
     ses,
     sns,
@@ -29,5 +30,5 @@ from eventlab.services import (
     tags,
 )
 
-__all__ = ["eventbridgev2", "events", "firehose", "iam", "kinesis", "kms", "lambda_", "logs", "s3", "schemas", "ses", "sns",
+__all__ = ["eventbridgev2", "events", "firehose", "iam", "kinesis", "kms", "lambda_", "logs", "s3", "scheduler", "schemas", "ses", "sns",
            "sqs", "tags"]

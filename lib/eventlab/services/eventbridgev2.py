@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 # Limits from botocore's model of the service (EventBusName, RetentionPeriodInDays).
 MAX_NAME = 256
 RETENTION_DAYS = (1, 365)
+MAX_ENTRIES = 100  # entries in one PutEvents or PutRawEvents call (PutEventsRequestEntryList, max 100)
 DEDUPLICATION_WINDOW_SECONDS = 300  # "within 5 minutes (300 seconds)", the user guide's ordering page
 # The role ARN the local server is given: it stores a subscriber's role, never assumes it.
 LOCAL_ROLE_ARN = "arn:aws:iam::000000000000:role/eventlab-eventbridgev2-delivery"

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from eventlab import policies
-from eventlab.experiments.events import route_to_queues
+from eventlab.experiments.events import route_to_queues, s3_object_created
 from eventlab.fidelity.model import Case, as_json, canonical, doc
 from eventlab.run import Run
 from eventlab.services import events, iam, kinesis, sqs
@@ -22,6 +22,8 @@ ARCHIVE = "https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-archive.h
 REPLAY_DESTINATION = "https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_ReplayDestination.html"
 START_REPLAY = "https://docs.aws.amazon.com/goto/WebAPI/events/StartReplay"
 KINESIS_PARAMETERS = "https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_KinesisParameters.html"
+SERVICE_EVENTS = "https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-events.html"
+S3_EVENTBRIDGE = "https://docs.aws.amazon.com/AmazonS3/latest/userguide/EventBridge.html"
 
 SOURCE = "eventlab.fidelity"
 DETAIL_TYPE = "Sample"
@@ -270,6 +272,29 @@ def kinesis_target(run: Run) -> str:
     return f"{len(records)} record(s), partition key {records[0].partition_key!r}, the event{'' if detail == DETAIL else ' changed'}"
 
 
+def s3_object_created_on_default_bus(run: Run) -> str:
+    """A bucket with EventBridge delivery on, one object put: what a default-bus rule got."""
+    seen = s3_object_created(run)
+    event = seen.event
+    if event is None:
+        return "nothing delivered"
+    named = (event.get("detail") or {}).get("bucket", {}).get("name") == seen.bucket and \
+        ((event.get("detail") or {}).get("object") or {}).get("key") == seen.key
+    return (f"{len(seen.delivered)} {event.get('detail-type')!r} event from {event.get('source')}"
+            f"{', naming the bucket and the key' if named else ', not naming the object'}")
+
+
+SERVICE_EVENT_CASES = [
+    Case("events.service-events.s3-object-created", "events",
+         "with EventBridge delivery on, S3 sends an Object Created event to the default bus",
+         "1 'Object Created' event from aws.s3, naming the bucket and the key",
+         doc(S3_EVENTBRIDGE, "Once EventBridge is enabled for a bucket, Amazon S3 sends it an Object Created event "
+             "(source aws.s3, with the bucket name and the object key in detail) when an object is created; an AWS "
+             "service's events go to the account's default event bus (EventBridge user guide, Events from AWS services)."),
+         s3_object_created_on_default_bus),
+]
+
+
 REPLAY_CASES = [
     Case("events.replay.empty-window", "events", "a replay of a window without events completes with nothing sent",
          "COMPLETED, 0 re-delivered",
@@ -305,4 +330,4 @@ TARGET_CASES = [
 ]
 
 
-CASES = [*TRANSFORMER_CASES, *REPLAY_CASES, *TARGET_CASES]
+CASES = [*TRANSFORMER_CASES, *REPLAY_CASES, *TARGET_CASES, *SERVICE_EVENT_CASES]
