@@ -1,7 +1,7 @@
 """The e-commerce pipeline end to end: every order is followed through every service.
 
 Also shows that duplicates do no harm: an order placed twice takes its stock, is charged,
-shipped and confirmed once.
+shipped and confirmed once (counted only after both deliveries were handled).
 """
 
 from __future__ import annotations
@@ -56,7 +56,9 @@ def test_orders_flow_through_every_service(run: Run) -> None:
         trace = shop.wait_for(declined.orderId, paid=False)
         assert trace.complete(paid=False) and not trace.shipped and trace.emailed == 0, trace
 
-        # Duplicates did no harm: each side effect happened once.
+        # Duplicates did no harm: each side effect happened once, counted after both were handled.
+        handled = shop.wait_handled(o1, times=2)
+        assert all(len(d) >= 2 and d.count(True) == 1 for d in handled.values()), handled
         first = shop.trace(o1)
         assert (first.emailed, first.texted, first.analytics) == (1, 1, 1), first
         assert shop.stock("SKU-A") == 20 - 2 - 1, "o-1 took its stock once; o-3 took 1 before its payment failed"

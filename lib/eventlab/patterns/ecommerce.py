@@ -7,7 +7,7 @@ state, so a notebook or a test can show that the whole choreography worked.
 
     shop = ecommerce.deploy(run, analytics_url=receiver.url, stock={"SKU-1": 20})
     shop.place_order(Order("o-1", "c-1", [Item("SKU-1", 2)], total=40.0, email="a@example.com"))
-    shop.trace("o-1", paid=True)      # waits until every expected end state is reached
+    shop.wait_for("o-1", paid=True)   # waits until every expected end state is reached
 """
 
 from __future__ import annotations
@@ -143,13 +143,37 @@ class Shop:
             for record in kinesis.read_shard(client, stream, shard["ShardId"])
         ]
 
+    def order_keys(self, order_id: str) -> list[str]:
+        """The idempotency keys of an order's first side effects: its payment and each item's
+        stock (the handlers' ``once`` keys)."""
+        items = self.orders[order_id].items if order_id in self.orders else []
+        return [f"payment/{order_id}", *(f"inventory/{order_id}/{i.sku}" for i in items)]
+
+    def deliveries(self, key: str) -> list[bool]:
+        """How each delivery of one side effect was handled, as the handler wrote it down after
+        handling it: True for a delivery that acted, False for a duplicate it skipped."""
+        return [bool(json.loads(self._get(k) or "{}").get("acted")) for k in self._keys(f"deliveries/{key}/")]
+
+    def wait_handled(self, order_id: str, *, times: int, timeout: float = 90) -> dict[str, list[bool]]:
+        """Wait until every first side effect of the order was delivered and handled at least
+        ``times`` times (a duplicate is evidence only once it has been handled); returns each
+        key's deliveries. Read side effects after this, never before."""
+        seen: dict[str, list[bool]] = {}
+
+        def handled() -> bool:
+            seen.update({key: self.deliveries(key) for key in self.order_keys(order_id)})
+            return all(len(d) >= times for d in seen.values())
+
+        until(handled, timeout=timeout, interval=1)
+        return seen
+
     def trace(self, order_id: str) -> OrderTrace:
         """Look in every service for what happened to one order."""
         trace = OrderTrace(order_id)
         trace.audited = any(r.get("detail", {}).get("orderId") == order_id for r in self.audit_records())
-        items = self.orders[order_id].items if order_id in self.orders else []
-        trace.stock_taken = [i.sku for i in items if self._done(f"inventory/{order_id}/{i.sku}")]
-        if self._done(f"payment/{order_id}"):
+        payment, *stock = self.order_keys(order_id)
+        trace.stock_taken = [key.rsplit("/", 1)[1] for key in stock if self._done(key)]
+        if self._done(payment):
             paid = any(b.get("orderId") == order_id for b in self.analytics_bodies())
             failed = any(m.get("orderId") == order_id for m in self.queue_messages("payment-failed"))
             trace.payment = "paid" if paid or self._get(f"shipments/{order_id}.json") else ("failed" if failed else "pending")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -25,6 +26,7 @@ from idempotency import IdempotencyStore, idempotent
 logger = logging.getLogger()
 logger.setLevel(os.environ.get("LOG_LEVEL", "INFO"))
 SOURCE = "shop"
+DELIVERIES = "deliveries/"  # one object per delivery handled, under the side effect's key
 _clients: dict[str, Any] = {}
 
 
@@ -58,9 +60,25 @@ def store() -> IdempotencyStore:
     return _clients["store"]  # type: ignore[no-any-return]
 
 
-def once(key: str, effect: Callable[[], None]) -> None:
-    """Run ``effect`` once per key across duplicates (and again only if it failed)."""
-    idempotent(store(), key_fn=lambda: key)(effect)()
+def once(key: str, effect: Callable[[], None]) -> bool:
+    """Run ``effect`` once per key across duplicates (and again only if it failed); True if this
+    delivery ran it, False if it was a duplicate.
+
+    Each delivery handled is also written down, after the fact, under ``deliveries/<key>/``
+    (``{"acted": ...}``), so an observer can wait for a duplicate to have been handled before
+    it counts side effects (see :meth:`eventlab.patterns.ecommerce.Shop.deliveries`).
+    """
+    acted: list[bool] = []
+
+    def run() -> None:
+        acted.append(True)
+        effect()
+
+    idempotent(store(), key_fn=lambda: key)(run)()
+    put_json(f"{DELIVERIES}{key}/{uuid.uuid4().hex}.json", {"acted": bool(acted)})
+    if not acted:
+        logger.info("duplicate of %s: already done, skipped", key)
+    return bool(acted)
 
 
 def put_json(key: str, value: Any) -> None:

@@ -1,0 +1,85 @@
+"""The e-commerce handlers without AWS: an in-memory S3 with conditional writes and a recording bus.
+
+The handlers import their siblings (``common``) and the bundled ``idempotency`` module by plain
+name, as they do in Lambda; each test loads them fresh from the handler folder.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from types import ModuleType
+from typing import Any
+
+import pytest
+from test_idempotency import ConditionalS3
+
+from eventlab import idempotency
+from eventlab.handlers import handler_dir
+
+
+class Bus:
+    """Records what a handler puts on the bus."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, dict[str, Any]]] = []
+
+    def put_events(self, Entries: list[dict[str, Any]]) -> dict[str, Any]:
+        self.events.extend((e["DetailType"], json.loads(e["Detail"])) for e in Entries)
+        return {"FailedEntryCount": 0, "Entries": [{"EventId": str(len(self.events))}]}
+
+
+@pytest.fixture
+def s3() -> ConditionalS3:
+    return ConditionalS3()
+
+
+@pytest.fixture
+def bus() -> Bus:
+    return Bus()
+
+
+@pytest.fixture
+def load(monkeypatch: pytest.MonkeyPatch, s3: ConditionalS3, bus: Bus) -> Any:
+    """Import an e-commerce handler module, wired to the fakes."""
+    folder = str(handler_dir("ecommerce"))
+    monkeypatch.syspath_prepend(folder)
+    monkeypatch.setitem(sys.modules, "idempotency", idempotency)
+    monkeypatch.setenv("BUCKET_STATE_NAME", "state")
+    monkeypatch.setenv("BUS_SHOP_NAME", "shop")
+    for name in ("common", "inventory", "payment"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    common = importlib.import_module("common")
+    common._clients.update({"s3": s3, "events": bus})
+
+    def load(name: str) -> ModuleType:
+        monkeypatch.setenv("SERVICE", name)
+        return importlib.import_module(name)
+
+    return load
+
+
+def deliveries(s3: ConditionalS3, key: str) -> list[bool]:
+    return sorted(json.loads(body)["acted"] for k, (body, _) in s3.objects.items() if k.startswith(f"deliveries/{key}/"))
+
+
+def test_each_delivery_is_written_down_after_it_was_handled(load: Any, s3: ConditionalS3) -> None:
+    common = load("common")
+    effects: list[str] = []
+    assert common.once("payment/o-1", lambda: effects.append("charged")) is True
+    assert common.once("payment/o-1", lambda: effects.append("charged")) is False
+    assert effects == ["charged"], "the duplicate did not act"
+    assert deliveries(s3, "payment/o-1") == [False, True], "both deliveries are on record, one acted"
+
+
+def test_a_failed_delivery_is_not_written_down_as_handled(load: Any, s3: ConditionalS3) -> None:
+    common = load("common")
+
+    def fails() -> None:
+        raise RuntimeError("gateway down")
+
+    with pytest.raises(RuntimeError):
+        common.once("payment/o-2", fails)
+    assert deliveries(s3, "payment/o-2") == []
+
