@@ -83,3 +83,41 @@ def test_a_failed_delivery_is_not_written_down_as_handled(load: Any, s3: Conditi
         common.once("payment/o-2", fails)
     assert deliveries(s3, "payment/o-2") == []
 
+
+def stock(s3: ConditionalS3, sku: str) -> int:
+    return int(json.loads(s3.objects[f"stock/{sku}.json"][0])["level"])
+
+
+def sqs_event(*events: tuple[str, dict[str, Any]]) -> dict[str, Any]:
+    """An SQS batch whose bodies are whole EventBridge events, as the inventory queue receives them."""
+    return {"Records": [{"messageId": f"m-{n}", "body": json.dumps({"detail-type": kind, "detail": detail})}
+                        for n, (kind, detail) in enumerate(events)]}
+
+
+ORDER = {"orderId": "o-3", "items": [{"sku": "SKU-C", "qty": 2}]}
+DECLINED = {"orderId": "o-3", "reason": "card_declined", "items": [{"sku": "SKU-C", "qty": 2}]}
+
+
+def test_a_declined_payment_gives_back_the_stock_its_order_took(load: Any, s3: ConditionalS3, bus: Bus) -> None:
+    inventory = load("inventory")
+    s3.objects["stock/SKU-C.json"] = (b'{"level": 50}', '"e0"')
+    assert inventory.handler(sqs_event(("OrderPlaced", ORDER)), None) == {"batchItemFailures": []}
+    assert stock(s3, "SKU-C") == 48
+    # The release is delivered twice (at least once): it gives back once.
+    assert inventory.handler(sqs_event(("PaymentFailed", DECLINED), ("PaymentFailed", DECLINED)), None) == {"batchItemFailures": []}
+    assert stock(s3, "SKU-C") == 50, "back to its level before the order"
+    assert bus.events == [("StockReleased", {"orderId": "o-3", "sku": "SKU-C", "qty": 2, "level": 50})]
+
+
+def test_a_release_that_overtakes_its_reservation_cancels_it(load: Any, s3: ConditionalS3, bus: Bus) -> None:
+    inventory = load("inventory")
+    s3.objects["stock/SKU-C.json"] = (b'{"level": 50}', '"e0"')
+    inventory.handler(sqs_event(("PaymentFailed", DECLINED)), None)
+    inventory.handler(sqs_event(("OrderPlaced", ORDER)), None)  # the reservation arrives late
+    assert stock(s3, "SKU-C") == 50, "the late reservation took nothing, so nothing was given back"
+    assert bus.events == [("StockReleased", {"orderId": "o-3", "sku": "SKU-C", "qty": 0, "cancelled": True})]
+
+
+def test_an_event_inventory_does_not_handle_is_a_failed_record(load: Any) -> None:
+    inventory = load("inventory")
+    assert inventory.handler(sqs_event(("OrderPaid", ORDER)), None) == {"batchItemFailures": [{"itemIdentifier": "m-0"}]}

@@ -3,7 +3,8 @@
 The topology is ``data/topologies/ecommerce.yaml`` (read it for the picture); the handlers
 are ``eventlab/handlers/ecommerce``. This module deploys it, plays the producers (the
 OrderService and the clickstream), and follows each order through every service to its end
-state, so a notebook or a test can show that the whole choreography worked.
+state, so a notebook or a test can show that the whole choreography worked, including the
+saga's compensation: a declined payment gives back the stock its order took.
 
     shop = ecommerce.deploy(run, analytics_url=receiver.url, stock={"SKU-1": 20})
     shop.place_order(Order("o-1", "c-1", [Item("SKU-1", 2)], total=40.0, email="a@example.com"))
@@ -71,13 +72,15 @@ class OrderTrace:
     emailed: int = 0
     texted: int = 0
     analytics: int = 0
+    released: list[str] = field(default_factory=list)  # SKUs a StockReleased event gave back
 
     def complete(self, *, paid: bool) -> bool:
-        """True when every end state expected of a paid (or declined) order is reached."""
+        """True when every end state expected of a paid (or declined) order is reached: a
+        declined order's saga ends when every SKU it took was released."""
         if not self.audited or not self.stock_taken:
             return False
         if not paid:
-            return self.payment == "failed"
+            return self.payment == "failed" and sorted(self.released) == sorted(self.stock_taken)
         return self.payment == "paid" and self.shipped and self.emailed >= 1 and self.texted >= 1 and self.analytics >= 1
 
 
@@ -178,6 +181,7 @@ class Shop:
             failed = any(m.get("orderId") == order_id for m in self.queue_messages("payment-failed"))
             trace.payment = "paid" if paid or self._get(f"shipments/{order_id}.json") else ("failed" if failed else "pending")
         trace.shipped = self._get(f"shipments/{order_id}.json") is not None
+        trace.released = [m["sku"] for m in self.queue_messages("stock-released") if m.get("orderId") == order_id]
         subject = f"Order {order_id} confirmed"
         if self.run.target.is_emulated:
             trace.emailed = sum(1 for m in recorded.sent_emails(self.run.target) if m.subject == subject)
@@ -195,6 +199,16 @@ class Shop:
 
         until(reached, timeout=timeout, interval=1)
         return traces[-1]
+
+    def saga(self, order_id: str) -> list[dict[str, Any]]:
+        """The events of one order's saga, each where it can be seen: OrderPlaced on the audit
+        stream, PaymentFailed and StockReleased on the queues their rules feed."""
+        seen = [{"event": "OrderPlaced", "seen on": "audit stream", "detail": r["detail"]}
+                for r in self.audit_records() if r.get("detail", {}).get("orderId") == order_id]
+        for event, queue in (("PaymentFailed", "payment-failed"), ("StockReleased", "stock-released")):
+            seen += [{"event": event, "seen on": f"{queue} queue", "detail": m}
+                     for m in self.queue_messages(queue) if m.get("orderId") == order_id]
+        return seen
 
     def views_counted(self) -> int:
         """Product views the analysis has counted so far, all windows together."""
