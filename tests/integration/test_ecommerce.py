@@ -105,3 +105,12 @@ def _roles_are_least_privilege(run: Run, shop: ecommerce.Shop) -> None:
                 assert "*" not in resources, f"{name}: wildcard resource in {statement}"
                 assert all(r.startswith("arn:aws:") and r.count("*") <= 1 for r in resources), statement
                 assert all(run.prefix in r or ":identity/" in r for r in resources), f"{name} reaches beyond its run: {statement}"
+
+
+def test_a_message_sqs_delivers_again_is_rejected_by_the_idempotency_store(run: Run) -> None:
+    seen = ecommerce.redelivered_duplicate(run, visibility_timeout=3)
+    receives = sorted((d.get("receive"), d.get("acted")) for d in seen.deliveries)
+    assert receives == [("1", True), ("2", False)], f"SQS delivered the message again and the store skipped it: {seen}"
+    assert seen.rejected_redelivery
+    assert seen.record is not None and seen.record.status == "COMPLETED", seen.record
+    assert seen.shipments == 1

@@ -48,7 +48,7 @@ def load(monkeypatch: pytest.MonkeyPatch, s3: ConditionalS3, bus: Bus) -> Any:
     monkeypatch.setitem(sys.modules, "idempotency", idempotency)
     monkeypatch.setenv("BUCKET_STATE_NAME", "state")
     monkeypatch.setenv("BUS_SHOP_NAME", "shop")
-    for name in ("common", "inventory", "payment"):
+    for name in ("common", "inventory", "payment", "shipping"):
         monkeypatch.delitem(sys.modules, name, raising=False)
     common = importlib.import_module("common")
     common._clients.update({"s3": s3, "events": bus})
@@ -121,3 +121,21 @@ def test_a_release_that_overtakes_its_reservation_cancels_it(load: Any, s3: Cond
 def test_an_event_inventory_does_not_handle_is_a_failed_record(load: Any) -> None:
     inventory = load("inventory")
     assert inventory.handler(sqs_event(("OrderPaid", ORDER)), None) == {"batchItemFailures": [{"itemIdentifier": "m-0"}]}
+
+
+def test_the_crash_injection_fails_a_record_on_its_first_receive_after_its_side_effect(
+    load: Any, s3: ConditionalS3, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shipping = load("shipping")
+    monkeypatch.setenv("CRASH_AFTER_EFFECT_ON_FIRST_RECEIVE", "1")
+
+    def delivery(receive: int) -> dict[str, Any]:
+        return {"Records": [{"messageId": "m-1", "body": json.dumps({"orderId": "o-7"}),
+                             "attributes": {"ApproximateReceiveCount": str(receive)}}]}
+
+    assert shipping.handler(delivery(1), None) == {"batchItemFailures": [{"itemIdentifier": "m-1"}]}
+    assert "shipments/o-7.json" in s3.objects, "the side effect ran before the crash"
+    assert shipping.handler(delivery(2), None) == {"batchItemFailures": []}
+    records = sorted((json.loads(b)["receive"], json.loads(b)["acted"]) for k, (b, _) in s3.objects.items()
+                     if k.startswith("deliveries/ship/o-7/"))
+    assert records == [("1", True), ("2", False)], "the redelivery was a skipped duplicate"

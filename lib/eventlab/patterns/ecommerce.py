@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from eventlab.idempotency import IdempotencyStore
+from eventlab.idempotency import IdempotencyRecord, IdempotencyStore
 from eventlab.locations import topology_file
 from eventlab.run import Run
 from eventlab.services import events, firehose, kinesis, recorded, s3, ses, sqs
@@ -152,10 +152,15 @@ class Shop:
         items = self.orders[order_id].items if order_id in self.orders else []
         return [f"payment/{order_id}", *(f"inventory/{order_id}/{i.sku}" for i in items)]
 
+    def delivery_records(self, key: str) -> list[dict[str, Any]]:
+        """Each delivery of one side effect as the handler wrote it down after handling it:
+        ``acted`` (False for a duplicate it skipped) and, from SQS, its ``receive`` count."""
+        return [json.loads(self._get(k) or "{}") for k in self._keys(f"deliveries/{key}/")]
+
     def deliveries(self, key: str) -> list[bool]:
-        """How each delivery of one side effect was handled, as the handler wrote it down after
-        handling it: True for a delivery that acted, False for a duplicate it skipped."""
-        return [bool(json.loads(self._get(k) or "{}").get("acted")) for k in self._keys(f"deliveries/{key}/")]
+        """How each delivery of one side effect was handled: True for a delivery that acted,
+        False for a duplicate it skipped."""
+        return [bool(r.get("acted")) for r in self.delivery_records(key)]
 
     def wait_handled(self, order_id: str, *, times: int, timeout: float = 90) -> dict[str, list[bool]]:
         """Wait until every first side effect of the order was delivered and handled at least
@@ -262,6 +267,59 @@ def deploy(
         client.put_object(Bucket=state, Key=f"stock/{sku}.json", Body=json.dumps({"level": level}).encode())
     log.info("e-commerce pipeline deployed for run %s", run.run_id)
     return Shop(run=run, handles=built, sender=sender, analytics_bodies=analytics_bodies)
+
+
+@dataclass(frozen=True)
+class Redelivery:
+    """One message that SQS delivered again after its side effect ran, and what the idempotency
+    store made of each delivery."""
+
+    key: str
+    deliveries: list[dict[str, Any]]  # as the handler wrote each down: acted?, SQS receive count
+    record: IdempotencyRecord | None  # the store's record of the key, read back after both
+    shipments: int  # shipment objects written for the order (the side effect)
+
+    @property
+    def rejected_redelivery(self) -> bool:
+        """True when a delivery SQS received again (receive count 2 or more) found the key done
+        and skipped it, while exactly one delivery acted."""
+        again = [d for d in self.deliveries if int(d.get("receive") or 0) >= 2]
+        acted = [d for d in self.deliveries if d.get("acted")]
+        return bool(again) and not any(d.get("acted") for d in again) and len(acted) == 1
+
+
+def redelivered_duplicate(run: Run, *, visibility_timeout: int = 3, timeout: float = 60) -> Redelivery:
+    """ShippingService behind its own queue, crashing once after its side effect: Lambda reports
+    the record failed, SQS delivers it again once the visibility timeout lapses (at least once,
+    on the real path: queue, event source mapping, function), and the idempotency store turns
+    the redelivery into a skipped duplicate. Waits for both deliveries to have been handled.
+
+    ``visibility_timeout`` is short (AWS advises six times the function timeout) so that the
+    redelivery comes within seconds; the function timeout is kept at or below it.
+    """
+    topology = Topology.from_dict({
+        "name": "redelivery",
+        "buckets": [{"name": "state"}],
+        "queues": [{"name": "shipping", "visibility_timeout": visibility_timeout}],
+        "functions": [{
+            "name": "shipping", "code": "eventlab:ecommerce", "handler": "shipping.handler",
+            "timeout": min(visibility_timeout, 3), "allow": ["bucket:state"],
+            "environment": {"CRASH_AFTER_EFFECT_ON_FIRST_RECEIVE": "1"},
+            "event_sources": [{"source": "queue:shipping", "batch_size": 1}],
+        }],
+    })
+    built = apply(topology, run)
+    shop = Shop(run=run, handles=built, sender="", analytics_bodies=list)
+    order_id = f"o-{run.run_id}-redelivered"
+    key = f"ship/{order_id}"
+    run.target.client("sqs").send_message(QueueUrl=built.queues["shipping"].url, MessageBody=json.dumps({"orderId": order_id}))
+    until(lambda: len(shop.delivery_records(key)) >= 2, timeout=timeout, interval=1)
+    return Redelivery(
+        key=key,
+        deliveries=shop.delivery_records(key),
+        record=shop.claims.get(key),
+        shipments=len(shop._keys(f"shipments/{order_id}.json")),
+    )
 
 
 def clickstream(customers: Iterable[str], skus: Sequence[str], *, views: int, start_ts: int, seed: int = 7) -> list[dict[str, Any]]:

@@ -27,6 +27,10 @@ logger = logging.getLogger()
 logger.setLevel(os.environ.get("LOG_LEVEL", "INFO"))
 SOURCE = "shop"
 DELIVERIES = "deliveries/"  # one object per delivery handled, under the side effect's key
+# Fault injection, off unless set: report each SQS record as failed on its first receive, after
+# its side effects ran, as a function that crashes before Lambda deletes the message would.
+CRASH_ENV = "CRASH_AFTER_EFFECT_ON_FIRST_RECEIVE"
+_receive: dict[str, str] = {}  # the SQS receive count of the record being processed, if any
 _clients: dict[str, Any] = {}
 
 
@@ -65,8 +69,9 @@ def once(key: str, effect: Callable[[], None]) -> bool:
     delivery ran it, False if it was a duplicate.
 
     Each delivery handled is also written down, after the fact, under ``deliveries/<key>/``
-    (``{"acted": ...}``), so an observer can wait for a duplicate to have been handled before
-    it counts side effects (see :meth:`eventlab.patterns.ecommerce.Shop.deliveries`).
+    (``{"acted": ...}``, with SQS's ``receive`` count when an SQS record brought it), so an
+    observer can wait for a duplicate to have been handled before it counts side effects (see
+    :meth:`eventlab.patterns.ecommerce.Shop.deliveries`).
     """
     acted: list[bool] = []
 
@@ -75,7 +80,7 @@ def once(key: str, effect: Callable[[], None]) -> bool:
         effect()
 
     idempotent(store(), key_fn=lambda: key)(run)()
-    put_json(f"{DELIVERIES}{key}/{uuid.uuid4().hex}.json", {"acted": bool(acted)})
+    put_json(f"{DELIVERIES}{key}/{uuid.uuid4().hex}.json", {"acted": bool(acted), **_receive})
     if not acted:
         logger.info("duplicate of %s: already done, skipped", key)
     return bool(acted)
@@ -86,14 +91,22 @@ def put_json(key: str, value: Any) -> None:
 
 
 def sqs_batch(event: dict[str, Any], process: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
-    """Process SQS records one by one; report the failed ones so only they are retried."""
+    """Process SQS records one by one; report the failed ones so only they are retried (and,
+    with the fault injection of ``CRASH_ENV``, each record on its first receive)."""
     failures = []
     for record in event.get("Records", []):
+        receive = str(record.get("attributes", {}).get("ApproximateReceiveCount", ""))
+        _receive.clear()
+        _receive.update({"receive": receive} if receive else {})
         try:
             process(json.loads(record["body"]))
+            if os.environ.get(CRASH_ENV) == "1" and receive == "1":
+                raise RuntimeError(f"{CRASH_ENV}: failing record {record.get('messageId')} after its side effects")
         except Exception:
             logger.exception("record %s failed; SQS will redeliver it", record.get("messageId"))
             failures.append({"itemIdentifier": record["messageId"]})
+        finally:
+            _receive.clear()
     return {"batchItemFailures": failures}
 
 
