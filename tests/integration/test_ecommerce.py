@@ -66,6 +66,7 @@ def test_orders_flow_through_every_service(run: Run) -> None:
         assert shop.stock("SKU-A") == 20 - 2, "o-1 took its stock once; o-3's 1 was given back when its payment failed"
         released = shop.queue_messages("stock-released")
         assert [(m["orderId"], m["sku"]) for m in released] == [(o3, "SKU-A")], released
+        assert [m["qty"] for m in released] == [0 if shop.cancelled(o3) else 1], "gave back what it took, or cancelled it"
         assert shop.stock("SKU-B") == 2
         assert _wait(lambda: len(shop.queue_messages("restock")) >= 1)
         assert [m["sku"] for m in shop.queue_messages("restock")] == ["SKU-B"], "InventoryLow for SKU-B only"

@@ -205,6 +205,14 @@ class Shop:
         until(reached, timeout=timeout, interval=1)
         return traces[-1]
 
+    def cancelled(self, order_id: str) -> list[str]:
+        """The SKUs of an order whose reservation never took stock because its release overtook
+        it (the release claimed the reservation's key with the result ``cancelled``, the handlers'
+        ``inventory.CANCELLED``)."""
+        _, *stock = self.order_keys(order_id)
+        return [key.rsplit("/", 1)[1] for key in stock
+                if (record := self.claims.get(key)) is not None and record.result == "cancelled"]
+
     def saga(self, order_id: str) -> list[dict[str, Any]]:
         """The events of one order's saga, each where it can be seen: OrderPlaced on the audit
         stream, PaymentFailed and StockReleased on the queues their rules feed."""
@@ -275,7 +283,7 @@ class Redelivery:
     store made of each delivery."""
 
     key: str
-    deliveries: list[dict[str, Any]]  # as the handler wrote each down: acted?, SQS receive count
+    deliveries: list[dict[str, Any]]  # as the handler wrote each down (acted?, SQS receive count), by receive
     record: IdempotencyRecord | None  # the store's record of the key, read back after both
     shipments: int  # shipment objects written for the order (the side effect)
 
@@ -316,7 +324,7 @@ def redelivered_duplicate(run: Run, *, visibility_timeout: int = 3, timeout: flo
     until(lambda: len(shop.delivery_records(key)) >= 2, timeout=timeout, interval=1)
     return Redelivery(
         key=key,
-        deliveries=shop.delivery_records(key),
+        deliveries=sorted(shop.delivery_records(key), key=lambda d: int(d.get("receive") or 0)),
         record=shop.claims.get(key),
         shipments=len(shop._keys(f"shipments/{order_id}.json")),
     )
