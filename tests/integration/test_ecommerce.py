@@ -1,7 +1,8 @@
 """The e-commerce pipeline end to end: every order is followed through every service.
 
 Also shows that duplicates do no harm: an order placed twice takes its stock, is charged,
-shipped and confirmed once.
+shipped and confirmed once (counted only after both deliveries were handled); and the saga's
+compensation: a declined payment gives back the stock its order took.
 """
 
 from __future__ import annotations
@@ -55,11 +56,17 @@ def test_orders_flow_through_every_service(run: Run) -> None:
             assert trace.complete(paid=True), f"{order.orderId} did not reach every service: {trace}"
         trace = shop.wait_for(declined.orderId, paid=False)
         assert trace.complete(paid=False) and not trace.shipped and trace.emailed == 0, trace
+        assert trace.released == ["SKU-A"], trace
 
-        # Duplicates did no harm: each side effect happened once.
+        # Duplicates did no harm: each side effect happened once, counted after both were handled.
+        handled = shop.wait_handled(o1, times=2)
+        assert all(len(d) >= 2 and d.count(True) == 1 for d in handled.values()), handled
         first = shop.trace(o1)
         assert (first.emailed, first.texted, first.analytics) == (1, 1, 1), first
-        assert shop.stock("SKU-A") == 20 - 2 - 1, "o-1 took its stock once; o-3 took 1 before its payment failed"
+        assert shop.stock("SKU-A") == 20 - 2, "o-1 took its stock once; o-3's 1 was given back when its payment failed"
+        released = shop.queue_messages("stock-released")
+        assert [(m["orderId"], m["sku"]) for m in released] == [(o3, "SKU-A")], released
+        assert [m["qty"] for m in released] == [0 if shop.cancelled(o3) else 1], "gave back what it took, or cancelled it"
         assert shop.stock("SKU-B") == 2
         assert _wait(lambda: len(shop.queue_messages("restock")) >= 1)
         assert [m["sku"] for m in shop.queue_messages("restock")] == ["SKU-B"], "InventoryLow for SKU-B only"
@@ -99,3 +106,12 @@ def _roles_are_least_privilege(run: Run, shop: ecommerce.Shop) -> None:
                 assert "*" not in resources, f"{name}: wildcard resource in {statement}"
                 assert all(r.startswith("arn:aws:") and r.count("*") <= 1 for r in resources), statement
                 assert all(run.prefix in r or ":identity/" in r for r in resources), f"{name} reaches beyond its run: {statement}"
+
+
+def test_a_message_sqs_delivers_again_is_rejected_by_the_idempotency_store(run: Run) -> None:
+    seen = ecommerce.redelivered_duplicate(run, visibility_timeout=3)
+    receives = sorted((d.get("receive"), d.get("acted")) for d in seen.deliveries)
+    assert receives == [("1", True), ("2", False)], f"SQS delivered the message again and the store skipped it: {seen}"
+    assert seen.rejected_redelivery
+    assert seen.record is not None and seen.record.status == "COMPLETED", seen.record
+    assert seen.shipments == 1

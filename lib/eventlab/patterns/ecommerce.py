@@ -3,11 +3,12 @@
 The topology is ``data/topologies/ecommerce.yaml`` (read it for the picture); the handlers
 are ``eventlab/handlers/ecommerce``. This module deploys it, plays the producers (the
 OrderService and the clickstream), and follows each order through every service to its end
-state, so a notebook or a test can show that the whole choreography worked.
+state, so a notebook or a test can show that the whole choreography worked, including the
+saga's compensation: a declined payment gives back the stock its order took.
 
     shop = ecommerce.deploy(run, analytics_url=receiver.url, stock={"SKU-1": 20})
     shop.place_order(Order("o-1", "c-1", [Item("SKU-1", 2)], total=40.0, email="a@example.com"))
-    shop.trace("o-1", paid=True)      # waits until every expected end state is reached
+    shop.wait_for("o-1", paid=True)   # waits until every expected end state is reached
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from eventlab.idempotency import IdempotencyStore
+from eventlab.idempotency import IdempotencyRecord, IdempotencyStore
 from eventlab.locations import topology_file
 from eventlab.run import Run
 from eventlab.services import events, firehose, kinesis, recorded, s3, ses, sqs
@@ -71,13 +72,15 @@ class OrderTrace:
     emailed: int = 0
     texted: int = 0
     analytics: int = 0
+    released: list[str] = field(default_factory=list)  # SKUs a StockReleased event gave back
 
     def complete(self, *, paid: bool) -> bool:
-        """True when every end state expected of a paid (or declined) order is reached."""
+        """True when every end state expected of a paid (or declined) order is reached: a
+        declined order's saga ends when every SKU it took was released."""
         if not self.audited or not self.stock_taken:
             return False
         if not paid:
-            return self.payment == "failed"
+            return self.payment == "failed" and sorted(self.released) == sorted(self.stock_taken)
         return self.payment == "paid" and self.shipped and self.emailed >= 1 and self.texted >= 1 and self.analytics >= 1
 
 
@@ -143,17 +146,47 @@ class Shop:
             for record in kinesis.read_shard(client, stream, shard["ShardId"])
         ]
 
+    def order_keys(self, order_id: str) -> list[str]:
+        """The idempotency keys of an order's first side effects: its payment and each item's
+        stock (the handlers' ``once`` keys)."""
+        items = self.orders[order_id].items if order_id in self.orders else []
+        return [f"payment/{order_id}", *(f"inventory/{order_id}/{i.sku}" for i in items)]
+
+    def delivery_records(self, key: str) -> list[dict[str, Any]]:
+        """Each delivery of one side effect as the handler wrote it down after handling it:
+        ``acted`` (False for a duplicate it skipped) and, from SQS, its ``receive`` count."""
+        return [json.loads(self._get(k) or "{}") for k in self._keys(f"deliveries/{key}/")]
+
+    def deliveries(self, key: str) -> list[bool]:
+        """How each delivery of one side effect was handled: True for a delivery that acted,
+        False for a duplicate it skipped."""
+        return [bool(r.get("acted")) for r in self.delivery_records(key)]
+
+    def wait_handled(self, order_id: str, *, times: int, timeout: float = 90) -> dict[str, list[bool]]:
+        """Wait until every first side effect of the order was delivered and handled at least
+        ``times`` times (a duplicate is evidence only once it has been handled); returns each
+        key's deliveries. Read side effects after this, never before."""
+        seen: dict[str, list[bool]] = {}
+
+        def handled() -> bool:
+            seen.update({key: self.deliveries(key) for key in self.order_keys(order_id)})
+            return all(len(d) >= times for d in seen.values())
+
+        until(handled, timeout=timeout, interval=1)
+        return seen
+
     def trace(self, order_id: str) -> OrderTrace:
         """Look in every service for what happened to one order."""
         trace = OrderTrace(order_id)
         trace.audited = any(r.get("detail", {}).get("orderId") == order_id for r in self.audit_records())
-        items = self.orders[order_id].items if order_id in self.orders else []
-        trace.stock_taken = [i.sku for i in items if self._done(f"inventory/{order_id}/{i.sku}")]
-        if self._done(f"payment/{order_id}"):
+        payment, *stock = self.order_keys(order_id)
+        trace.stock_taken = [key.rsplit("/", 1)[1] for key in stock if self._done(key)]
+        if self._done(payment):
             paid = any(b.get("orderId") == order_id for b in self.analytics_bodies())
             failed = any(m.get("orderId") == order_id for m in self.queue_messages("payment-failed"))
             trace.payment = "paid" if paid or self._get(f"shipments/{order_id}.json") else ("failed" if failed else "pending")
         trace.shipped = self._get(f"shipments/{order_id}.json") is not None
+        trace.released = [m["sku"] for m in self.queue_messages("stock-released") if m.get("orderId") == order_id]
         subject = f"Order {order_id} confirmed"
         if self.run.target.is_emulated:
             trace.emailed = sum(1 for m in recorded.sent_emails(self.run.target) if m.subject == subject)
@@ -171,6 +204,24 @@ class Shop:
 
         until(reached, timeout=timeout, interval=1)
         return traces[-1]
+
+    def cancelled(self, order_id: str) -> list[str]:
+        """The SKUs of an order whose reservation never took stock because its release overtook
+        it (the release claimed the reservation's key with the result ``cancelled``, the handlers'
+        ``inventory.CANCELLED``)."""
+        _, *stock = self.order_keys(order_id)
+        return [key.rsplit("/", 1)[1] for key in stock
+                if (record := self.claims.get(key)) is not None and record.result == "cancelled"]
+
+    def saga(self, order_id: str) -> list[dict[str, Any]]:
+        """The events of one order's saga, each where it can be seen: OrderPlaced on the audit
+        stream, PaymentFailed and StockReleased on the queues their rules feed."""
+        seen = [{"event": "OrderPlaced", "seen on": "audit stream", "detail": r["detail"]}
+                for r in self.audit_records() if r.get("detail", {}).get("orderId") == order_id]
+        for event, queue in (("PaymentFailed", "payment-failed"), ("StockReleased", "stock-released")):
+            seen += [{"event": event, "seen on": f"{queue} queue", "detail": m}
+                     for m in self.queue_messages(queue) if m.get("orderId") == order_id]
+        return seen
 
     def views_counted(self) -> int:
         """Product views the analysis has counted so far, all windows together."""
@@ -224,6 +275,59 @@ def deploy(
         client.put_object(Bucket=state, Key=f"stock/{sku}.json", Body=json.dumps({"level": level}).encode())
     log.info("e-commerce pipeline deployed for run %s", run.run_id)
     return Shop(run=run, handles=built, sender=sender, analytics_bodies=analytics_bodies)
+
+
+@dataclass(frozen=True)
+class Redelivery:
+    """One message that SQS delivered again after its side effect ran, and what the idempotency
+    store made of each delivery."""
+
+    key: str
+    deliveries: list[dict[str, Any]]  # as the handler wrote each down (acted?, SQS receive count), by receive
+    record: IdempotencyRecord | None  # the store's record of the key, read back after both
+    shipments: int  # shipment objects written for the order (the side effect)
+
+    @property
+    def rejected_redelivery(self) -> bool:
+        """True when a delivery SQS received again (receive count 2 or more) found the key done
+        and skipped it, while exactly one delivery acted."""
+        again = [d for d in self.deliveries if int(d.get("receive") or 0) >= 2]
+        acted = [d for d in self.deliveries if d.get("acted")]
+        return bool(again) and not any(d.get("acted") for d in again) and len(acted) == 1
+
+
+def redelivered_duplicate(run: Run, *, visibility_timeout: int = 3, timeout: float = 60) -> Redelivery:
+    """ShippingService behind its own queue, crashing once after its side effect: Lambda reports
+    the record failed, SQS delivers it again once the visibility timeout lapses (at least once,
+    on the real path: queue, event source mapping, function), and the idempotency store turns
+    the redelivery into a skipped duplicate. Waits for both deliveries to have been handled.
+
+    ``visibility_timeout`` is short (AWS advises six times the function timeout) so that the
+    redelivery comes within seconds; the function timeout is kept at or below it.
+    """
+    topology = Topology.from_dict({
+        "name": "redelivery",
+        "buckets": [{"name": "state"}],
+        "queues": [{"name": "shipping", "visibility_timeout": visibility_timeout}],
+        "functions": [{
+            "name": "shipping", "code": "eventlab:ecommerce", "handler": "shipping.handler",
+            "timeout": min(visibility_timeout, 3), "allow": ["bucket:state"],
+            "environment": {"CRASH_AFTER_EFFECT_ON_FIRST_RECEIVE": "1"},
+            "event_sources": [{"source": "queue:shipping", "batch_size": 1}],
+        }],
+    })
+    built = apply(topology, run)
+    shop = Shop(run=run, handles=built, sender="", analytics_bodies=list)
+    order_id = f"o-{run.run_id}-redelivered"
+    key = f"ship/{order_id}"
+    run.target.client("sqs").send_message(QueueUrl=built.queues["shipping"].url, MessageBody=json.dumps({"orderId": order_id}))
+    until(lambda: len(shop.delivery_records(key)) >= 2, timeout=timeout, interval=1)
+    return Redelivery(
+        key=key,
+        deliveries=sorted(shop.delivery_records(key), key=lambda d: int(d.get("receive") or 0)),
+        record=shop.claims.get(key),
+        shipments=len(shop._keys(f"shipments/{order_id}.json")),
+    )
 
 
 def clickstream(customers: Iterable[str], skus: Sequence[str], *, views: int, start_ts: int, seed: int = 7) -> list[dict[str, Any]]:

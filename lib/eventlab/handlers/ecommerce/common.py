@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -25,6 +26,11 @@ from idempotency import IdempotencyStore, idempotent
 logger = logging.getLogger()
 logger.setLevel(os.environ.get("LOG_LEVEL", "INFO"))
 SOURCE = "shop"
+DELIVERIES = "deliveries/"  # one object per delivery handled, under the side effect's key
+# Fault injection, off unless set: report each SQS record as failed on its first receive, after
+# its side effects ran, as a function that crashes before Lambda deletes the message would.
+CRASH_ENV = "CRASH_AFTER_EFFECT_ON_FIRST_RECEIVE"
+_receive: dict[str, str] = {}  # the SQS receive count of the record being processed, if any
 _clients: dict[str, Any] = {}
 
 
@@ -58,9 +64,26 @@ def store() -> IdempotencyStore:
     return _clients["store"]  # type: ignore[no-any-return]
 
 
-def once(key: str, effect: Callable[[], None]) -> None:
-    """Run ``effect`` once per key across duplicates (and again only if it failed)."""
-    idempotent(store(), key_fn=lambda: key)(effect)()
+def once(key: str, effect: Callable[[], None]) -> bool:
+    """Run ``effect`` once per key across duplicates (and again only if it failed); True if this
+    delivery ran it, False if it was a duplicate.
+
+    Each delivery handled is also written down, after the fact, under ``deliveries/<key>/``
+    (``{"acted": ...}``, with SQS's ``receive`` count when an SQS record brought it), so an
+    observer can wait for a duplicate to have been handled before it counts side effects (see
+    :meth:`eventlab.patterns.ecommerce.Shop.deliveries`).
+    """
+    acted: list[bool] = []
+
+    def run() -> None:
+        acted.append(True)
+        effect()
+
+    idempotent(store(), key_fn=lambda: key)(run)()
+    put_json(f"{DELIVERIES}{key}/{uuid.uuid4().hex}.json", {"acted": bool(acted), **_receive})
+    if not acted:
+        logger.info("duplicate of %s: already done, skipped", key)
+    return bool(acted)
 
 
 def put_json(key: str, value: Any) -> None:
@@ -68,14 +91,22 @@ def put_json(key: str, value: Any) -> None:
 
 
 def sqs_batch(event: dict[str, Any], process: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
-    """Process SQS records one by one; report the failed ones so only they are retried."""
+    """Process SQS records one by one; report the failed ones so only they are retried (and,
+    with the fault injection of ``CRASH_ENV``, each record on its first receive)."""
     failures = []
     for record in event.get("Records", []):
+        receive = str(record.get("attributes", {}).get("ApproximateReceiveCount", ""))
+        _receive.clear()
+        _receive.update({"receive": receive} if receive else {})
         try:
             process(json.loads(record["body"]))
+            if os.environ.get(CRASH_ENV) == "1" and receive == "1":
+                raise RuntimeError(f"{CRASH_ENV}: failing record {record.get('messageId')} after its side effects")
         except Exception:
             logger.exception("record %s failed; SQS will redeliver it", record.get("messageId"))
             failures.append({"itemIdentifier": record["messageId"]})
+        finally:
+            _receive.clear()
     return {"batchItemFailures": failures}
 
 

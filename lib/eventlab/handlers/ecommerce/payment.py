@@ -3,6 +3,7 @@
 Invoked by an EventBridge rule with the whole OrderPlaced event. The gateway declines cards
 ending in 0002 (the usual test number for a decline) and orders above MAX_TOTAL. One charge
 per order, however often the event is delivered; the payment id is derived from the order.
+PaymentFailed carries the order's items, so InventoryService can give their stock back.
 """
 
 from __future__ import annotations
@@ -35,6 +36,6 @@ def handler(event: dict[str, Any], context: Any) -> None:
             paid = {key: order[key] for key in ("orderId", "customerId", "email", "phone", "total") if key in order}
             put_event("OrderPaid", {**paid, "paymentId": payment_id})
         else:
-            put_event("PaymentFailed", {"orderId": order["orderId"], "reason": reason})
+            put_event("PaymentFailed", {"orderId": order["orderId"], "reason": reason, "items": order.get("items", [])})
 
     once(f"payment/{order['orderId']}", pay)
