@@ -89,6 +89,24 @@ def test_a_malformed_message_ends_in_the_dlq_after_five_receives(run: Run) -> No
     assert recorded.sent_emails(run.target, to=system.admin_email) == []
 
 
+def test_the_articles_own_handler_deletes_a_malformed_alert_and_loses_every_subject(run: Run) -> None:
+    lesson = notification_system.article_handler_lesson(run, **addresses(run), visibility_timeout=2)
+
+    assert lesson.decode_errors == 1, "the article's handler returns success, so the alert is never received again"
+    assert lesson.left_in_queue == 0 and lesson.in_dlq == [], "Lambda deleted it: nothing waits, nothing reached the DLQ"
+    assert lesson.logged_subjects == ["No Subject"], f"Subject is on the envelope, not in the message: {lesson.logged_subjects}"
+
+
+def test_the_fixed_handler_sends_back_only_the_malformed_record_of_a_batch(run: Run) -> None:
+    system = notification_system.deploy(run, **addresses(run), visibility_timeout=2, receive_wait_seconds=1)
+
+    partial = notification_system.partial_batch(system, timeout=120)
+
+    assert [json.loads(m["Body"])["Message"] for m in partial.dlq_messages] == [notification_system.MALFORMED]
+    assert partial.rejections == 5 and partial.emails_for_good == 1, partial
+    assert partial.shared_invocation, "the good and the malformed alert should have come in one batch"
+
+
 def test_destroy_by_run_id_removes_everything(run: Run) -> None:
     notification_system.deploy(run, **addresses(run))
     report = notification_system.destroy(Run(run.target, run_id=run.run_id))

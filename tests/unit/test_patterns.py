@@ -37,3 +37,14 @@ def test_the_notification_systems_timeouts_are_checked_before_anything_is_built(
 def test_a_pattern_refuses_options_it_does_not_take() -> None:
     with pytest.raises(ValueError, match="takes no option"):
         PATTERNS["notification-system"].deploy(None, {"analytics_url": "http://x"})  # type: ignore[arg-type]
+
+
+def test_the_notification_system_can_run_the_articles_own_handler_and_mapping() -> None:
+    built = Topology.from_yaml(notification_system.topology_path(), {"handler": "article.handler", "report_batch_item_failures": False})
+    validate(built)
+    (function,) = built.functions
+    assert function.handler == "article.handler"
+    assert [s.report_batch_item_failures for s in function.event_sources] == [False]
+    assert (built.code_dir(function) / "article.py").is_file()
+    (default,) = Topology.from_yaml(notification_system.topology_path()).functions
+    assert default.handler == "main.handler" and default.event_sources[0].report_batch_item_failures is True

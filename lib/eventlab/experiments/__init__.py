@@ -12,6 +12,9 @@ what the experiment creates) and uses only clients from ``run.target``.
   figures (notebook 07).
 - :mod:`eventlab.experiments.practices`: idempotency, DLQs, backoff, polling cost (notebook 09).
 - :mod:`eventlab.experiments.faults`: the ways duplicates arise, and that nothing is lost (notebook 01).
+- :mod:`eventlab.experiments.batching`: Lambda reading SQS over time: batching windows, batch
+  sizes, concurrency under a burst (notebook 05; its article's-handler lesson is in
+  :mod:`eventlab.patterns.notification_system`).
 - :mod:`eventlab.experiments.sqs`, :mod:`.sns`, :mod:`.troubleshooting`: notebooks 01, 02 and 08.
 
 The primitives they are built from (drain a queue, read a shard, redrive a DLQ) live in

@@ -72,6 +72,16 @@ KNOWN_DIFFERENCES: dict[str, dict[str, KnownDifference]] = {
             observed="accepted",
             reason="localstack/services/kinesis/provider.py put_records hands every request to kinesis-mock unchecked, and kinesis-mock takes more than 500 entries",
         ),
+        # Event source mappings over time (localstack/services/lambda_/event_source_mapping/):
+        # one poller thread per mapping, invoking synchronously.
+        "lambda.esm.sqs-batching-window": KnownDifference(
+            observed="invoked before the window ended",
+            reason="SqsPoller.poll_events (pollers/sqs_poller.py) makes the window one long-polling ReceiveMessage whose wait counts from the start of the poll, not from the batch's first record, and SqsQueue.receive (localstack/services/sqs/models.py) subtracts the time since the start again after every message, so the wait runs out early and a batch that is not full is invoked before its window ends",
+        ),
+        "lambda.esm.sqs-burst-concurrency": KnownDifference(
+            observed="one batch at a time",
+            reason="each mapping has one poller thread (EsmWorker.poller_loop in esm_worker.py) that calls SqsPoller.poll_events, which invokes the function for a batch and waits for it before it polls again: batches never overlap, however many messages wait",
+        ),
         "lambda.esm.visibility-below-timeout": KnownDifference(
             observed="accepted",
             reason="localstack/services/lambda_/provider.py validate_event_source_mapping checks the batch size against the batching window but never reads the queue's VisibilityTimeout",

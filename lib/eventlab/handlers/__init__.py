@@ -2,6 +2,7 @@
 
 - ``notification/``: the article's notification system (SQS batch -> SES email);
 - ``ecommerce/``: the e-commerce pipeline's functions (they bundle :mod:`eventlab.idempotency`);
+- ``batch_probe/``: logs each invocation's start, end and records (notebook 05's batching and concurrency);
 - ``receipt_sink/``: reports the probes a function was invoked with to the receipt sink of a
   measurement (it bundles :mod:`eventlab.measure.sink`).
 

@@ -320,7 +320,9 @@ def hold_for_batching_window(lambda_svc: Any, now: float | None = None) -> list[
     MiniStack ignores ``MaximumBatchingWindowInSeconds`` and invokes as soon as one message is
     there. AWS gathers records until the batch is full or the window (counted from the first
     waiting record) has passed. A held mapping gets MiniStack's own backoff for a tenth of a
-    second, so it is looked at again on the next pass. Standard queues only (FIFO: as MiniStack).
+    second, so it is looked at again on the next pass; one whose queue is empty is held as well,
+    so that MiniStack never receives a record whose window has not been looked at. Standard
+    queues only (FIFO: as MiniStack).
     Returns the ids of the mappings held.
     """
     from ministack.services import sqs as sqs_svc
@@ -339,10 +341,13 @@ def hold_for_batching_window(lambda_svc: Any, now: float | None = None) -> list[
             if queue is None:
                 continue
             waiting = [m for m in queue.get("messages", []) if float(m.get("visible_at") or 0) <= now]
-            if not waiting or len(waiting) >= int(esm.get("BatchSize", 10)):
+            if len(waiting) >= int(esm.get("BatchSize", 10)):
                 continue
-            if now - min(float(m.get("sent_at") or now) for m in waiting) < window:
-                lambda_svc._esm_backoff_until[esm["UUID"]] = now + 0.1
+            # An empty queue is held too: a message sent between this look and MiniStack's receive
+            # would otherwise be invoked at once, its window never begun.
+            if not waiting or now - min(float(m.get("sent_at") or now) for m in waiting) < window:
+                backoff = lambda_svc._esm_backoff_until
+                backoff[esm["UUID"]] = max(float(backoff.get(esm["UUID"], 0)), now + 0.1)  # never shortens its own
                 held.append(esm["UUID"])
         finally:
             lambda_svc._request_account_id.reset(account_token)

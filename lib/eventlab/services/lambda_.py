@@ -434,6 +434,13 @@ def _wait_mapping(run: Run, uuid: str, state: str, timeout: float = 120) -> None
         raise TimeoutError(f"event source mapping {uuid} is {current}, not {state}, after {timeout:.0f} s")
 
 
+def set_mapping_enabled(run: Run, uuid: str, enabled: bool) -> None:
+    """Pause (``enabled=False``) or resume a mapping, and wait until Lambda says it is so: while
+    paused, messages wait in the queue, so those sent meanwhile can share one batch."""
+    run.target.client("lambda").update_event_source_mapping(UUID=uuid, Enabled=enabled)
+    _wait_mapping(run, uuid, "Enabled" if enabled else "Disabled")
+
+
 def delete_event_source_mapping(run: Run, uuid: str) -> None:
     """Delete a mapping and wait until it is gone, so that it polls no more."""
     client = run.target.client("lambda")

@@ -239,3 +239,47 @@ CASES += [
          doc(STREAM_ERRORS, "If the function returns an error, Lambda retries until the records expire, exceed the maximum age, or reach the configured retry quota (MaximumRetryAttempts); it then discards them and sends an invocation record (requestContext.condition RetryAttemptsExhausted, KinesisBatchInfo with the batch's shard, sequence numbers and size) to the on-failure destination."),
          kinesis_on_failure),
 ]
+
+
+# -- event source mappings over time: the batching window and concurrency under a burst ----------
+WINDOW_SLACK_S = 0.2  # the first invocation may start this much before the window ends (clocks, rounding)
+
+
+def batching_window_gathers(run: Run) -> str:
+    """Four messages 0.3 s apart to a mapping with a 3 s batching window and batch size 10 (never
+    full): was the first batch held until the window, counted from the first message, ended?"""
+    from eventlab.experiments import batching
+
+    window = 3
+    row = batching.batching_window_experiment(run, windows=(window,), messages=4, interval_s=0.3).iloc[0]
+    if row["delivered"] < 4:
+        return f"{row['delivered']} of 4 messages reached the function"
+    if row["first_wait_s"] >= window - WINDOW_SLACK_S:
+        return "the first batch waited for the window"
+    return "invoked before the window ended"
+
+
+def burst_concurrency(run: Run) -> str:
+    """Six messages at once to a function that takes 0.5 s, batch size 1: did more than one
+    invocation run at the same time (the handler's own start and end times)?"""
+    from eventlab.experiments import batching
+
+    table, _ = batching.burst_experiment(run, batch_sizes=(1,), messages=6, sleep_s=0.5)
+    row = table.iloc[0]
+    if row["delivered"] < 6:
+        return f"{row['delivered']} of 6 messages reached the function"
+    return "several batches at once" if row["max_concurrency"] > 1 else "one batch at a time"
+
+
+CASES += [
+    Case("lambda.esm.sqs-batching-window", "lambda", "an SQS mapping holds a batch that is not full until its batching window ends",
+         "the first batch waited for the window",
+         doc("https://docs.aws.amazon.com/lambda/latest/dg/invocation-eventsourcemapping.html",
+             "Lambda gathers records until the batching window expires, the batch size is reached or the payload reaches 6 MB, then invokes the function with the batch."),
+         batching_window_gathers),
+    Case("lambda.esm.sqs-burst-concurrency", "lambda", "an SQS mapping invokes several batches at once under a burst",
+         "several batches at once",
+         doc("https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-scaling.html",
+             "When messages are available, Lambda starts processing five batches at a time with five concurrent invocations, and adds up to 300 more instances per minute while messages remain."),
+         burst_concurrency),
+]
