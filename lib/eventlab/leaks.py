@@ -61,6 +61,7 @@ DELETION_ORDER = (
     "events:archive",
     "events:bus",
     "lambda:function",
+    "cloudwatch:alarm",
     "sns:topic",
     "sqs:queue",
     "firehose:delivery-stream",

@@ -91,6 +91,16 @@ def test_diagnose_filter_finds_a_key_in_the_body_only() -> None:
     assert table.loc["store", "in attributes"] and not table.loc["store", "in body"]
 
 
+def test_delivered_attributes_are_read_from_the_message() -> None:
+    message = {"Body": "{}", "MessageAttributes": {"event_type": {"DataType": "String", "StringValue": "paid"},
+                                                   "blob": {"DataType": "Binary", "BinaryValue": b"x"}}}
+    attributes = trouble.delivered_attributes(message)
+    assert attributes == {"event_type": "paid", "blob": b"x"}
+    table = trouble.diagnose_filter({"event_type": ["paid"]}, "MessageAttributes", message["Body"], attributes)
+    assert table.loc["event_type", "in attributes"] and not table.loc["event_type", "in body"]
+    assert trouble.delivered_attributes({"Body": "{}"}) == {}
+
+
 def test_diagnose_dlq_names_the_cause() -> None:
     view = pd.DataFrame([
         {"body": json.dumps({"order": "a", "amount": "1,5"}), "receive_count": 3, "source_queue": "q"},

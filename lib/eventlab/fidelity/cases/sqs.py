@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 
 from eventlab.fidelity.model import Case, Unsupported, doc
 from eventlab.run import Run
-from eventlab.services import sqs
+from eventlab.services import cloudwatch, sqs
 from eventlab.waiting import until
 
 DEVELOPER_GUIDE = "https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide"
@@ -271,3 +271,31 @@ CASES = [
          doc(START_MESSAGE_MOVE_TASK, "StartMessageMoveTask moves the messages of a dead-letter queue to another queue, by default back to their source queue."),
          message_move_task),
 ]
+
+
+# -- CloudWatch metrics SQS publishes itself (notebook 08) -----------------------------------------
+SQS_METRICS = f"{DEVELOPER_GUIDE}/sqs-available-cloudwatch-metrics.html"
+
+
+def queue_metrics(run: Run) -> str:
+    """Send a message, then ask CloudWatch which AWS/SQS metrics it lists for the queue: AWS
+    pushes them every minute (so on AWS this waits up to ten minutes); a few seconds elsewhere."""
+    queue = _queue(run)
+    _send(run, queue, "counted")
+    client = run.target.client("cloudwatch")
+    listed: list[str] = []
+
+    def found() -> bool:
+        listed[:] = cloudwatch.metric_names(client, "AWS/SQS", {"QueueName": queue.name})
+        return "ApproximateNumberOfMessagesVisible" in listed
+
+    until(found, timeout=3.0 if run.target.is_emulated else 600.0, interval=1.0)
+    return "ApproximateNumberOfMessagesVisible listed" if "ApproximateNumberOfMessagesVisible" in listed else "no AWS/SQS metric for the queue"
+
+
+CASES.append(
+    Case("sqs.cloudwatch.queue-metrics", "sqs", "SQS publishes a queue's metrics (queue depth among them) to CloudWatch by itself",
+         "ApproximateNumberOfMessagesVisible listed",
+         doc(SQS_METRICS, "Amazon SQS automatically publishes operational metrics to CloudWatch under the AWS/SQS namespace, ApproximateNumberOfMessagesVisible and ApproximateAgeOfOldestMessage among them."),
+         queue_metrics),
+)
