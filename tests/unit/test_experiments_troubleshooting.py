@@ -109,3 +109,21 @@ def test_diagnose_dlq_names_the_cause() -> None:
     causes = trouble.diagnose_dlq(view, sqs_experiments.strict_amount)
     assert causes.loc[0, "cause"].startswith("ValueError") and causes.loc[1, "cause"] == ""
     assert trouble.diagnose_dlq(view, sqs_experiments.tolerant_amount)["cause"].tolist() == ["", ""]
+
+
+def test_a_correlation_ids_trace_is_its_lines_in_order_and_its_filter_selects_the_field() -> None:
+    lines = [trouble.structured_line("producer", "a", order="o-1"), "not json", trouble.structured_line("producer", "b", order="o-2")]
+    later = json.loads(trouble.structured_line("queue consumer", "a", order="o-1"))
+    later["at_ms"] += 5
+    lines.append(json.dumps(later))
+    frame = trouble.trace(lines, "a")
+    assert frame["hop"].tolist() == ["producer", "queue consumer"] and set(frame["order"]) == {"o-1"}
+    assert trouble.correlation_filter("a") == '{ $.correlation_id = "a" }'
+
+
+def test_an_alarm_period_aws_refuses_is_refused_before_any_call() -> None:
+    from eventlab.services import cloudwatch
+
+    for period in (15, 90):
+        with pytest.raises(ValueError, match=f"not {period}"):
+            cloudwatch.put_metric_alarm(None, "x", namespace="n", metric="m", dimensions={}, threshold=1, period=period)  # type: ignore[arg-type]

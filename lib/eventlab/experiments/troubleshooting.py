@@ -629,13 +629,13 @@ def observability_scenario(run: Run, *, backlog: int = 5, lag_s: float = 2.0, al
     target = run.target
     sqs_client, cw, logs_client = target.client("sqs"), target.client("cloudwatch"), target.client("logs")
     ns = cloudwatch.namespace(run, "pipeline")
-    topic = sns.create_topic(run, "ops-alarms")
-    inbox = sqs.create_queue(run, "ops-inbox")
+    topic = sns.create_topic(run, "obs-alarms")
+    inbox = sqs.create_queue(run, "obs-inbox")
     sns.subscribe_queue(run, topic, inbox)
-    dlq = sqs.create_queue(run, "orders-dlq")
-    queue = sqs.create_queue(run, "orders", dead_letter_queue=dlq, max_receive_count=2)
-    stream = kinesis.create_stream(run, "order-events", shard_count=1)
-    group = logs.create_log_group(run, run.name("pipeline", max_length=logs.LOG_GROUP_MAX_CHARS))
+    dlq = sqs.create_queue(run, "obs-orders-dlq")
+    queue = sqs.create_queue(run, "obs-orders", dead_letter_queue=dlq, max_receive_count=2)
+    stream = kinesis.create_stream(run, "obs-events", shard_count=1)
+    group = logs.create_log_group(run, run.name("obs-pipeline", max_length=logs.LOG_GROUP_MAX_CHARS))
     logs_client.create_log_stream(logGroupName=group, logStreamName="hops")
 
     def log_line(line: str) -> None:
@@ -654,9 +654,9 @@ def observability_scenario(run: Run, *, backlog: int = 5, lag_s: float = 2.0, al
                                            description=description)
 
     alarms = {
-        "depth": make_alarm("orders-depth", QUEUE_DEPTH, queue.name, backlog, "orders are piling up: is the consumer running?", ok=True),
-        "age": make_alarm("orders-age", OLDEST_AGE, queue.name, lag_s / 2, "the oldest order has waited too long"),
-        "dlq": make_alarm("orders-dlq-depth", QUEUE_DEPTH, dlq.name, 1, "a message failed maxReceiveCount times"),
+        "depth": make_alarm("obs-orders-depth", QUEUE_DEPTH, queue.name, backlog, "orders are piling up: is the consumer running?", ok=True),
+        "age": make_alarm("obs-orders-age", OLDEST_AGE, queue.name, lag_s / 2, "the oldest order has waited too long"),
+        "dlq": make_alarm("obs-orders-dlq-depth", QUEUE_DEPTH, dlq.name, 1, "a message failed maxReceiveCount times"),
     }
     seen: dict[str, list[str]] = {key: [cloudwatch.alarm_state(cw, a)] for key, a in alarms.items()}  # before any data
 
