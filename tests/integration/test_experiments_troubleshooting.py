@@ -85,9 +85,9 @@ def test_queue_gauges_alarm_through_sns_and_a_correlation_id_is_traced(run: Run)
     depth, age, in_dlq = obs.alarms["states"]
     assert depth[-2:] == ["ALARM", "OK"] and "ALARM" in age and in_dlq[-1] == "ALARM", obs.alarms["states"].to_dict()
     assert all("ALARM" in n for n in obs.alarms["notified"]), obs.alarms["notified"].to_dict()
-    assert obs.read_back[f"{trouble.QUEUE_DEPTH} {queue} (backlog)"] == 4
+    assert obs.read_back[f"{trouble.QUEUE_DEPTH} {queue}"] == {"Maximum": 4, "Minimum": 0}  # what CloudWatch kept of the two phases
     # the reader ran lag_s behind the puts: the records' arrival timestamps say so
-    assert 1500 <= obs.iterator_age_ms < 60_000
+    assert 1500 <= obs.iterator_age_ms < 30_000
     # one order's correlation id went through every hop, carried by SQS and by Kinesis
     assert obs.trace["hop"].tolist() == list(trouble.HOPS)
     assert obs.all_lines == 3 * 3

@@ -567,7 +567,7 @@ class Observability:
     namespace: str  # the run's namespace; each queue's and stream's figures go under it, one namespace each
     service_metrics: dict[str, list[str]]  # what CloudWatch lists of SQS's and Kinesis's own metrics
     gauges: pd.DataFrame  # each figure eventlab published: metric, resource, value, unit, read from
-    read_back: dict[str, float]  # each published figure as GetMetricStatistics returns it (Maximum)
+    read_back: dict[str, dict[str, float]]  # "metric resource": its Maximum and Minimum as GetMetricStatistics returns them
     alarms: pd.DataFrame
     notifications: list[dict[str, Any]]  # the alarm messages the stand-in inbox received
     correlation_id: str
@@ -702,16 +702,17 @@ def observability_scenario(run: Run, *, backlog: int = 5, lag_s: float = 2.0, al
             log_line(structured_line(HOPS[1], cid, order=body["order"], carried_by="kinesis record"))
             records.append((json.dumps({**body, "correlation_id": cid}).encode(), body["order"]))
             sqs_client.delete_message(QueueUrl=queue.url, ReceiptHandle=m["ReceiptHandle"])
-    kinesis.put_records(target.client("kinesis"), stream.name, records)
     poison_in_dlq = sqs.approximate_count(run, dlq)
 
     second = backlog_gauges()
     gauges.extend(dict(g, phase="drained") for g in second)
     _watch(cw, alarms, seen, {"dlq": "ALARM", "depth": "OK"}, lambda: _publish(cw, second), alarm_timeout)
 
-    # the reader, lag_s behind the puts: the iterator age is now minus the last record's arrival
-    time.sleep(lag_s)
+    # the consumer's writes, and the reader lag_s behind them: the iterator age is now minus the
+    # last record's arrival
     kin = target.client("kinesis")
+    kinesis.put_records(kin, stream.name, records)
+    time.sleep(lag_s)
     shard = kinesis.list_shards(kin, stream.name)[0]["ShardId"]
     read = kinesis.read_shard(kin, stream.name, shard)
     read_at = _now()
@@ -725,12 +726,18 @@ def observability_scenario(run: Run, *, backlog: int = 5, lag_s: float = 2.0, al
     gauges.append(dict(age_row, phase="read"))
     _publish(cw, [age_row])
 
-    read_back = {f"{g['metric']} {g['resource']} ({g['phase']})": float("nan") for g in gauges}
+    # what CloudWatch kept: each figure's extremes over the minute, against what was published
+    read_back: dict[str, dict[str, float]] = {}
     for g in gauges:
-        stats = cw.get_metric_statistics(Namespace=g["namespace"], MetricName=g["metric"], Dimensions=[{"Name": k, "Value": v} for k, v in g["dimensions"].items()],
-                                         StartTime=_now() - timedelta(minutes=5), EndTime=_now() + timedelta(minutes=1),
-                                         Period=60, Statistics=["Maximum"])["Datapoints"]
-        read_back[f"{g['metric']} {g['resource']} ({g['phase']})"] = max((p["Maximum"] for p in stats), default=float("nan"))
+        key = f"{g['metric']} {g['resource']}"
+        if key in read_back:
+            continue
+        points = cw.get_metric_statistics(
+            Namespace=g["namespace"], MetricName=g["metric"], Dimensions=[{"Name": k, "Value": v} for k, v in g["dimensions"].items()],
+            StartTime=_now() - timedelta(minutes=5), EndTime=_now() + timedelta(minutes=1), Period=60, Statistics=["Maximum", "Minimum"],
+        )["Datapoints"]
+        read_back[key] = {"Maximum": max((p["Maximum"] for p in points), default=float("nan")),
+                          "Minimum": min((p["Minimum"] for p in points), default=float("nan"))}
 
     # the stand-in inbox: one SNS notification per transition with an action
     notes = [json.loads(json.loads(m["Body"])["Message"]) for m in sqs.receive_all(run, inbox, quiet_s=1.0, timeout=10)]
