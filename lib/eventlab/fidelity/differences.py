@@ -88,6 +88,10 @@ KNOWN_DIFFERENCES: dict[str, dict[str, KnownDifference]] = {
             ),
         ),
         # CloudWatch (notebook 08): metrics the services publish themselves, and JSON filter patterns.
+        "sqs.policy.source-arn": KnownDifference(
+            observed="delivered",
+            reason="LocalStack 2026.3.0 does not evaluate SQS queue policies: SNS's delivery to the queue is never checked against its Policy",
+        ),
         "sqs.cloudwatch.queue-metrics": KnownDifference(
             observed="no AWS/SQS metric for the queue",
             reason="eventlab starts LocalStack with SQS_DISABLE_CLOUDWATCH_METRICS=1 (lib/eventlab/runtime/localstack.py): its per-message metrics kept LocalStack busy and growing long after a run; notebook 08 publishes the gauges it reads from SQS itself",
@@ -228,6 +232,10 @@ KNOWN_DIFFERENCES: dict[str, dict[str, KnownDifference]] = {
             observed="StartMessageMoveTask is refused with InvalidAction",
             reason="MiniStack's SQS has no StartMessageMoveTask or ListMessageMoveTasks (eventlab's redrive then moves messages by hand, and says so)",
             outcome="unsupported",
+        ),
+        "sqs.policy.source-arn": KnownDifference(
+            observed="delivered",
+            reason="MiniStack checks a queue's Policy only on API calls and only under AUTH=true (_enforce_queue_policy in ministack/services/sqs.py); SNS's fan-out writes to the queue without that check",
         ),
         "sqs.cloudwatch.queue-metrics": KnownDifference(
             observed="no AWS/SQS metric for the queue",

@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 
 from eventlab.fidelity.model import Case, Unsupported, doc
 from eventlab.run import Run
-from eventlab.services import cloudwatch, sqs
+from eventlab.services import cloudwatch, sns, sqs
 from eventlab.waiting import until
 
 DEVELOPER_GUIDE = "https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide"
@@ -298,4 +298,26 @@ CASES.append(
          "ApproximateNumberOfMessagesVisible listed",
          doc(SQS_METRICS, "Amazon SQS automatically publishes operational metrics to CloudWatch under the AWS/SQS namespace, ApproximateNumberOfMessagesVisible and ApproximateAgeOfOldestMessage among them."),
          queue_metrics),
+)
+
+
+# -- a queue policy for another topic (notebook 08) ------------------------------------------------
+SNS_TO_SQS = "https://docs.aws.amazon.com/sns/latest/dg/subscribe-sqs-queue-to-sns-topic.html"
+
+
+def policy_for_another_topic(run: Run) -> str:
+    """A queue whose policy lets SNS send only for another topic, subscribed to this one: publish."""
+    topic, other = sns.create_topic(run, "t", encrypted=False), sns.create_topic(run, "t-old", encrypted=False)
+    queue = _queue(run)
+    sqs.allow_senders(run, queue, service=sns.PRINCIPAL, source_arns=[other.arn])
+    sns.subscribe(run, topic, "sqs", queue.arn, raw_message_delivery=True)
+    sns.publish(run, topic, "to a queue that does not admit this topic")
+    return "delivered" if _receive(run, queue, expected=1, timeout=3.0) else "dropped"
+
+
+CASES.append(
+    Case("sqs.policy.source-arn", "sqs", "SNS cannot deliver to a queue whose policy admits only another topic",
+         "dropped",
+         doc(SNS_TO_SQS, "For a topic to send messages to a queue, the queue's policy must allow the SNS principal sqs:SendMessage with the topic as aws:SourceArn; without that grant the deliveries fail."),
+         policy_for_another_topic),
 )
