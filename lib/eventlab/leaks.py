@@ -63,6 +63,7 @@ DELETION_ORDER = (
     "events:bus",
     "eventbridgev2:bus",
     "lambda:function",
+    "cloudwatch:alarm",
     "sns:topic",
     "sqs:queue",
     "firehose:delivery-stream",

@@ -81,3 +81,18 @@ def test_long_polling_makes_no_empty_receives(run: Run) -> None:
     assert long_["idle_receives_per_s"] == pytest.approx(1 / 5)
     cost = practices.polling_cost(frame)
     assert cost.loc["long polling", "idle_cost_usd"] < cost.loc["short polling", "idle_cost_usd"]
+
+
+def test_an_idle_long_poll_is_held_for_its_wait_and_a_short_poll_is_not(run: Run) -> None:
+    idle = practices.idle_polling_experiment(run, seconds=4, long_wait_s=2, short_pause_s=0.05)
+    short, long_ = idle.loc["short polling"], idle.loc["long polling"]
+    assert short["receive_calls"] == short["empty_receives"] > 10  # nothing to receive, many answers
+    assert 2 <= long_["receive_calls"] == long_["empty_receives"] <= 3  # 4 s of 2-s polls, each empty
+    assert long_["mean_empty_call_s"] >= 1.5 and short["mean_empty_call_s"] < 0.5  # the service held the long poll
+    assert long_["receives_per_s"] < short["receives_per_s"]
+
+
+def test_queues_topics_and_streams_report_their_encryption_and_the_stored_queue_policy_is_least_privilege(run: Run) -> None:
+    frame = practices.encryption_at_rest(run)
+    assert frame["encrypted"].all(), frame["encryption"].to_dict()
+    assert frame.attrs["queue_policy_findings"] == [], frame.attrs["queue_policy"]

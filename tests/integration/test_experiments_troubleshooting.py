@@ -3,6 +3,8 @@ diagnosed and fixed; assertions on counts and verdicts only."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from eventlab.experiments import troubleshooting as trouble
@@ -33,6 +35,9 @@ def test_attribute_scoped_filter_misses_a_body_field_until_rescoped(run: Run) ->
     case = trouble.filter_scope_scenario(run)
     assert (case.arrived_before, case.arrived_after) == (0, 1)
     assert case.scope_before == "MessageAttributes" and case.scope_after == "MessageBody"
+    # the diagnosis reads the message as SNS delivered it: its one attribute, and the body
+    assert case.attributes_seen == {"source": "checkout"} and json.loads(case.body_seen)["event_type"] == "order_paid"
+    assert case.diagnosis.loc["event_type", "in body"] and not case.diagnosis.loc["event_type", "in attributes"]
 
 
 def test_duplicates_and_their_two_fixes(run: Run) -> None:
@@ -65,3 +70,24 @@ def test_emulated_throttling_loses_records_without_retries_and_none_with(run: Ru
     assert table.loc["backoff + jitter", "accepted"] == 150 and table.loc["backoff + jitter", "failed_sends"] == 0
     assert errors and all("emulated by eventlab" in e for e in errors)
     assert set(result.sends) == {"no retries", "backoff + jitter"} and result.plot().axes
+
+
+def test_queue_gauges_alarm_through_sns_and_a_correlation_id_is_traced(run: Run) -> None:
+    obs = trouble.observability_scenario(run, backlog=3, lag_s=1.5)
+    gauges = obs.gauges.set_index(["phase", "metric", "resource"])["value"]
+    queue, dlq = obs.alarms.loc[obs.alarms.index[0], "queue_or_stream"], obs.alarms.loc[obs.alarms.index[2], "queue_or_stream"]
+    assert gauges[("backlog", trouble.QUEUE_DEPTH, queue)] == 4  # three orders and the poison one, as SQS counts them
+    assert gauges[("backlog", trouble.OLDEST_AGE, queue)] >= 1.5  # from the messages' SentTimestamp
+    assert gauges[("drained", trouble.QUEUE_DEPTH, queue)] == 0 and gauges[("drained", trouble.QUEUE_DEPTH, dlq)] == 1
+    assert obs.poison_in_dlq == 1
+    # CloudWatch evaluated each alarm on the published figures and SNS carried the transitions to the inbox
+    assert (obs.alarms["evaluated_by"] == "CloudWatch evaluation").all(), obs.alarms["states"].to_dict()
+    depth, age, in_dlq = obs.alarms["states"]
+    assert depth[-2:] == ["ALARM", "OK"] and "ALARM" in age and in_dlq[-1] == "ALARM", obs.alarms["states"].to_dict()
+    assert all("ALARM" in n for n in obs.alarms["notified"]), obs.alarms["notified"].to_dict()
+    assert obs.read_back[f"{trouble.QUEUE_DEPTH} {queue}"] == {"Maximum": 4, "Minimum": 0}  # what CloudWatch kept of the two phases
+    # the reader ran lag_s behind the puts: the records' arrival timestamps say so
+    assert 1500 <= obs.iterator_age_ms < 30_000
+    # one order's correlation id went through every hop, carried by SQS and by Kinesis
+    assert obs.trace["hop"].tolist() == list(trouble.HOPS)
+    assert obs.all_lines == 3 * 3

@@ -102,3 +102,61 @@ def test_polling_cost_is_requests_times_the_stated_price() -> None:
     assert cost.loc["short polling", "idle_cost_usd"] == pytest.approx(10 * practices.SECONDS_PER_MONTH * 2 * 0.5 / 1e6)
     assert (cost["price_per_million_usd"] == 0.5).all()
     assert practices.ratio(cost, "idle_cost_usd", "short polling", "long polling") == pytest.approx(200)
+    assert not cost["idle_measured"].any()
+
+
+def test_polling_cost_bills_the_measured_idle_rate_when_given() -> None:
+    polling = pd.DataFrame(
+        {"requests_per_message": [4.0, 3.0], "idle_receives_per_s": [10.0, 0.05]}, index=["short polling", "long polling"]
+    )
+    idle = pd.DataFrame({"receives_per_s": [12.0, 0.2]}, index=["short polling", "long polling"])
+    cost = practices.polling_cost(polling, idle, price_per_million=0.5)
+    assert cost["idle_measured"].all()
+    assert cost.loc["long polling", "idle_requests_per_month"] == pytest.approx(0.2 * practices.SECONDS_PER_MONTH)
+    assert cost.loc["short polling", "idle_cost_usd"] == pytest.approx(12 * practices.SECONDS_PER_MONTH * 0.5 / 1e6)
+    with pytest.raises(ValueError, match="no idle measurement for short polling"):
+        practices.polling_cost(polling, idle.loc[["long polling"]])
+
+
+QUEUE = "arn:aws:sqs:us-east-1:123456789012:el-abcdefgh-orders"
+TOPIC = "arn:aws:sns:us-east-1:123456789012:el-abcdefgh-paid"
+
+
+def test_policy_findings_name_each_grant_beyond_least_privilege() -> None:
+    from eventlab import policies
+
+    assert practices.policy_findings(policies.document(*policies.may_read_from(QUEUE)), [QUEUE]) == []
+    broad = policies.document(
+        {"Effect": "Allow", "Action": ["sqs:*"], "Resource": [QUEUE]},
+        {"Effect": "Allow", "Action": ["sqs:SendMessage"], "Resource": "*"},
+        {"Effect": "Allow", "Action": ["sqs:SendMessage"], "Resource": [QUEUE.replace("orders", "other")]},
+        {"Effect": "Allow", "Action": ["sns:Publish"], "Resource": [QUEUE]},
+        {"Effect": "Allow", "Principal": {"Service": "sns.amazonaws.com"}, "Action": "sqs:SendMessage", "Resource": QUEUE},
+        {"Effect": "Allow", "Principal": "*", "Action": "sqs:SendMessage", "Resource": QUEUE,
+         "Condition": {"ArnEquals": {"aws:SourceArn": TOPIC.replace("paid", "old")}}},
+        policies.allow_sms_publish(),
+    )
+    findings = practices.policy_findings(broad, [QUEUE], sources=[TOPIC])
+    assert findings == [
+        "statement 1: wildcard action 'sqs:*'",
+        "statement 2: wildcard resource '*'",
+        f"statement 3: {QUEUE.replace('orders', 'other')} is not among what the principal is wired to",
+        f"statement 4: sns:Publish is not an action of sqs, the service of {QUEUE}",
+        "statement 5: a service grant without an aws:SourceArn condition",
+        "statement 6: principal '*' is not one AWS service",
+        f"statement 6: source {TOPIC.replace('paid', 'old')} is not wired to this resource",
+        "statement 7: NotResource ['arn:aws:sns:*:*:*'] grants every other resource",
+    ]
+    assert practices.policy_findings(policies.document(policies.allow_sms_publish()), [], sms=True) == []
+    granted = policies.merge(None, "sqs:SendMessage", QUEUE, {"sns.amazonaws.com": [TOPIC]})
+    assert practices.policy_findings(granted, [QUEUE], sources=[TOPIC]) == []
+
+
+def test_every_policy_generated_for_the_article_topology_is_least_privilege() -> None:
+    from eventlab.locations import project_root
+    from eventlab.topology.model import Topology
+
+    table = practices.least_privilege(Topology.from_yaml(project_root() / "data/topologies/ecommerce.yaml"))
+    assert {"function inventory", "rule order-placed", "sqs shipping", "sns order-paid"} <= set(table.index)
+    assert table["findings"].map(len).sum() == 0, table[table["findings"].map(len) > 0]["findings"].to_dict()
+    assert not any("*" in a for actions in table["actions"] for a in actions)

@@ -91,6 +91,16 @@ def test_diagnose_filter_finds_a_key_in_the_body_only() -> None:
     assert table.loc["store", "in attributes"] and not table.loc["store", "in body"]
 
 
+def test_delivered_attributes_are_read_from_the_message() -> None:
+    message = {"Body": "{}", "MessageAttributes": {"event_type": {"DataType": "String", "StringValue": "paid"},
+                                                   "blob": {"DataType": "Binary", "BinaryValue": b"x"}}}
+    attributes = trouble.delivered_attributes(message)
+    assert attributes == {"event_type": "paid", "blob": b"x"}
+    table = trouble.diagnose_filter({"event_type": ["paid"]}, "MessageAttributes", message["Body"], attributes)
+    assert table.loc["event_type", "in attributes"] and not table.loc["event_type", "in body"]
+    assert trouble.delivered_attributes({"Body": "{}"}) == {}
+
+
 def test_diagnose_dlq_names_the_cause() -> None:
     view = pd.DataFrame([
         {"body": json.dumps({"order": "a", "amount": "1,5"}), "receive_count": 3, "source_queue": "q"},
@@ -99,3 +109,21 @@ def test_diagnose_dlq_names_the_cause() -> None:
     causes = trouble.diagnose_dlq(view, sqs_experiments.strict_amount)
     assert causes.loc[0, "cause"].startswith("ValueError") and causes.loc[1, "cause"] == ""
     assert trouble.diagnose_dlq(view, sqs_experiments.tolerant_amount)["cause"].tolist() == ["", ""]
+
+
+def test_a_correlation_ids_trace_is_its_lines_in_order_and_its_filter_selects_the_field() -> None:
+    lines = [trouble.structured_line("producer", "a", order="o-1"), "not json", trouble.structured_line("producer", "b", order="o-2")]
+    later = json.loads(trouble.structured_line("queue consumer", "a", order="o-1"))
+    later["at_ms"] += 5
+    lines.append(json.dumps(later))
+    frame = trouble.trace(lines, "a")
+    assert frame["hop"].tolist() == ["producer", "queue consumer"] and set(frame["order"]) == {"o-1"}
+    assert trouble.correlation_filter("a") == '{ $.correlation_id = "a" }'
+
+
+def test_an_alarm_period_aws_refuses_is_refused_before_any_call() -> None:
+    from eventlab.services import cloudwatch
+
+    for period in (15, 90):
+        with pytest.raises(ValueError, match=f"not {period}"):
+            cloudwatch.put_metric_alarm(None, "x", namespace="n", metric="m", dimensions={}, threshold=1, period=period)  # type: ignore[arg-type]

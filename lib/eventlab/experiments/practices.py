@@ -12,8 +12,9 @@ Every experiment runs a small load through SQS on the run's target and returns a
   retries, a fixed backoff, or exponential backoff with full jitter: throttles, retries,
   failed sends and accepted throughput.
 - :func:`polling_experiment` — the same trickle of messages read by a short-polling and a
-  long-polling consumer: API calls and empty receives per delivered message, and
-  :func:`polling_cost` turns them into a request bill at a stated price.
+  long-polling consumer: API calls and empty receives per delivered message;
+  :func:`idle_polling_experiment` counts what each asks of an empty queue, and
+  :func:`polling_cost` turns both into a request bill at a stated price.
 """
 
 from __future__ import annotations
@@ -22,12 +23,13 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
+from eventlab import policies
 from eventlab.idempotency import IdempotencyStore, idempotent
 from eventlab.measure import analysis
 from eventlab.measure.consumers import SqsMessage, SqsReceiver, per_item, probe_ids
@@ -37,7 +39,7 @@ from eventlab.measure.probes import ReceiptLog, decode
 from eventlab.measure.quotas import SqsFifoQuota, emulate_quotas
 from eventlab.measure.senders import SqsSender
 from eventlab.run import Run
-from eventlab.services import sqs
+from eventlab.services import kinesis, logs, sns, sqs
 from eventlab.waiting import until
 
 log = logging.getLogger(__name__)
@@ -366,8 +368,9 @@ def polling_experiment(
     Columns: ``wait_s``, ``delivered``, ``receive_calls``, ``empty_receives``,
     ``delete_calls``, ``send_calls``, ``requests`` (all three), ``receives_per_message``,
     ``empty_per_message``, ``requests_per_message``, ``idle_receives_per_s`` (an idle
-    consumer's request rate: for short polling measured, one call per ``pause`` plus an empty
-    call's duration; for long polling one call per ``wait_s``), ``p50_ms``/``p99_ms`` latency.
+    consumer's request rate *estimated* from this busy run: for short polling one call per
+    ``pause`` plus an empty call's duration, for long polling one call per ``wait_s``; measure
+    it instead with :func:`idle_polling_experiment`), ``p50_ms``/``p99_ms`` latency.
     """
     rows = []
     target = run.target
@@ -419,29 +422,222 @@ def polling_experiment(
     return pd.DataFrame(rows).set_index("mode")
 
 
+def _idle_into(box: dict[str, Any], client: Any, url: str, receipts: ReceiptLog, *, wait_s: int, pause_s: float, seconds: float) -> None:
+    began = time.monotonic()
+    box["stats"] = _poll(client, url, receipts, 1 << 30, wait_s=wait_s, pause_s=pause_s, path="idle", deadline=began + seconds)
+    box["elapsed_s"] = time.monotonic() - began
+
+
+def idle_polling_experiment(run: Run, *, seconds: float = 10.0, long_wait_s: int = 5, short_pause_s: float = 0.05) -> pd.DataFrame:
+    """A short-polling and a long-polling consumer, each on its own empty queue, both for
+    ``seconds`` at once: the ReceiveMessage calls SQS answered, how many came back empty, and
+    how long an empty answer took (SQS holds a long poll for ``WaitTimeSeconds`` when no
+    message comes, and answers a short poll at once).
+
+    Columns: ``wait_s``, ``elapsed_s`` (until the last answer), ``receive_calls``,
+    ``empty_receives``, ``mean_empty_call_s`` and ``receives_per_s`` (calls per second of
+    elapsed time: what :func:`polling_cost` bills for an idle month).
+    """
+    if seconds <= 0:
+        raise ValueError(f"seconds must be above 0, not {seconds}: the consumers need an interval to be idle in")
+    target = run.target
+    variants = (("short polling", 0, short_pause_s), ("long polling", long_wait_s, 0.0))
+    boxes: dict[str, dict[str, Any]] = {}
+    threads = []
+    for mode, wait_s, pause_s in variants:
+        queue = sqs.create_queue(run, f"idle-{wait_s}")
+        boxes[mode] = {}
+        threads.append(threading.Thread(
+            target=_idle_into, args=(boxes[mode], target.new_client("sqs"), queue.url, ReceiptLog(run.run_id)),
+            kwargs={"wait_s": wait_s, "pause_s": pause_s, "seconds": seconds}, name=f"idle-{wait_s}", daemon=True,
+        ))
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(seconds + long_wait_s + 10)
+    rows = []
+    for mode, wait_s, _ in variants:
+        stats: PollStats = boxes[mode].get("stats", PollStats())
+        elapsed = float(boxes[mode].get("elapsed_s", float("nan")))
+        rows.append({
+            "mode": mode,
+            "wait_s": wait_s,
+            "elapsed_s": elapsed,
+            "receive_calls": stats.receive_calls,
+            "empty_receives": stats.empty_receives,
+            "mean_empty_call_s": stats.empty_call_s / stats.empty_receives if stats.empty_receives else float("nan"),
+            "receives_per_s": stats.receive_calls / elapsed if elapsed > 0 else float("nan"),
+        })
+        log.info("idle %s: %s", mode, rows[-1])
+    return pd.DataFrame(rows).set_index("mode")
+
+
 def polling_cost(
     polling: pd.DataFrame,
+    idle: pd.DataFrame | None = None,
     *,
     price_per_million: float = SQS_PRICE_PER_MILLION,
     messages_per_month: float = 10_000_000,
     consumers: int = 1,
 ) -> pd.DataFrame:
-    """Turn :func:`polling_experiment`'s counts into a monthly request bill.
+    """Turn measured request counts into a monthly request bill.
 
-    ``busy_cost`` = requests per message * ``messages_per_month`` * price; ``idle_cost`` = one
-    consumer's idle request rate for a whole month * ``consumers`` * price. Prices are per
-    million requests (an assumption, see :data:`SQS_PRICE_PER_MILLION`); each request of up to
-    64 KiB counts once, and the free tier is ignored.
+    ``busy_cost`` = requests per message (:func:`polling_experiment`) * ``messages_per_month`` *
+    price; ``idle_cost`` = the idle request rate measured by :func:`idle_polling_experiment`
+    (``idle``; without it, the estimate in ``polling``'s ``idle_receives_per_s``, and
+    ``idle_measured`` says which), for a whole month, * ``consumers`` * price. Prices are per million requests (an assumption, see
+    :data:`SQS_PRICE_PER_MILLION`); each request of up to 64 KiB counts once, and the free tier
+    is ignored.
     """
+    missing = sorted(set(polling.index) - set(idle.index)) if idle is not None else []
+    if missing:
+        raise ValueError(f"no idle measurement for {', '.join(missing)}: run idle_polling_experiment with the same modes")
     per_request = price_per_million / 1_000_000
     out = pd.DataFrame(index=polling.index)
     out["requests_per_message"] = polling["requests_per_message"]
     out["busy_requests_per_month"] = polling["requests_per_message"] * messages_per_month
     out["busy_cost_usd"] = out["busy_requests_per_month"] * per_request
-    out["idle_requests_per_month"] = polling["idle_receives_per_s"] * SECONDS_PER_MONTH * consumers
+    out["idle_measured"] = idle is not None
+    out["idle_receives_per_s"] = polling["idle_receives_per_s"] if idle is None else idle.loc[polling.index, "receives_per_s"]
+    out["idle_requests_per_month"] = out["idle_receives_per_s"] * SECONDS_PER_MONTH * consumers
     out["idle_cost_usd"] = out["idle_requests_per_month"] * per_request
     out["price_per_million_usd"] = price_per_million
     return out
+
+
+# -- least privilege and encryption ------------------------------------------------------------
+ENCRYPTION_PAGES = {
+    "sqs": "https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-server-side-encryption.html",
+    "sns": "https://docs.aws.amazon.com/sns/latest/dg/sns-server-side-encryption.html",
+    "kinesis": "https://docs.aws.amazon.com/streams/latest/dev/what-is-sse.html",
+}
+LEAST_PRIVILEGE_PAGE = "https://docs.aws.amazon.com/IAM/latest/UserGuide/best-practices.html#grant-least-privilege"
+
+
+def _listed(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [] if value is None else [value]
+
+
+def _covers(wired: str, resource: str) -> bool:
+    """Whether ``resource`` is ``wired`` itself or what it holds (a bucket's objects, a log group's streams)."""
+    return resource in (wired, f"{wired}/*", f"{wired}:*")
+
+
+def policy_findings(policy: Mapping[str, Any], wired: Sequence[str], *, sources: Sequence[str] = (),
+                    sms: bool = False) -> list[str]:
+    """Every way ``policy`` grants more than least privilege, for a principal wired to ``wired``
+    (ARNs): an action or resource with a wildcard, an action of another service than its
+    resource's, a resource it is not wired to, a service grant without an ``aws:SourceArn``
+    condition or with a source not in ``sources``, a ``NotAction``, and a ``NotResource`` other
+    than the SMS grant (:func:`eventlab.policies.allow_sms_publish`, when ``sms``). Empty: least
+    privilege."""
+    findings: list[str] = []
+    for number, statement in enumerate(policy.get("Statement", []), 1):
+        where = f"statement {number}"
+        if statement.get("Effect") != "Allow":
+            continue
+        if "NotAction" in statement:
+            findings.append(f"{where}: NotAction grants every other action")
+        actions = [str(a) for a in _listed(statement.get("Action"))]
+        findings += [f"{where}: wildcard action {a!r}" for a in actions if "*" in a]
+        if "NotResource" in statement:
+            if not (sms and statement == policies.allow_sms_publish()):
+                findings.append(f"{where}: NotResource {statement['NotResource']!r} grants every other resource")
+            continue
+        resources = [str(r) for r in _listed(statement.get("Resource"))]
+        if not resources:
+            findings.append(f"{where}: no resource")
+        for resource in resources:
+            if resource == "*" or resource.endswith(":*:*") or ":*:" in resource:
+                findings.append(f"{where}: wildcard resource {resource!r}")
+            elif not any(_covers(w, resource) for w in wired):
+                findings.append(f"{where}: {resource} is not among what the principal is wired to")
+            else:
+                service = policies.service_of(resource)
+                findings += [f"{where}: {a} is not an action of {service}, the service of {resource}"
+                             for a in actions if a.split(":", 1)[0] != service]
+        principal = statement.get("Principal")
+        if principal is not None:
+            if principal == "*" or not isinstance(principal, Mapping) or "Service" not in principal:
+                findings.append(f"{where}: principal {principal!r} is not one AWS service")
+            condition = statement.get("Condition", {})
+            arns = [a for op in condition.values() for a in _listed(op.get("aws:SourceArn"))]
+            if not arns:
+                findings.append(f"{where}: a service grant without an aws:SourceArn condition")
+            findings += [f"{where}: source {a} is not wired to this resource" for a in arns if a not in sources]
+    return findings
+
+
+def least_privilege(topology: Any) -> pd.DataFrame:
+    """Every policy eventlab generates for ``topology`` (planned offline, as ``apply`` would
+    build it): each function's role, each rule's role, each queue's and topic's resource policy,
+    one row per policy with its actions, resources and :func:`policy_findings` against what the
+    topology wires that principal to (its ``allow`` list, event sources and log group; a rule's
+    targets; a resource's subscribed topics and rules)."""
+    from eventlab.topology import plan as planning
+    from eventlab.topology.model import Ref
+
+    p = planning.plan(topology)
+    rows: list[dict[str, Any]] = []
+
+    def add(principal: str, kind: str, policy: Mapping[str, Any], wired: Sequence[str], **options: Any) -> None:
+        statements = policy.get("Statement", [])
+        rows.append({
+            "principal": principal, "policy": kind, "statements": len(statements),
+            "actions": sorted({str(a) for s in statements for a in _listed(s.get("Action"))}),
+            "resources": sorted({str(r) for s in statements for r in _listed(s.get("Resource"))}),
+            "findings": policy_findings(policy, wired, **options),
+        })
+
+    for spec in topology.functions:
+        documents, _ = planning.function_role_policies(p, spec)
+        refs = [Ref.parse(text) for text in spec.allow]
+        wired = [p.arn(ref) for ref in refs if ref.kind != "sms"]
+        wired += [p.arn(Ref.parse(source.source)) for source in spec.event_sources]
+        wired.append(logs.log_group_arn(p.place, p.functions[spec.name].log_group))
+        merged = {"Statement": [s for d in documents for s in d["Statement"]]}
+        add(f"function {spec.name}", "role", merged, wired, sms=any(ref.kind == "sms" for ref in refs))
+    for rule in topology.rules:
+        policy = planning.rule_role_policy(p, rule)
+        if policy is not None:
+            add(f"rule {rule.name}", "role", policy, [p.arn(Ref.parse(t.arn)) for t in rule.targets])
+    queue_grants, topic_grants = planning.resource_grants(topology, lambda t: p.topics[t].arn, lambda r: p.rules[r].arn)
+    for table, grants_by_name, action in ((p.queues, queue_grants, sqs.SEND_ACTION), (p.topics, topic_grants, sns.PUBLISH_ACTION)):
+        for name, grants in grants_by_name.items():
+            arn = table[name].arn
+            sources = sorted({a for arns in grants.values() for a in arns})
+            add(f"{policies.service_of(arn)} {name}", "resource policy", policies.merge(None, action, arn, grants), [arn], sources=sources)
+    return pd.DataFrame(rows).set_index("principal")
+
+
+def encryption_at_rest(run: Run) -> pd.DataFrame:
+    """A queue, a topic and a stream created with eventlab's defaults, and each one's encryption
+    as the service reports it (GetQueueAttributes, GetTopicAttributes, DescribeStreamSummary);
+    plus the queue's resource policy once a topic may send to it, as SQS stores it, with its
+    :func:`policy_findings`."""
+    target = run.target
+    queue = sqs.create_queue(run, "sse")
+    topic = sns.create_topic(run, "sse")
+    stream = kinesis.create_stream(run, "sse", shard_count=1)
+    sns.subscribe_queue(run, topic, queue, raw_message_delivery=True)
+    q = target.client("sqs").get_queue_attributes(QueueUrl=queue.url, AttributeNames=["All"])["Attributes"]
+    t = target.client("sns").get_topic_attributes(TopicArn=topic.arn)["Attributes"]
+    k = target.client("kinesis").describe_stream_summary(StreamName=stream.name)["StreamDescriptionSummary"]
+    rows = [
+        {"resource": f"queue {queue.name}", "read with": "GetQueueAttributes",
+         "encryption": "SQS-managed (SSE-SQS)" if q.get("SqsManagedSseEnabled") == "true" else q.get("KmsMasterKeyId") or "none",
+         "encrypted": q.get("SqsManagedSseEnabled") == "true" or bool(q.get("KmsMasterKeyId")), "source": ENCRYPTION_PAGES["sqs"]},
+        {"resource": f"topic {topic.name}", "read with": "GetTopicAttributes", "encryption": t.get("KmsMasterKeyId") or "none",
+         "encrypted": bool(t.get("KmsMasterKeyId")), "source": ENCRYPTION_PAGES["sns"]},
+        {"resource": f"stream {stream.name}", "read with": "DescribeStreamSummary",
+         "encryption": f"{k.get('EncryptionType', 'NONE')} {k.get('KeyId', '')}".strip(),
+         "encrypted": k.get("EncryptionType") == "KMS", "source": ENCRYPTION_PAGES["kinesis"]},
+    ]
+    frame = pd.DataFrame(rows).set_index("resource")
+    stored = policies.parse(q.get("Policy"))
+    frame.attrs["queue_policy"] = stored
+    frame.attrs["queue_policy_findings"] = policy_findings(stored, [queue.arn], sources=[topic.arn]) if stored else ["no policy stored"]
+    return frame
 
 
 def ratio(frame: pd.DataFrame, column: str, numerator: str, denominator: str) -> float:
@@ -455,7 +651,11 @@ __all__: Sequence[str] = (
     "FixedBackoff",
     "backoff_experiment",
     "dlq_experiment",
+    "encryption_at_rest",
     "idempotency_experiment",
+    "idle_polling_experiment",
+    "least_privilege",
+    "policy_findings",
     "polling_cost",
     "polling_experiment",
     "retry_policies",

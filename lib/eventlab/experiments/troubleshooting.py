@@ -24,7 +24,8 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pandas as pd
@@ -40,7 +41,7 @@ from eventlab.measure.probes import ProbeFactory, ReceiptLog
 from eventlab.measure.quotas import KinesisQuota, emulate_quotas
 from eventlab.measure.senders import KinesisSender, SqsSender, send_all
 from eventlab.run import Run
-from eventlab.services import events, kinesis, sns, sqs
+from eventlab.services import cloudwatch, events, kinesis, logs, sns, sqs
 from eventlab.waiting import until
 
 log = logging.getLogger(__name__)
@@ -187,13 +188,25 @@ def diagnose_filter(policy: Mapping[str, Any], scope: str, body: str, attributes
     return pd.DataFrame(rows).set_index("policy key")
 
 
+def delivered_attributes(message: Mapping[str, Any]) -> dict[str, Any]:
+    """The message attributes of a raw-delivered SNS message as SQS handed it out: name -> value."""
+    return {name: attr.get("StringValue", attr.get("BinaryValue"))
+            for name, attr in (message.get("MessageAttributes") or {}).items()}
+
+
 @dataclass
 class FilterScenario:
-    """A subscription whose filter looks at attributes while the producer writes the body."""
+    """A subscription whose filter looks at attributes while the producer writes the body.
+
+    ``body_seen`` and ``attributes_seen`` are the message as SNS delivered it to an unfiltered
+    subscription of the same topic: the diagnosis reads them, not what the producer meant to send.
+    """
 
     policy: dict[str, Any]
     scope_before: str
     arrived_before: int
+    body_seen: str
+    attributes_seen: dict[str, Any]
     diagnosis: pd.DataFrame
     scope_after: str
     arrived_after: int
@@ -201,25 +214,34 @@ class FilterScenario:
 
 def filter_scope_scenario(run: Run) -> FilterScenario:
     """The payments service subscribes with ``{"event_type": ["order_paid"]}``, scoped (by
-    default) to message attributes; the producer puts ``event_type`` only in the JSON body, so
-    nothing matches. Diagnose from the subscription's attributes and the message, fix by scoping
-    the policy to the body, and publish again."""
+    default) to message attributes; the producer puts ``event_type`` only in the JSON body (its
+    one attribute is ``source``), so nothing matches. An unfiltered audit subscription shows the
+    message as SNS delivers it; the diagnosis compares the subscription's policy and scope (read
+    back from SNS) with that copy's attributes and body. Fix by scoping the policy to the body,
+    and publish again."""
     sns_client = run.target.client("sns")
     topic = sns.create_topic(run, "orders")
     queue = sqs.create_queue(run, "payments")
+    audit = sqs.create_queue(run, "orders-audit")
     policy = {"event_type": ["order_paid"]}
     sub = sns.subscribe_queue(run, topic, queue, raw_message_delivery=True, filter_policy=policy)
+    sns.subscribe_queue(run, topic, audit, raw_message_delivery=True)
     body = json.dumps({"event_type": "order_paid", "order": "o-7"})
-    sns.publish(run, topic, body)
+    attributes = {"source": {"DataType": "String", "StringValue": "checkout"}}
+    sns.publish(run, topic, body, MessageAttributes=attributes)
     arrived_before = len(sqs.receive_all(run, queue, quiet_s=1.5, timeout=10))
+    seen = sqs.receive_all(run, audit, expected=1, timeout=10)
+    if not seen:
+        raise RuntimeError(f"the unfiltered subscription {audit.name} received nothing from {topic.name}: no message to diagnose")
+    body_seen, attributes_seen = seen[0]["Body"], delivered_attributes(seen[0])
     attrs = sns_client.get_subscription_attributes(SubscriptionArn=sub.arn)["Attributes"]
     scope_before = attrs.get("FilterPolicyScope", "MessageAttributes")
-    diagnosis = diagnose_filter(json.loads(attrs["FilterPolicy"]), scope_before, body, {})
+    diagnosis = diagnose_filter(json.loads(attrs["FilterPolicy"]), scope_before, body_seen, attributes_seen)
     sns_client.set_subscription_attributes(SubscriptionArn=sub.arn, AttributeName="FilterPolicyScope", AttributeValue="MessageBody")
     scope_after = sns_client.get_subscription_attributes(SubscriptionArn=sub.arn)["Attributes"]["FilterPolicyScope"]
-    sns.publish(run, topic, body)
+    sns.publish(run, topic, body, MessageAttributes=attributes)
     arrived_after = len(sqs.receive_all(run, queue, expected=1, quiet_s=1.0, timeout=10))
-    return FilterScenario(policy, scope_before, arrived_before, diagnosis, scope_after, arrived_after)
+    return FilterScenario(policy, scope_before, arrived_before, body_seen, attributes_seen, diagnosis, scope_after, arrived_after)
 
 
 # -- 2. duplicates -----------------------------------------------------------------------------
@@ -467,3 +489,283 @@ def diagnose_dlq(view: pd.DataFrame, process: Callable[[dict[str, Any]], object]
         rows.append({"body": message["body"], "receive_count": message["receive_count"],
                      "source_queue": message["source_queue"], "cause": cause})
     return pd.DataFrame(rows)
+
+
+# -- 6. observability: metrics, alarms, a correlation id through the pipeline ------------------
+QUEUE_DEPTH = "ApproximateNumberOfMessagesVisible"
+OLDEST_AGE = "ApproximateAgeOfOldestMessage"
+ITERATOR_AGE = "GetRecords.IteratorAgeMilliseconds"
+SQS_METRICS_PAGE = "https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-available-cloudwatch-metrics.html"
+KINESIS_METRICS_PAGE = "https://docs.aws.amazon.com/streams/latest/dev/monitoring-with-cloudwatch.html"
+HOPS = ("producer", "queue consumer", "stream reader")
+
+
+def queue_gauges(client: Any, queue_url: str, *, now_ms: int | None = None) -> dict[str, float]:
+    """A queue's depth and the age of its oldest message, as SQS answers them.
+
+    Depth is ``ApproximateNumberOfMessages`` (GetQueueAttributes); the age is read from the
+    ``SentTimestamp`` of the messages one receive hands out (up to ten, handed back at once with
+    VisibilityTimeout 0, so each counts one receive), since SQS answers that age only as a
+    CloudWatch metric. On a queue of more than ten messages the oldest may not be among them.
+    """
+    attrs = client.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
+    depth = int(attrs["ApproximateNumberOfMessages"])
+    age = 0.0
+    if depth:
+        seen = client.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=0,
+                                      MessageSystemAttributeNames=["SentTimestamp"]).get("Messages", [])
+        sent = [int(m["Attributes"]["SentTimestamp"]) for m in seen]
+        if sent:
+            age = max(0.0, ((now_ms if now_ms is not None else time.time_ns() // 1_000_000) - min(sent)) / 1000)
+    return {QUEUE_DEPTH: float(depth), OLDEST_AGE: age}
+
+
+def structured_line(hop: str, correlation_id: str, **fields: Any) -> str:
+    """One JSON log line of a hop: the correlation id is a field, so a filter pattern can select it."""
+    return json.dumps({"hop": hop, "correlation_id": correlation_id, "at_ms": time.time_ns() // 1_000_000, **fields},
+                      sort_keys=True)
+
+
+def correlation_filter(correlation_id: str) -> str:
+    """The CloudWatch Logs filter pattern that selects a JSON line by its correlation id."""
+    return f'{{ $.correlation_id = "{correlation_id}" }}'
+
+
+def trace(lines: list[str], correlation_id: str) -> pd.DataFrame:
+    """The lines of one correlation id, in the order they were written: one row per hop."""
+    rows = []
+    for line in lines:
+        try:
+            doc = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(doc, Mapping) and doc.get("correlation_id") == correlation_id:
+            rows.append(dict(doc))
+    frame = pd.DataFrame(rows, columns=["at_ms", "hop", "correlation_id", "order", "carried_by"])
+    return frame.sort_values("at_ms", kind="stable").reset_index(drop=True)
+
+
+@dataclass
+class AlarmRun:
+    """One alarm: the figure it watched, the state CloudWatch took it to, and how."""
+
+    name: str
+    metric: str
+    queue_or_stream: str
+    threshold: float
+    published: float
+    states: list[str]  # each state the alarm was seen in, in order
+    evaluated_by: str  # "CloudWatch evaluation" when the state changed without SetAlarmState
+    notified: list[str]  # the NewStateValue of each notification the inbox got for it
+    history: list[str]  # DescribeAlarmHistory's state updates, oldest first
+
+
+@dataclass
+class Observability:
+    """What :func:`observability_scenario` measured, alarmed on and traced."""
+
+    namespace: str  # the run's namespace; each queue's and stream's figures go under it, one namespace each
+    service_metrics: dict[str, list[str]]  # what CloudWatch lists of SQS's and Kinesis's own metrics
+    gauges: pd.DataFrame  # each figure eventlab published: metric, resource, value, unit, read from
+    read_back: dict[str, dict[str, float]]  # "metric resource": its Maximum and Minimum as GetMetricStatistics returns them
+    alarms: pd.DataFrame
+    notifications: list[dict[str, Any]]  # the alarm messages the stand-in inbox received
+    correlation_id: str
+    filtered_lines: list[str]  # FilterLogEvents with the correlation id's JSON filter pattern
+    all_lines: int  # lines the log group holds
+    trace: pd.DataFrame  # the correlation id's lines, parsed, in order
+    iterator_age_ms: float
+    lag_s: float
+    poison_in_dlq: int
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _publish(client: Any, rows: list[dict[str, Any]]) -> None:
+    for row in rows:
+        cloudwatch.put_metric(client, row["namespace"], row["metric"], row["value"], unit=row["unit"], dimensions=row["dimensions"])
+
+
+def _watch(cw: Any, alarms: Mapping[str, Any], seen: dict[str, list[str]], want: Mapping[str, str], publish: Callable[[], None],
+           timeout: float) -> bool:
+    """Republish the gauges every 2 s (as SQS does every minute) until each alarm in ``want`` is
+    in the state wanted; every state seen is recorded. False on timeout."""
+    deadline = time.monotonic() + timeout
+    next_publish = 0.0
+    while True:
+        if time.monotonic() >= next_publish:
+            publish()
+            next_publish = time.monotonic() + 2.0
+        for key, alarm in alarms.items():
+            state = cloudwatch.alarm_state(cw, alarm)
+            if not seen[key] or seen[key][-1] != state:
+                seen[key].append(state)
+        if all(seen[key][-1] == state for key, state in want.items()):
+            return True
+        if time.monotonic() >= deadline:
+            log.warning("alarms did not reach %s within %.0f s: %s", dict(want), timeout, {k: v[-1] for k, v in seen.items()})
+            return False
+        time.sleep(0.5)
+
+
+def observability_scenario(run: Run, *, backlog: int = 5, lag_s: float = 2.0, alarm_timeout: float = 45.0) -> Observability:
+    """Metrics, alarms and a trace on a small pipeline: producer → SQS queue (with a DLQ) →
+    consumer → Kinesis stream → reader.
+
+    ``backlog`` orders (each with its own correlation id, carried as an SQS message attribute
+    and in the Kinesis record) and one poison order wait ``lag_s`` with no consumer; eventlab
+    then reads the queue's depth and oldest age from SQS and publishes them with PutMetricData
+    to the run's namespace, where three alarms (depth, age, DLQ depth; 10-s periods) notify an
+    SNS topic whose SQS subscription stands in for an e-mail inbox. The consumer drains the queue,
+    the poison order moves to the DLQ, and the DLQ alarm fires. The reader reads the stream
+    ``lag_s`` after the puts: its iterator age comes from the records' arrival timestamps. Every
+    hop writes a JSON line to one log group; FilterLogEvents with the correlation id's filter
+    pattern selects the trace of one order.
+    """
+    if backlog < 1:
+        raise ValueError(f"backlog must be at least 1, not {backlog}: the depth alarm needs messages to count")
+    target = run.target
+    sqs_client, cw, logs_client = target.client("sqs"), target.client("cloudwatch"), target.client("logs")
+    ns = cloudwatch.namespace(run, "pipeline")
+    topic = sns.create_topic(run, "obs-alarms")
+    inbox = sqs.create_queue(run, "obs-inbox")
+    sns.subscribe_queue(run, topic, inbox)
+    dlq = sqs.create_queue(run, "obs-orders-dlq")
+    queue = sqs.create_queue(run, "obs-orders", dead_letter_queue=dlq, max_receive_count=2)
+    stream = kinesis.create_stream(run, "obs-events", shard_count=1)
+    group = logs.create_log_group(run, run.name("obs-pipeline", max_length=logs.LOG_GROUP_MAX_CHARS))
+    logs_client.create_log_stream(logGroupName=group, logStreamName="hops")
+
+    def log_line(line: str) -> None:
+        logs_client.put_log_events(logGroupName=group, logStreamName="hops",
+                                   logEvents=[{"timestamp": json.loads(line)["at_ms"], "message": line}])
+
+    # One namespace per queue: MiniStack evaluates an alarm on every data point of its metric
+    # name whatever their dimensions (_evaluate_alarm in ministack/services/cloudwatch.py), so
+    # the DLQ's depth must not share a namespace with the queue's.
+    def space(resource: str) -> str:
+        return f"{ns}/{resource.removeprefix(run.prefix + '-')}"
+
+    def make_alarm(base: str, metric: str, resource: str, threshold: float, description: str, *, ok: bool = False) -> cloudwatch.Alarm:
+        return cloudwatch.put_metric_alarm(run, base, namespace=space(resource), metric=metric, dimensions={"QueueName": resource},
+                                           threshold=threshold, alarm_actions=[topic.arn], ok_actions=[topic.arn] if ok else [],
+                                           description=description)
+
+    alarms = {
+        "depth": make_alarm("obs-orders-depth", QUEUE_DEPTH, queue.name, backlog, "orders are piling up: is the consumer running?", ok=True),
+        "age": make_alarm("obs-orders-age", OLDEST_AGE, queue.name, lag_s / 2, "the oldest order has waited too long"),
+        "dlq": make_alarm("obs-orders-dlq-depth", QUEUE_DEPTH, dlq.name, 1, "a message failed maxReceiveCount times"),
+    }
+    seen: dict[str, list[str]] = {key: [cloudwatch.alarm_state(cw, a)] for key, a in alarms.items()}  # before any data
+
+    # the producer: each order its correlation id, as a message attribute
+    ids = {f"o-{i}": f"{run.run_id}-{i:03d}" for i in range(backlog)}
+    for order, cid in ids.items():
+        sqs_client.send_message(QueueUrl=queue.url, MessageBody=json.dumps({"order": order, "total": 10 + len(order)}),
+                                MessageAttributes={"correlation_id": {"DataType": "String", "StringValue": cid}})
+        log_line(structured_line(HOPS[0], cid, order=order, carried_by="sqs message attribute"))
+    sqs_client.send_message(QueueUrl=queue.url, MessageBody=json.dumps({"order": "o-poison", "total": "12,50"}))
+    time.sleep(lag_s)
+
+    gauges: list[dict[str, Any]] = []
+
+    def published(metric: str, name: str, dimension: str, value: float, unit: str, read_from: str) -> dict[str, Any]:
+        return {"metric": metric, "resource": name, "value": value, "unit": unit, "read from": read_from,
+                "namespace": space(name), "dimensions": {dimension: name}}
+
+    def backlog_gauges() -> list[dict[str, Any]]:
+        now = queue_gauges(sqs_client, queue.url)
+        in_dlq = queue_gauges(sqs_client, dlq.url)[QUEUE_DEPTH]
+        return [published(QUEUE_DEPTH, queue.name, "QueueName", now[QUEUE_DEPTH], "Count", "GetQueueAttributes ApproximateNumberOfMessages"),
+                published(OLDEST_AGE, queue.name, "QueueName", now[OLDEST_AGE], "Seconds", "SentTimestamp of the oldest message received"),
+                published(QUEUE_DEPTH, dlq.name, "QueueName", in_dlq, "Count", "GetQueueAttributes ApproximateNumberOfMessages")]
+
+    first = backlog_gauges()
+    gauges.extend(dict(g, phase="backlog") for g in first)
+    _watch(cw, alarms, seen, {"depth": "ALARM", "age": "ALARM"}, lambda: _publish(cw, first), alarm_timeout)
+
+    # the consumer: the poison order fails until SQS moves it to the DLQ; the rest go on to Kinesis
+    records: list[tuple[bytes, str]] = []
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and (len(records) < backlog or sqs.approximate_count(run, dlq) < 1):
+        for m in sqs_client.receive_message(QueueUrl=queue.url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
+                                            MessageAttributeNames=["All"]).get("Messages", []):
+            body = json.loads(m["Body"])
+            try:
+                float(body["total"])
+            except ValueError:
+                sqs_client.change_message_visibility(QueueUrl=queue.url, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=0)
+                continue
+            cid = m.get("MessageAttributes", {}).get("correlation_id", {}).get("StringValue", "")
+            log_line(structured_line(HOPS[1], cid, order=body["order"], carried_by="kinesis record"))
+            records.append((json.dumps({**body, "correlation_id": cid}).encode(), body["order"]))
+            sqs_client.delete_message(QueueUrl=queue.url, ReceiptHandle=m["ReceiptHandle"])
+    poison_in_dlq = sqs.approximate_count(run, dlq)
+
+    second = backlog_gauges()
+    gauges.extend(dict(g, phase="drained") for g in second)
+    _watch(cw, alarms, seen, {"dlq": "ALARM", "depth": "OK"}, lambda: _publish(cw, second), alarm_timeout)
+
+    # the consumer's writes, and the reader lag_s behind them: the iterator age is now minus the
+    # last record's arrival
+    kin = target.client("kinesis")
+    kinesis.put_records(kin, stream.name, records)
+    time.sleep(lag_s)
+    shard = kinesis.list_shards(kin, stream.name)[0]["ShardId"]
+    read = kinesis.read_shard(kin, stream.name, shard)
+    read_at = _now()
+    for record in read:
+        doc = json.loads(record.data)
+        log_line(structured_line(HOPS[2], doc.get("correlation_id", ""), order=doc["order"], carried_by="-"))
+    arrivals = [r.arrival for r in read if r.arrival is not None]
+    iterator_age_ms = (read_at - max(arrivals)).total_seconds() * 1000 if arrivals else float("nan")
+    age_row = published(ITERATOR_AGE, stream.name, "StreamName", iterator_age_ms, "Milliseconds",
+                        "now minus the ApproximateArrivalTimestamp of the last record GetRecords returned")
+    gauges.append(dict(age_row, phase="read"))
+    _publish(cw, [age_row])
+
+    # what CloudWatch kept: each figure's extremes over the minute, against what was published
+    read_back: dict[str, dict[str, float]] = {}
+    for g in gauges:
+        key = f"{g['metric']} {g['resource']}"
+        if key in read_back:
+            continue
+        points = cw.get_metric_statistics(
+            Namespace=g["namespace"], MetricName=g["metric"], Dimensions=[{"Name": k, "Value": v} for k, v in g["dimensions"].items()],
+            StartTime=_now() - timedelta(minutes=5), EndTime=_now() + timedelta(minutes=1), Period=60, Statistics=["Maximum", "Minimum"],
+        )["Datapoints"]
+        read_back[key] = {"Maximum": max((p["Maximum"] for p in points), default=float("nan")),
+                          "Minimum": min((p["Minimum"] for p in points), default=float("nan"))}
+
+    # the stand-in inbox: one SNS notification per transition with an action
+    notes = [json.loads(json.loads(m["Body"])["Message"]) for m in sqs.receive_all(run, inbox, quiet_s=1.0, timeout=10)]
+    by_name = {a.name: key for key, a in alarms.items()}
+    notified: dict[str, list[str]] = {key: [] for key in alarms}
+    for note in notes:
+        if note.get("AlarmName") in by_name:
+            notified[by_name[note["AlarmName"]]].append(note.get("NewStateValue", ""))
+    history = {key: [h.get("HistorySummary", "") for h in cloudwatch.state_changes(cw, a)] for key, a in alarms.items()}
+    rows = []
+    for key, alarm in alarms.items():
+        value = {"depth": first[0]["value"], "age": first[1]["value"], "dlq": second[2]["value"]}[key]
+        rows.append(AlarmRun(alarm.name, alarm.metric, dict(alarm.dimensions)["QueueName"],
+                             {"depth": backlog, "age": lag_s / 2, "dlq": 1}[key], value, seen[key],
+                             "CloudWatch evaluation" if len(seen[key]) > 1 else "not evaluated", notified[key], history[key]))
+    alarm_frame = pd.DataFrame([asdict(r) for r in rows]).set_index("name")
+
+    correlation_id = next(iter(ids.values()))
+    filtered = logs.filter_log_events(run, group, correlation_filter(correlation_id))
+    everything = logs.filter_log_events(run, group)
+    service_metrics = {
+        "AWS/SQS": cloudwatch.metric_names(cw, "AWS/SQS", {"QueueName": queue.name}),
+        "AWS/Kinesis": cloudwatch.metric_names(cw, "AWS/Kinesis", {"StreamName": stream.name}),
+    }
+    return Observability(
+        namespace=ns, service_metrics=service_metrics,
+        gauges=pd.DataFrame([{k: v for k, v in g.items() if k not in ("dimensions", "namespace")} for g in gauges]),
+        read_back=read_back, alarms=alarm_frame, notifications=notes, correlation_id=correlation_id,
+        filtered_lines=filtered, all_lines=len(everything), trace=trace(everything, correlation_id),
+        iterator_age_ms=iterator_age_ms, lag_s=lag_s, poison_in_dlq=poison_in_dlq,
+    )

@@ -13,6 +13,7 @@ Importing this package imports every service module, so every kind is declared f
 """
 
 from eventlab.services import (
+    cloudwatch,
     eventbridgev2,
     events,
     firehose,
@@ -30,5 +31,5 @@ from eventlab.services import (
     tags,
 )
 
-__all__ = ["eventbridgev2", "events", "firehose", "iam", "kinesis", "kms", "lambda_", "logs", "s3", "scheduler", "schemas", "ses", "sns",
+__all__ = ["cloudwatch", "eventbridgev2", "events", "firehose", "iam", "kinesis", "kms", "lambda_", "logs", "s3", "scheduler", "schemas", "ses", "sns",
            "sqs", "tags"]

@@ -8,6 +8,7 @@ from eventlab.fidelity.cases import (
     firehose,
     kinesis,
     lambda_,
+    logs,
     patterns,
     scheduler,
     sns,
@@ -16,7 +17,7 @@ from eventlab.fidelity.cases import (
 from eventlab.fidelity.model import Case
 
 CASES: list[Case] = [*events.CASES, *patterns.CASES, *eventbridgev2.CASES, *sns.CASES, *sqs.CASES, *firehose.CASES,
-                     *kinesis.CASES, *lambda_.CASES, *scheduler.CASES]
+                     *kinesis.CASES, *lambda_.CASES, *logs.CASES, *scheduler.CASES]
 
 
 def by_service() -> dict[str, list[Case]]:

@@ -13,7 +13,8 @@ from botocore.exceptions import ClientError
 
 from eventlab.fidelity.model import Case, doc
 from eventlab.run import Run
-from eventlab.services import kinesis
+from eventlab.services import cloudwatch, kinesis
+from eventlab.waiting import until
 
 PUT_RECORD = "https://docs.aws.amazon.com/sdk-for-sap-abap/v1/api/latest/kns/operation/PUTRECORD.html"
 GET_SHARD_ITERATOR = "https://docs.aws.amazon.com/powershell/latest/reference/items/Get-KINShardIterator.html"
@@ -316,3 +317,32 @@ CASES += [
          doc(PUT_RECORDS_API, "Each PutRecords request can support up to 500 records."),
          put_records_count),
 ]
+
+
+# -- CloudWatch metrics Kinesis publishes itself (notebook 08) -------------------------------------
+KINESIS_METRICS = "https://docs.aws.amazon.com/streams/latest/dev/monitoring-with-cloudwatch.html"
+
+
+def iterator_age_metric(run: Run) -> str:
+    """Put and read a record, then ask CloudWatch whether it lists the stream's
+    GetRecords.IteratorAgeMilliseconds (on AWS this waits up to ten minutes)."""
+    stream, shard = _stream(run)
+    _put(run, stream, [1])
+    _read(run, stream, shard, "TRIM_HORIZON")
+    client = run.target.client("cloudwatch")
+    listed: list[str] = []
+
+    def found() -> bool:
+        listed[:] = cloudwatch.metric_names(client, "AWS/Kinesis", {"StreamName": stream.name})
+        return "GetRecords.IteratorAgeMilliseconds" in listed
+
+    until(found, timeout=3.0 if run.target.is_emulated else 600.0, interval=1.0)
+    return "GetRecords.IteratorAgeMilliseconds listed" if "GetRecords.IteratorAgeMilliseconds" in listed else "no AWS/Kinesis metric for the stream"
+
+
+CASES.append(
+    Case("kinesis.cloudwatch.iterator-age", "kinesis", "Kinesis publishes a stream's iterator age to CloudWatch by itself",
+         "GetRecords.IteratorAgeMilliseconds listed",
+         doc(KINESIS_METRICS, "Kinesis Data Streams sends stream-level metrics to CloudWatch every minute, GetRecords.IteratorAgeMilliseconds among them (the age of the last record in all GetRecords calls made against a stream)."),
+         iterator_age_metric),
+)

@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 
 from eventlab.fidelity.model import Case, Unsupported, doc
 from eventlab.run import Run
-from eventlab.services import sqs
+from eventlab.services import cloudwatch, sns, sqs
 from eventlab.waiting import until
 
 DEVELOPER_GUIDE = "https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide"
@@ -271,3 +271,53 @@ CASES = [
          doc(START_MESSAGE_MOVE_TASK, "StartMessageMoveTask moves the messages of a dead-letter queue to another queue, by default back to their source queue."),
          message_move_task),
 ]
+
+
+# -- CloudWatch metrics SQS publishes itself (notebook 08) -----------------------------------------
+SQS_METRICS = f"{DEVELOPER_GUIDE}/sqs-available-cloudwatch-metrics.html"
+
+
+def queue_metrics(run: Run) -> str:
+    """Send a message, then ask CloudWatch which AWS/SQS metrics it lists for the queue: AWS
+    pushes them every minute (so on AWS this waits up to ten minutes); a few seconds elsewhere."""
+    queue = _queue(run)
+    _send(run, queue, "counted")
+    client = run.target.client("cloudwatch")
+    listed: list[str] = []
+
+    def found() -> bool:
+        listed[:] = cloudwatch.metric_names(client, "AWS/SQS", {"QueueName": queue.name})
+        return "ApproximateNumberOfMessagesVisible" in listed
+
+    until(found, timeout=3.0 if run.target.is_emulated else 600.0, interval=1.0)
+    return "ApproximateNumberOfMessagesVisible listed" if "ApproximateNumberOfMessagesVisible" in listed else "no AWS/SQS metric for the queue"
+
+
+CASES.append(
+    Case("sqs.cloudwatch.queue-metrics", "sqs", "SQS publishes a queue's metrics (queue depth among them) to CloudWatch by itself",
+         "ApproximateNumberOfMessagesVisible listed",
+         doc(SQS_METRICS, "Amazon SQS automatically publishes operational metrics to CloudWatch under the AWS/SQS namespace, ApproximateNumberOfMessagesVisible and ApproximateAgeOfOldestMessage among them."),
+         queue_metrics),
+)
+
+
+# -- a queue policy for another topic (notebook 08) ------------------------------------------------
+SNS_TO_SQS = "https://docs.aws.amazon.com/sns/latest/dg/subscribe-sqs-queue-to-sns-topic.html"
+
+
+def policy_for_another_topic(run: Run) -> str:
+    """A queue whose policy lets SNS send only for another topic, subscribed to this one: publish."""
+    topic, other = sns.create_topic(run, "t", encrypted=False), sns.create_topic(run, "t-old", encrypted=False)
+    queue = _queue(run)
+    sqs.allow_senders(run, queue, service=sns.PRINCIPAL, source_arns=[other.arn])
+    sns.subscribe(run, topic, "sqs", queue.arn, raw_message_delivery=True)
+    sns.publish(run, topic, "to a queue that does not admit this topic")
+    return "delivered" if _receive(run, queue, expected=1, timeout=3.0) else "dropped"
+
+
+CASES.append(
+    Case("sqs.policy.source-arn", "sqs", "SNS cannot deliver to a queue whose policy admits only another topic",
+         "dropped",
+         doc(SNS_TO_SQS, "For a topic to send messages to a queue, the queue's policy must allow the SNS principal sqs:SendMessage with the topic as aws:SourceArn; without that grant the deliveries fail."),
+         policy_for_another_topic),
+)
