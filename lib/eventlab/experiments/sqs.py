@@ -539,6 +539,8 @@ def consumer_outage(
                 log.warning("outage: %d of %d messages received", receipts.unique_count(), count)
             receipts.wait_quiet(0.5, timeout=5)
         time.sleep(sampler.interval * 2)  # one more depth sample after the last delete
+    if not loads:
+        raise RuntimeError(f"consumer outage: the producer did not finish sending {count} messages within {timeout} s (see the log)")
     return _buffer_report("a consumer outage", t0, loads[0], receipts, sampler,
                           {"consumer stopped": stopped, "consumer back": restarted})
 
