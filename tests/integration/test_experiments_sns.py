@@ -58,3 +58,29 @@ def test_latency_paths_and_the_http_subscriber(run: Run) -> None:
     assert set(table.index) == {"sqs", "sns-sqs", "sns-http"}
     assert (table["sent"] == 20).all() and (table["delivered"] == 20).all() and (table["lost"] == 0).all()
     assert len(confirmed) == 1
+
+
+def test_a_fifo_topic_deduplicates_by_id_and_by_content(run: Run) -> None:
+    table = experiments.fifo_topic_deduplication(run)
+    assert table["published"].tolist() == [2, 3]
+    assert (table["delivered"] == table["aws_delivers"]).all(), table.to_string()
+
+
+def test_failing_subscribers_end_in_their_dlqs_as_the_backend_does(run: Run) -> None:
+    from eventlab.fidelity.checks import note
+
+    report = experiments.failing_subscribers(run, http_retries=2)
+    print(report)
+    assert report.healthy_received == 1 and report.http_confirmed
+    table = report.table()
+    assert table.loc["deleted queue", "in its DLQ"] == report.deleted_queue_dlq
+    # AWS's verdicts, unless the backend has a known difference for the case
+    if note(run.target, "sns.redrive.deleted-queue") is None:
+        assert report.deleted_queue_dlq == 1
+        assert json.loads(report.dlq_body)["order"] == "o-1"
+    else:
+        assert report.deleted_queue_dlq == 0
+    if note(run.target, "sns.http.retries") is None:
+        assert report.http_attempts == 3 and report.http_dlq == 1
+    else:
+        assert report.http_attempts < 3 or report.http_dlq == 0

@@ -63,3 +63,50 @@ def test_batching_divides_calls_by_ten(run: Run) -> None:
     assert table.loc["one at a time", "send_calls"] == 30
     assert table.loc["batches of 10", "send_calls"] == 3
     assert (table["messages"] == 30).all()
+
+
+def test_fifo_order_report_counts_every_message_processed_once(run: Run) -> None:
+    fifo = experiments.processing_order(run, fifo=True, messages=30, keys=3, consumers=3)
+    assert fifo.sent == 30 and fifo.processed_distinct == 30 and fifo.processed_repeats == 0
+    assert fifo.summary()["processed"] == 30
+
+
+def test_batch_limits_are_the_services(run: Run) -> None:
+    limits = experiments.batch_limits(run)
+    assert limits.over_limit_entries == 11 and limits.over_limit_error == "TooManyEntriesInBatchRequest"
+    assert limits.accepted == limits.depth_after_send == limits.received == 10
+    assert limits.largest_receive > 1 and limits.receive_calls >= 1
+
+
+def test_a_consumer_outage_leaves_the_messages_in_the_queue(run: Run) -> None:
+    report = experiments.consumer_outage(run, rate=20, before_s=0.5, outage_s=1.5, after_s=0.5)
+    assert report.sent == 50 and report.delivered == 50 and report.lost == 0 and report.duplicates == 0
+    assert report.received_between("consumer stopped", "consumer back") == 0
+    sent = report.sent_between("consumer stopped", "consumer back")
+    assert sent > 0 and report.depth_rise("consumer stopped", "consumer back") >= sent // 2
+    assert report.final_depth == 0
+    assert report.plot().axes  # the picture draws
+
+
+def test_a_burst_waits_in_the_queue_while_the_consumer_keeps_its_pace(run: Run) -> None:
+    report = experiments.burst_buffering(run, burst=40, intake=20.0)
+    assert report.delivered == 40 and report.lost == 0 and report.duplicates == 0
+    assert report.peak_depth >= 20 and report.final_depth == 0
+    rates = report.rates(bin_s=1.0)
+    assert rates["sent_per_s"].sum() == 40 and rates["received_per_s"].sum() == 40
+    assert report.plot().axes
+
+
+def test_fifo_deduplication_scenarios_deliver_what_aws_documents(run: Run) -> None:
+    table = experiments.fifo_deduplication(run)
+    assert len(table) == 5 and table["case"].str.startswith("sqs.fifo.").all()
+    assert (table["delivered"] == table["aws_delivers"]).all(), table.to_string()
+
+
+def test_message_sizes_on_a_default_queue(run: Run) -> None:
+    sizes = experiments.message_sizes(run)
+    over_old, at_max, over_max = (sizes.loc[n] for n in (experiments.OLD_MAX_MESSAGE + 1, experiments.MAX_MESSAGE, experiments.MAX_MESSAGE + 1))
+    assert over_old["accepted"] and over_old["received_bytes"] == experiments.OLD_MAX_MESSAGE + 1
+    assert at_max["accepted"] and at_max["received_bytes"] == experiments.MAX_MESSAGE
+    assert not over_max["accepted"] and over_max["error"]
+    assert (sizes["default MaximumMessageSize"] == experiments.MAX_MESSAGE).all()

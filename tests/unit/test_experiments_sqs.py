@@ -61,3 +61,49 @@ def test_a_path_that_received_nothing_is_in_the_table_as_lost() -> None:
     result.receipt_paths = ["a", "b", "b-http"]
     table = result.summary_by_path({"b-http": "b"})
     assert table.loc["b-http", ["sent", "delivered", "lost"]].tolist() == [4, 0, 4]
+
+
+def _buffer() -> experiments.BufferReport:
+    timeline = pd.DataFrame({"t_s": [0.0, 1.0, 2.0, 3.0, 4.0], "visible": [0, 2, 5, 9, 0], "in_flight": [0, 0, 0, 1, 0]})
+    return experiments.BufferReport(
+        scenario="s", sent=10, delivered=10, duplicates=0, lost=0, timeline=timeline,
+        phases={"stop": 0.9, "back": 3.1}, sends_s=[0.1, 0.5, 1.2, 1.4, 1.6, 2.2, 2.4, 2.6, 2.8, 3.0],
+        receipts_s=[0.2, 0.6, 3.2, 3.3, 3.3, 3.4, 3.4, 3.5, 3.5, 3.6], intake_limit=5.0,
+    )
+
+
+def test_a_buffer_report_reads_the_depth_between_phases() -> None:
+    report = _buffer()
+    assert report.depth_between("stop", "back").tolist() == [2, 5, 9]
+    assert report.depth_rise("stop", "back") == 7
+    assert report.sent_between("stop", "back") == 8 and report.received_between("stop", "back") == 0
+    assert report.peak_depth == 9 and report.final_depth == 0
+    assert report.summary()["peak_depth"] == 9
+
+
+def test_a_buffer_report_bins_what_was_sent_and_received() -> None:
+    rates = _buffer().rates(bin_s=1.0)
+    assert rates["t_s"].tolist() == [0.0, 1.0, 2.0, 3.0, 4.0]
+    assert rates["sent_per_s"].tolist() == [2.0, 3.0, 4.0, 1.0, 0.0]
+    assert rates["received_per_s"].tolist() == [2.0, 0.0, 0.0, 8.0, 0.0]
+    assert len(_buffer().plot().axes) == 2
+
+
+def test_error_codes_lose_the_query_protocol_prefix() -> None:
+    from botocore.exceptions import ClientError
+
+    error = ClientError({"Error": {"Code": "AWS.SimpleQueueService.TooManyEntriesInBatchRequest", "Message": "x"}}, "SendMessageBatch")
+    assert experiments.error_code(error) == "TooManyEntriesInBatchRequest"
+
+
+def test_a_burst_consumer_takes_one_to_ten_messages_per_receive() -> None:
+    with pytest.raises(ValueError, match="1 to 10"):
+        experiments.burst_buffering(None, per_receive=11)  # type: ignore[arg-type]  # refused before any call
+
+
+def test_the_no_delay_delivery_policy_retries_at_once() -> None:
+    from eventlab.experiments import sns
+
+    policy = sns.no_delay_retries(2)["healthyRetryPolicy"]
+    assert policy["numRetries"] == policy["numNoDelayRetries"] == 2
+    assert policy["numMinDelayRetries"] == policy["numMaxDelayRetries"] == 0

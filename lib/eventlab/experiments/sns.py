@@ -1,5 +1,6 @@
 """SNS experiments for notebook 02: fan-out, filter policies, raw vs enveloped delivery, FIFO
-topics, an HTTP subscriber, and the latency SNS adds in front of SQS.
+topics and their deduplication, failing subscribers (delivery retries, subscription DLQs), an
+HTTP subscriber, and the latency SNS adds in front of SQS.
 
 Filter policies are checked against a plain-Python reading of each policy: for every
 subscriber, the set of messages SNS delivered must equal the set the predicate selects.
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -309,3 +311,112 @@ def latency_sns_vs_sqs(
             receiver.stop()
     result = RunResult.build("sns-vs-sqs", run.target, loads, receipts, receipt_paths=["sqs", *paths])
     return result, {p: "sns" for p in paths}, confirmed
+
+
+# -- FIFO topics: deduplication ---------------------------------------------------------------
+FIFO_DEDUP = "https://docs.aws.amazon.com/sns/latest/dg/fifo-message-dedup.html"
+
+
+def _fifo_topic_scenario(run: Run, base: str, name: str, publishes: list[dict[str, Any]], expected: int, *,
+                         content_based: bool = False) -> dict[str, Any]:
+    """Publish to a new FIFO topic with one FIFO queue behind it; count the copies the queue gets."""
+    topic = sns.create_topic(run, base, fifo=True, content_based_deduplication=content_based)
+    queue = sqs.create_queue(run, base, fifo=True)
+    sns.subscribe_queue(run, topic, queue, raw_message_delivery=True)
+    for kwargs in publishes:
+        run.target.client("sns").publish(TopicArn=topic.arn, **kwargs)
+    got = sqs.receive_all(run, queue, expected=None, timeout=5, quiet_s=1.0)
+    return {"scenario": name, "published": len(publishes), "delivered": len(got), "aws_delivers": expected,
+            "bodies": ", ".join(m["Body"] for m in got)}
+
+
+def fifo_topic_deduplication(run: Run) -> pd.DataFrame:
+    """Deduplication on SNS FIFO topics, fanned out to an SQS FIFO queue: a repeated publish with
+    the same MessageDeduplicationId, and with ContentBasedDeduplication the same body twice; the
+    queue must receive one copy of each message. ``aws_delivers`` is what AWS documents."""
+    def message(body: str, dedup: str | None = None) -> dict[str, Any]:
+        return {"Message": body, "MessageGroupId": "g", **({"MessageDeduplicationId": dedup} if dedup else {})}
+
+    scenarios = [
+        ("same deduplication id, two bodies", [message("first", "d1"), message("second", "d1")], 1, False),
+        ("content-based: a body published twice, then another", [message("same"), message("same"), message("other")], 2, True),
+    ]
+    with ThreadPoolExecutor(max_workers=len(scenarios)) as pool:
+        futures = [pool.submit(_fifo_topic_scenario, run, f"tdedup-{i}", name, publishes, expected, content_based=cbd)
+                   for i, (name, publishes, expected, cbd) in enumerate(scenarios)]
+        rows = [f.result() for f in futures]
+    return pd.DataFrame(rows).set_index("scenario")
+
+
+# -- failing subscribers: delivery retries and the subscription's dead-letter queue --------------
+DELIVERY_RETRIES = "https://docs.aws.amazon.com/sns/latest/dg/sns-message-delivery-retries.html"
+SUBSCRIPTION_DLQ = "https://docs.aws.amazon.com/sns/latest/dg/sns-dead-letter-queues.html"
+
+
+def no_delay_retries(retries: int) -> dict[str, Any]:
+    """An HTTP/S DeliveryPolicy that retries ``retries`` times at once (the immediate retry phase
+    only), so a failing endpoint sees ``retries + 1`` attempts within a second or so."""
+    return {"healthyRetryPolicy": {"numRetries": retries, "numNoDelayRetries": retries, "minDelayTarget": 1,
+                                   "maxDelayTarget": 1, "numMinDelayRetries": 0, "numMaxDelayRetries": 0,
+                                   "backoffFunction": "linear"}}
+
+
+@dataclass
+class FailingSubscribers:
+    """One publish to a topic with a healthy queue, a queue that was deleted and an HTTP endpoint
+    that answers 500, each failing subscription with its own DLQ: where the message went."""
+
+    published: int
+    healthy_received: int
+    deleted_queue_dlq: int  # copies in the DLQ of the subscription whose queue was deleted
+    http_attempts: int  # POSTs of the message the failing HTTP endpoint received
+    http_retries: int  # the retries its DeliveryPolicy asks for
+    http_dlq: int  # copies in the DLQ of the HTTP subscription
+    http_confirmed: bool
+    dlq_body: str = ""
+
+    def table(self) -> pd.DataFrame:
+        return pd.DataFrame([
+            {"subscriber": "healthy queue", "attempts": None, "received": self.healthy_received, "in its DLQ": None},
+            {"subscriber": "deleted queue", "attempts": None, "received": 0, "in its DLQ": self.deleted_queue_dlq},
+            {"subscriber": "HTTP endpoint answering 500", "attempts": self.http_attempts, "received": 0, "in its DLQ": self.http_dlq},
+        ]).set_index("subscriber")
+
+
+def failing_subscribers(run: Run, *, http_retries: int = 2, timeout: float = 8.0) -> FailingSubscribers:
+    """Publish one message to a topic with three subscribers: a healthy queue, a queue deleted
+    after subscribing (a client-side error: AWS does not retry it) and an HTTP endpoint that
+    refuses every notification with 500 (a server-side error: retried by its DeliveryPolicy).
+    Each failing subscription has a RedrivePolicy naming its own DLQ."""
+    client = run.target.client("sqs")
+    topic = sns.create_topic(run, "failing")
+    healthy = sqs.create_queue(run, "fail-healthy")
+    sns.subscribe_queue(run, topic, healthy, raw_message_delivery=True)
+    gone_dlq, http_dlq = sqs.create_queue(run, "fail-gone-dlq"), sqs.create_queue(run, "fail-http-dlq")
+    for dlq in (gone_dlq, http_dlq):
+        sqs.allow_senders(run, dlq, service=sns.PRINCIPAL, source_arns=[topic.arn])
+    gone = sqs.create_queue(run, "fail-gone")
+    sns.subscribe_queue(run, topic, gone, raw_message_delivery=True, dead_letter_queue=gone_dlq)
+    client.delete_queue(QueueUrl=gone.url)
+    run.forget(gone.url)
+    receipts = ReceiptLog(run.run_id)
+    body = json.dumps({"order": "o-1", "event": "order_paid"})
+    with HttpReceiver(receipts, path="failing-http", notification_status=500) as receiver:
+        sns.subscribe(run, topic, "http", receiver.url, dead_letter_queue=http_dlq, delivery_policy=no_delay_retries(http_retries))
+        confirmed = True
+        try:
+            receiver.wait_confirmed(topic.arn)
+        except TimeoutError:
+            confirmed = False
+            log.warning("the failing HTTP endpoint's subscription was not confirmed")
+        message_id = sns.publish(run, topic, body)
+        arrived = receive_all_at_once(run, {"healthy": (healthy, 1), "gone": (gone_dlq, 1), "http": (http_dlq, 1)},
+                                      quiet_s=0.0, timeout=timeout)  # a backend that drops them costs one timeout, not three
+        got, in_gone_dlq, in_http_dlq = arrived["healthy"], arrived["gone"], arrived["http"]
+        time.sleep(0.5)  # a late retry is an attempt too
+        attempts = sum(1 for doc in receiver.bodies if doc.get("MessageId") == message_id)
+    return FailingSubscribers(
+        published=1, healthy_received=len(got), deleted_queue_dlq=len(in_gone_dlq), http_attempts=attempts,
+        http_retries=http_retries, http_dlq=len(in_http_dlq), http_confirmed=confirmed,
+        dlq_body=(in_gone_dlq or in_http_dlq or [{"Body": ""}])[0]["Body"],
+    )

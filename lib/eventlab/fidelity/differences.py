@@ -86,6 +86,10 @@ KNOWN_DIFFERENCES: dict[str, dict[str, KnownDifference]] = {
             observed="accepted",
             reason="localstack/services/lambda_/provider.py validate_event_source_mapping checks the batch size against the batching window but never reads the queue's VisibilityTimeout",
         ),
+        "sns.http.retries": KnownDifference(
+            observed="1 attempts, then 1 in the subscription's DLQ",
+            reason="HttpTopicPublisher (localstack/services/sns/publisher.py) POSTs once with requests.post and, on an error status, sends the message to the subscription's DLQ at once: the DeliveryPolicy's retries are never made",
+        ),
         "sns.policy-syntax.numeric-over-limit": KnownDifference(
             observed="accepted",
             reason="localstack/services/sns/filter.py (FilterPolicyValidator._validate_rule) leaves the +-1e9 bound unchecked: 'AWS says they support only from -10^9 to 10^9 but seems to accept it'",
@@ -251,6 +255,14 @@ KNOWN_DIFFERENCES: dict[str, dict[str, KnownDifference]] = {
         "lambda.esm.visibility-below-timeout": KnownDifference(
             observed="accepted",
             reason="_create_esm never reads the queue's VisibilityTimeout, so a queue that hides a message for less time than the function may run is accepted",
+        ),
+        "sns.redrive.deleted-queue": KnownDifference(
+            observed="0 in the subscription's DLQ",
+            reason="_deliver_to_sqs (ministack/services/sns.py) logs 'SQS queue not found' and returns; no delivery path reads the subscription's RedrivePolicy, so an undeliverable message is dropped",
+        ),
+        "sns.http.retries": KnownDifference(
+            observed="1 attempts, then 0 in the subscription's DLQ",
+            reason="_deliver_to_http (ministack/services/sns.py) POSTs once and only logs a failure: neither the DeliveryPolicy nor the RedrivePolicy is read",
         ),
         "sqs.redrive.message-move-task": KnownDifference(
             observed="StartMessageMoveTask is refused with InvalidAction",

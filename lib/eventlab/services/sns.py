@@ -100,8 +100,13 @@ def subscribe(
     filter_policy: Mapping[str, Any] | None = None,
     filter_policy_scope: Literal["MessageAttributes", "MessageBody"] = "MessageAttributes",
     dead_letter_queue: sqs.Queue | None = None,
+    delivery_policy: Mapping[str, Any] | None = None,
 ) -> Subscription:
-    """Subscribe an endpoint to a topic and record the unsubscribe."""
+    """Subscribe an endpoint to a topic and record the unsubscribe.
+
+    ``dead_letter_queue`` becomes the subscription's RedrivePolicy (the queue's policy must let
+    the topic send to it: :func:`subscribe_queue` or :func:`eventlab.services.sqs.allow_senders`);
+    ``delivery_policy`` its DeliveryPolicy (retries of an HTTP/S endpoint)."""
     attrs: dict[str, str] = {}
     if raw_message_delivery:
         attrs["RawMessageDelivery"] = "true"
@@ -110,6 +115,8 @@ def subscribe(
         attrs["FilterPolicyScope"] = filter_policy_scope
     if dead_letter_queue is not None:
         attrs["RedrivePolicy"] = json.dumps({"deadLetterTargetArn": dead_letter_queue.arn})
+    if delivery_policy is not None:
+        attrs["DeliveryPolicy"] = json.dumps(delivery_policy)
     client = run.target.client("sns")
     arn = client.subscribe(
         TopicArn=topic.arn,

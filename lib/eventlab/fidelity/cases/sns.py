@@ -3,7 +3,8 @@
 One table of policies with AWS's verdict gives two cases each: ``sns.offline-policy.*`` asks
 eventlab's validator (:func:`eventlab.topology.filters.validate_filter_policy`, which must
 agree) and ``sns.policy-syntax.*`` asks the backend's ``Subscribe``. ``sns.filter.*`` publish
-a few messages through a filtered subscription and say which arrived.
+a few messages through a filtered subscription and say which arrived. ``sns.redrive.*`` and
+``sns.http.*`` publish to failing subscribers (a deleted queue, an HTTP endpoint answering 500).
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from eventlab.fidelity.model import Case, doc
+from eventlab.experiments.sns import DELIVERY_RETRIES, SUBSCRIPTION_DLQ, failing_subscribers
+from eventlab.fidelity.model import Case, Unsupported, doc
 from eventlab.run import Run
 from eventlab.services import sns, sqs
 from eventlab.topology import PatternError
@@ -221,4 +223,31 @@ def _filtering_cases() -> list[Case]:
     ]
 
 
-CASES = [*_syntax_cases(), *_filtering_cases()]
+# -- failing subscribers: delivery retries and the subscription's dead-letter queue --------------
+HTTP_RETRIES = 2  # the DeliveryPolicy's immediate retries: AWS makes HTTP_RETRIES + 1 attempts
+
+
+def deleted_queue(run: Run) -> str:
+    report = failing_subscribers(run, http_retries=HTTP_RETRIES)
+    return f"{report.deleted_queue_dlq} in the subscription's DLQ"
+
+
+def http_retries(run: Run) -> str:
+    report = failing_subscribers(run, http_retries=HTTP_RETRIES)
+    if not report.http_confirmed:
+        raise Unsupported("the HTTP endpoint's subscription was never confirmed")
+    return f"{report.http_attempts} attempts, then {report.http_dlq} in the subscription's DLQ"
+
+
+DELIVERY_CASES = [
+    Case("sns.redrive.deleted-queue", "sns", "a message SNS cannot deliver to a deleted queue goes to the subscription's dead-letter queue",
+         "1 in the subscription's DLQ",
+         doc(SUBSCRIPTION_DLQ, "Messages that can't be delivered because of client-side errors (for example, the subscribed endpoint was deleted) are moved to the subscription's dead-letter queue, without retries."),
+         deleted_queue),
+    Case("sns.http.retries", "sns", "an HTTP endpoint that answers 500 is retried as its delivery policy says, then the message goes to the subscription's DLQ",
+         f"{HTTP_RETRIES + 1} attempts, then 1 in the subscription's DLQ",
+         doc(DELIVERY_RETRIES, "The delivery policy defines how Amazon SNS retries the delivery of messages when server-side errors occur; when it is exhausted, SNS discards the message unless a dead-letter queue is attached to the subscription."),
+         http_retries),
+]
+
+CASES = [*_syntax_cases(), *_filtering_cases(), *DELIVERY_CASES]

@@ -25,10 +25,12 @@ VISIBILITY = f"{DEVELOPER_GUIDE}/sqs-visibility-timeout.html"
 DEAD_LETTER = f"{DEVELOPER_GUIDE}/sqs-dead-letter-queues.html"
 MESSAGE_QUOTAS = f"{DEVELOPER_GUIDE}/quotas-messages.html"
 SET_QUEUE_ATTRIBUTES = f"{API}/API_SetQueueAttributes.html"
+CREATE_QUEUE = f"{API}/API_CreateQueue.html"
 SEND_MESSAGE = f"{API}/API_SendMessage.html"
 SEND_MESSAGE_BATCH = f"{API}/API_SendMessageBatch.html"
 START_MESSAGE_MOVE_TASK = f"{API}/API_StartMessageMoveTask.html"
 MIB = 1_048_576
+OLD_MAX_MESSAGE = 262_144  # the limit until 2025, and still some emulators' default
 
 
 def _code(error: ClientError) -> str:
@@ -161,6 +163,18 @@ def message_size(run: Run) -> str:
     return "; ".join(verdicts)
 
 
+def default_message_size(run: Run) -> str:
+    """A queue created without MaximumMessageSize: its default, and a message just over 256 KiB."""
+    queue = _queue(run)
+    default = sqs.get_queue_attributes(run, queue).get("MaximumMessageSize")
+    try:
+        _send(run, queue, "x" * (OLD_MAX_MESSAGE + 1))
+        verdict = "accepted"
+    except ClientError as error:
+        verdict = f"rejected with {_code(error)}"
+    return f"MaximumMessageSize {default}; {OLD_MAX_MESSAGE + 1} bytes {verdict}"
+
+
 def batch_entries(run: Run) -> str:
     queue = _queue(run)
     client = run.target.client("sqs")
@@ -254,6 +268,10 @@ CASES = [
          f"{MIB} bytes accepted; {MIB + 1} bytes rejected with InvalidParameterValue",
          doc(MESSAGE_QUOTAS, "The maximum message size is 1 MiB (1,048,576 bytes)."),
          message_size),
+    Case("sqs.size.default-max", "sqs", "a queue created without MaximumMessageSize takes messages up to 1 MiB",
+         f"MaximumMessageSize {MIB}; {OLD_MAX_MESSAGE + 1} bytes accepted",
+         doc(CREATE_QUEUE, "MaximumMessageSize: valid values an integer from 1,024 bytes (1 KiB) to 1,048,576 bytes (1 MiB). Default: 1,048,576 bytes (1 MiB)."),
+         default_message_size),
     Case("sqs.batch.ten-entries", "sqs", "a batch holds at most 10 entries",
          "rejected with TooManyEntriesInBatchRequest",
          doc(SEND_MESSAGE_BATCH, "You can send up to 10 messages in one SendMessageBatch; more give TooManyEntriesInBatchRequest."),

@@ -24,10 +24,15 @@ class HttpReceiver:
     - Lambda sink: a handler POSTs ``{"consumer": ..., "items": [{"payload", "received_ns"}]}``
       to :attr:`sink_url` (:mod:`eventlab.measure.sink`); recorded under path ``lambda``.
     - Anything else POSTed that holds a probe is recorded too.
+
+    ``notification_status`` is the HTTP status it answers each notification with, after recording
+    it: 200, or e.g. 500 to play a failing subscriber whose every delivery attempt is counted.
     """
 
-    def __init__(self, receipts: ReceiptLog, *, path: str = "http", sink_path: str = "lambda", host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, receipts: ReceiptLog, *, path: str = "http", sink_path: str = "lambda", host: str = "127.0.0.1", port: int = 0,
+                 notification_status: int = 200) -> None:
         self.receipts = receipts
+        self.notification_status = notification_status
         self.path = path
         self.sink_label = sink_path
         self.confirmed: list[str] = []
@@ -89,7 +94,7 @@ class HttpReceiver:
             return 200
         self.bodies.append(doc)
         self.receipts.record_payload(doc, path=self.path, consumer="http", received_ns=received_ns, source=doc.get("MessageId", ""))
-        return 200
+        return self.notification_status
 
     def wait_confirmed(self, topic_arn: str, timeout: float = 10.0) -> None:
         """Block until SNS has asked this server to confirm a subscription to ``topic_arn``."""
