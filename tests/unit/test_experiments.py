@@ -94,3 +94,25 @@ def test_import_bindings_imports_generated_source_as_a_module(tmp_path) -> None:
     module = import_bindings(source, "eventlab_test_bindings", tmp_path)
     assert module.Thing("x").name == "x"
     assert (tmp_path / "eventlab_test_bindings.py").read_text() == source
+
+
+def test_a_projection_folds_events_in_order_and_skips_what_it_already_folded() -> None:
+    events = st.account_events(3, 12, seed=3)
+    assert sorted({e["account"] for e in events}) == ["acct-0", "acct-1", "acct-2"]
+    live = st.fold_all(events)
+    assert all(a.version == 12 and a.gaps == 0 for a in live.values())
+    # folding again from the middle changes nothing: every event is already folded
+    assert st.fold_all(events[len(events) // 2:], live) == live
+    # out of order, the projection notices (a gap) and its balances may differ
+    shuffled = st.fold_all(list(reversed(events)))
+    assert any(a.gaps for a in shuffled.values())
+
+
+def test_a_projection_rejects_a_withdrawal_beyond_the_balance() -> None:
+    state = st.fold_all([
+        {"account": "a", "version": 1, "type": "opened", "amount": 0},
+        {"account": "a", "version": 2, "type": "withdrew", "amount": 5},
+        {"account": "a", "version": 3, "type": "deposited", "amount": 7},
+    ])
+    assert state["a"] == st.Account(balance=7, version=3, rejected=1, gaps=0)
+    assert st.projection_frame(state).loc["a", "balance"] == 7
