@@ -333,7 +333,7 @@ CASES += [
          "ParentShardId and AdjacentParentShardId are the merged shards",
          doc(MERGE_SHARDS, "MergeShards merges two adjacent shards into one; the child records ParentShardId and AdjacentParentShardId."),
          merge_lineage),
-    Case("kinesis.limits.record-size", "kinesis", "a record's data blob is at most 1 MiB",
+    Case("kinesis.limits.record-size", "kinesis", "a record's data blob is at most 1 MiB by default (a stream's maximum until UpdateMaxRecordSize raises it)",
          f"{MIB} bytes accepted; {MIB + 1} bytes rejected with ValidationException",
          doc(PUT_RECORD_API, "The data blob, the payload before base64 encoding, can be up to 1 MiB."),
          record_size),
