@@ -54,6 +54,51 @@ def test_a_scaled_down_quota_throttles_only_the_load_above_it(run: Run) -> None:
     assert st.plot_quota([below, above]).axes
 
 
+def test_the_same_load_is_admitted_faster_by_two_shards_than_by_one(run: Run) -> None:
+    quota = KinesisQuota().scaled(0.02)  # 20 records/s per shard: a busy emulator still offers twice that
+    retry = RetryPolicy(max_attempts=40, base_s=0.05, cap_s=0.5, seed=3)
+    one, two = st.offer_to_shard_counts(run, quota, LoadSpec(rate=40, count=120, batch=20, threads=2, keys=8), retry=retry)
+    assert (one.shards, two.shards) == (1, 2)
+    f1, f2 = one.figures, two.figures
+    assert f1["accepted"] == f2["accepted"] == 120
+    assert f1["refused_record_attempts"] > f2["refused_record_attempts"]
+    assert len(one.refused_per_shard) == 1 and sum(one.refused_per_shard.values()) == f1["refused_record_attempts"]
+    assert len(two.admitted_per_shard) == 2  # the keys spread over both shards
+    assert f2["admitted_rate"] > f1["admitted_rate"]
+
+
+def test_retrying_only_failed_entries_reorders_a_key_and_retrying_in_order_does_not(run: Run) -> None:
+    stream = kinesis.create_stream(run, "order", shard_count=1, encrypted=False)
+    quota = KinesisQuota().scaled(0.05)
+    failed = st.retry_failed_entries(run, stream, quota)
+    assert failed.refused_first == [1]
+    assert failed.read == [0, 2, 3, 1] and failed.inversions == 2
+    kept = st.retry_in_order(run, stream, quota)
+    assert kept.refused_first == [1] and kept.read == [0, 1, 2, 3]
+
+
+def test_a_projection_rebuilt_or_replayed_from_the_stream_equals_the_live_one(run: Run) -> None:
+    stream = kinesis.create_stream(run, "events", shard_count=2, encrypted=False)
+    client = run.target.client("kinesis")
+    events = st.account_events(4, 10)
+    half = len(events) // 2
+    with st.LiveProjection(client, stream.name, interval_s=0.1) as live:
+        st.append_events(client, stream.name, events[:half])
+        assert live.wait_for(half)
+        snapshot, positions = live.checkpoint()
+        st.append_events(client, stream.name, events[half:])
+        assert live.wait_for(len(events))
+        current = live.snapshot()
+    assert current == st.fold_all(events)
+    assert st.rebuild(client, stream.name) == current
+    by_sequence = st.replay_from(client, stream.name, snapshot, positions, "AT_SEQUENCE_NUMBER")
+    assert by_sequence.state == current and by_sequence.skipped == len(positions)
+    after = st.replay_from(client, stream.name, snapshot, positions, "AFTER_SEQUENCE_NUMBER")
+    assert after.state == current and after.skipped == 0 and after.read == len(events) - half
+    by_time = st.replay_from(client, stream.name, snapshot, positions, "AT_TIMESTAMP")
+    assert by_time.state == current and by_time.skipped >= len(positions)
+
+
 def test_firehose_objects_are_read_back_compressed_or_not(run: Run) -> None:
     bucket = s3.create_bucket(run, "fh")
     stream = firehose.create_delivery_stream_to_s3(run, "fh", bucket, buffer_seconds=0, compression="GZIP")

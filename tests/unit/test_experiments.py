@@ -107,3 +107,25 @@ def test_the_wait_before_a_replay_is_aws_advice_on_aws_and_none_on_an_emulator()
     assert ev.archive_wait_seconds(local, -1) == 0
     assert ev.archive_wait_seconds(aws, 5) == 5 and ev.archive_wait_seconds(local, 2.5) == 2.5
     assert ev.wait_for_archive(local, -1) == 0  # returns at once
+
+
+def test_a_projection_folds_events_in_order_and_skips_what_it_already_folded() -> None:
+    events = st.account_events(3, 12, seed=3)
+    assert sorted({e["account"] for e in events}) == ["acct-0", "acct-1", "acct-2"]
+    live = st.fold_all(events)
+    assert all(a.version == 12 and a.gaps == 0 for a in live.values())
+    # folding again from the middle changes nothing: every event is already folded
+    assert st.fold_all(events[len(events) // 2:], live) == live
+    # out of order, the projection notices (a gap) and its balances may differ
+    shuffled = st.fold_all(list(reversed(events)))
+    assert any(a.gaps for a in shuffled.values())
+
+
+def test_a_projection_rejects_a_withdrawal_beyond_the_balance() -> None:
+    state = st.fold_all([
+        {"account": "a", "version": 1, "type": "opened", "amount": 0},
+        {"account": "a", "version": 2, "type": "withdrew", "amount": 5},
+        {"account": "a", "version": 3, "type": "deposited", "amount": 7},
+    ])
+    assert state["a"] == st.Account(balance=7, version=3, rejected=1, gaps=0)
+    assert st.projection_frame(state).loc["a", "balance"] == 7

@@ -104,6 +104,24 @@ def test_put_records_fails_per_record_in_order_like_aws() -> None:
     quota.remove()
 
 
+def test_put_records_refusals_are_counted_per_shard() -> None:
+    clock = FakeClock()
+    kinesis = client("kinesis")
+    quota = QuotaEmulator(kinesis=KinesisQuota(records_per_s=1), clock=clock)
+    half = 2**127
+    quota.set_shards(STREAM, [(0, half - 1, "shard-low"), (half, 2**128 - 1, "shard-high")])
+    quota.install(kinesis)
+    low, high = (str(h) for h in (1, half + 1))
+    records = [{"Data": b"x", "PartitionKey": "k", "ExplicitHashKey": h} for h in (low, low, low, high, high)]
+    service = FakeService(kinesis)
+    service.add({"FailedRecordCount": 0, "Records": [{"SequenceNumber": "1", "ShardId": "shard-low"}, {"SequenceNumber": "2", "ShardId": "shard-high"}]})
+    kinesis.put_records(StreamName=STREAM, Records=records)
+    assert quota.per_resource("kinesis") == {f"{STREAM}/shard-low": 2, f"{STREAM}/shard-high": 1}
+    assert quota.per_resource("kinesis", refused=False) == {f"{STREAM}/shard-low": 1, f"{STREAM}/shard-high": 1}
+    assert quota.throttled("kinesis", "PutRecords") == 3
+    quota.remove()
+
+
 def test_sqs_fifo_quota_limits_each_action_separately_and_skips_standard_queues() -> None:
     clock = FakeClock()
     sqs = client("sqs")

@@ -82,6 +82,14 @@ KNOWN_DIFFERENCES: dict[str, dict[str, KnownDifference]] = {
             observed="one batch at a time",
             reason="each mapping has one poller thread (EsmWorker.poller_loop in esm_worker.py) that calls SqsPoller.poll_events, which invokes the function for a batch and waits for it before it polls again: batches never overlap, however many messages wait",
         ),
+        "kinesis.limits.shard-write-throttle": KnownDifference(
+            observed="2500 of 2500 records accepted",
+            reason="localstack/services/kinesis/provider.py forwards PutRecords to kinesis-mock, which enforces no per-shard write rate, so nothing answers ProvisionedThroughputExceededException",
+        ),
+        "kinesis.limits.record-size-10mib": KnownDifference(
+            observed="UpdateMaxRecordSize rejected with AccessDeniedException",
+            reason="KinesisProvider (localstack/services/kinesis/provider.py) has no update_max_record_size and forwards the call to kinesis-mock, which does not know the action and answers AccessDeniedException ('Unable to determine service/operation name to be authorized'); kinesis-mock also refuses any data blob over 1 MiB",
+        ),
         "lambda.esm.visibility-below-timeout": KnownDifference(
             observed="accepted",
             reason="localstack/services/lambda_/provider.py validate_event_source_mapping checks the batch size against the batching window but never reads the queue's VisibilityTimeout",
@@ -236,6 +244,14 @@ KNOWN_DIFFERENCES: dict[str, dict[str, KnownDifference]] = {
         "kinesis.reshard.split-lineage": KnownDifference(
             observed="2 children of the parent: yes; parent closed: gone from the shard list",
             reason="_split_shard (ministack/services/kinesis.py) creates the two children with the parent's id as ParentShardId, then deletes the parent (del stream['shards'][shard_id]) instead of closing it, so ListShards no longer shows it and its records cannot be read to the end",
+        ),
+        "kinesis.limits.shard-write-throttle": KnownDifference(
+            observed="2500 of 2500 records accepted",
+            reason="_put_record and _put_records (ministack/services/kinesis.py) append every record to its shard without any per-shard rate: MiniStack never answers ProvisionedThroughputExceededException",
+        ),
+        "kinesis.limits.record-size-10mib": KnownDifference(
+            observed="UpdateMaxRecordSize rejected with InvalidAction",
+            reason="MiniStack's Kinesis has no UpdateMaxRecordSize handler (ministack/services/kinesis.py answers 'Unknown action'), and _put_record refuses any data blob over 1,048,576 bytes whatever the stream's maximum",
         ),
         # Event source mappings (ministack/services/lambda_svc.py, _create_esm): BatchSize and
         # MaximumBatchingWindowInSeconds are stored as given; only the scaling configuration, the

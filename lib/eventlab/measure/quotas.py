@@ -231,6 +231,14 @@ class QuotaEmulator:
             if (service is None or e.service == service) and (operation is None or e.operation == operation)
         )
 
+    def per_resource(self, service: str, *, refused: bool = True) -> Counter[str]:
+        """Refused (or admitted) records per resource: per ``stream/shard`` for Kinesis writes."""
+        counts: Counter[str] = Counter()
+        for e in self.events if refused else self.admitted:
+            if e.service == service:
+                counts[e.resource] += e.records
+        return counts
+
     def admitted_count(self, service: str | None = None, operation: str | None = None) -> int:
         """Calls (or PutRecords records) the quota let through."""
         return sum(
@@ -323,7 +331,9 @@ class QuotaEmulator:
             self.accepted["kinesis.PutRecords"] += len(records) - len(refused)
         if not refused:
             return
-        self._refuse("kinesis", "PutRecords", stream, len(refused))
+        per_shard = Counter(verdicts[i][1] for i in refused)
+        for shard, count in per_shard.items():  # one event per shard, so refusals count per shard
+            self._refuse("kinesis", "PutRecords", f"{stream}/{shard}", count)
         failures = {i: self._write_message(stream, verdicts[i][1]) for i in refused}
         if len(refused) == len(records):
             # AWS answers 200 with every record failed, not an exception.

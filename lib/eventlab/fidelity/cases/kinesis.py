@@ -11,6 +11,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from eventlab.experiments import streams
 from eventlab.fidelity.model import Case, doc
 from eventlab.run import Run
 from eventlab.services import cloudwatch, kinesis
@@ -298,8 +299,33 @@ def put_records_count(run: Run) -> str:
     return "accepted"
 
 
+def shard_write_throttle(run: Run) -> str:
+    stream, _ = _stream(run)
+    sent, refused = streams.burst(run.target.client("kinesis"), stream.name)
+    if refused:
+        return "some records refused with ProvisionedThroughputExceededException"
+    return f"{sent} of {sent} records accepted"
+
+
+def record_size_10mib(run: Run) -> str:
+    stream, _ = _stream(run)
+    return streams.large_records(run.target.client("kinesis"), stream, key=KEY)
+
+
 MIB = 1_048_576
+LARGE_RECORDS = "https://docs.aws.amazon.com/streams/latest/dev/large-records.html"
+QUOTAS = "https://docs.aws.amazon.com/streams/latest/dev/service-sizes-and-limits.html"
 CASES += [
+    Case("kinesis.limits.shard-write-throttle", "kinesis", "a shard refuses writes beyond 1,000 records/s",
+         "some records refused with ProvisionedThroughputExceededException",
+         doc(QUOTAS, "Each shard supports writes up to 1,000 records per second, up to a maximum data write of 1 MiB per second; "
+                     "above that, PutRecords fails the records over the limit with ProvisionedThroughputExceededException."),
+         shard_write_throttle),
+    Case("kinesis.limits.record-size-10mib", "kinesis", "a stream raised to 10 MiB takes a 10 MiB record and refuses a larger one",
+         f"{10 * MIB} bytes accepted; {10 * MIB + 1} bytes rejected with ValidationException",
+         doc(LARGE_RECORDS, "Kinesis Data Streams accepts records up to 10 MiB once UpdateMaxRecordSize has raised the stream's "
+                            "maximum record size (1 to 10 MiB; 1 MiB by default); the size counts the data blob and the partition key."),
+         record_size_10mib),
     Case("kinesis.reshard.split-lineage", "kinesis", "SplitShard closes the parent and opens two children that name it",
          "2 children of the parent: yes; parent closed: yes",
          doc(SPLIT_SHARD, "SplitShard splits a shard into two new shards; the original shard is closed, and each child's ParentShardId is the parent."),
@@ -308,7 +334,7 @@ CASES += [
          "ParentShardId and AdjacentParentShardId are the merged shards",
          doc(MERGE_SHARDS, "MergeShards merges two adjacent shards into one; the child records ParentShardId and AdjacentParentShardId."),
          merge_lineage),
-    Case("kinesis.limits.record-size", "kinesis", "a record's data blob is at most 1 MiB",
+    Case("kinesis.limits.record-size", "kinesis", "a record's data blob is at most 1 MiB by default (a stream's maximum until UpdateMaxRecordSize raises it)",
          f"{MIB} bytes accepted; {MIB + 1} bytes rejected with ValidationException",
          doc(PUT_RECORD_API, "The data blob, the payload before base64 encoding, can be up to 1 MiB."),
          record_size),
