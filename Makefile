@@ -88,6 +88,7 @@ $(LS_STAMP): $(LS_DIR)/requirements.lock $(LS_DIR)/pyproject.toml emulators/lamb
 	    echo "make: building $(LS_VENV) failed (above: the package pip could not install). Check access to PyPI," >&2; \
 	    echo "then run \`make setup-localstack\` again; \`rm -rf $(LS_VENV)\` first starts it over." >&2; \
 	    echo "Or do without LocalStack: make test BACKEND=ministack / make run BACKEND=ministack" >&2; exit 1; }; \
+	$(LS_PY) -m eventlab_localstack.catalog >/dev/null || echo "make: LocalStack's service catalog index was not built; the first LocalStack start builds it (in a child process)" >&2; \
 	touch $(LS_STAMP); echo "environment ready: $(LS_VENV) ($$($(LS_PY) --version), LocalStack for the embedded emulator)"
 
 # Headless Chromium for the tests of the results page and of `make lab` (Debian's chromium

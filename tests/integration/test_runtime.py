@@ -100,6 +100,18 @@ def test_stop_ends_every_child_kinesis_mock_included(tmp_path: Path) -> None:
     assert alive == [], f"left running: {[p.cmdline() for p in alive]}"
 
 
+def test_a_new_state_folder_loads_the_service_catalog_index_instead_of_building_it(tmp_path: Path) -> None:
+    """Finding no index of AWS's services, LocalStack builds one in its own process on the first
+    request and keeps every service specification it read (~370 MB resident). eventlab's plugin
+    (eventlab_localstack.catalog) puts the environment's index where LocalStack looks first."""
+    with EmbeddedLocalStack(state_dir=tmp_path / "ls") as runtime:
+        Target.localstack(runtime.endpoint_url).client("sqs").list_queues()
+        static_libs = runtime.filesystem_root / "usr" / "lib" / "localstack"
+        assert list(static_libs.glob("service-catalog-*.dill")), f"no index in {static_libs}"
+        assert not list((runtime.filesystem_root / "var" / "lib" / "localstack" / "cache").glob("service-catalog-*")), \
+            "LocalStack built an index of its own"
+
+
 def test_every_socket_of_the_emulator_tree_is_on_loopback(localstack: EmbeddedLocalStack, run: Run) -> None:
     """The README's promise: LocalStack, kinesis-mock and the Lambda handler processes all
     listen on 127.0.0.1 only (LocalStack's own defaults bind 0.0.0.0 for two of them)."""

@@ -19,6 +19,7 @@ def test_every_entry_point_is_registered_and_loads() -> None:
         (plugin.GATEWAY_SERVER_GROUP, plugin.GATEWAY_SERVER_NAME),
         (plugin.KINESIS_HOOK_GROUP, plugin.KINESIS_HOOK_NAME),
         ("localstack.hooks.on_infra_start", "eventlab_localstack_fixes"),
+        ("localstack.hooks.on_infra_start", "eventlab_service_catalog"),
     ]
     for group, name in wanted:
         (entry,) = [ep for ep in importlib.metadata.entry_points(group=group) if ep.name == name]
