@@ -55,6 +55,9 @@ def check_prefix(prefix: str) -> str:
 # found by prefix must have its place here: a unit test checks that every one has).
 DELETION_ORDER = (
     "schemas:registry",
+    "pipes:pipe",
+    "scheduler:schedule",
+    "scheduler:schedule-group",
     "sns:subscription",
     "lambda:event-source-mapping",
     "events:rule",

@@ -21,7 +21,9 @@ from eventlab.services import (
     kms,
     lambda_,
     logs,
+    pipes,
     s3,
+    scheduler,
     schemas,
     ses,
     sns,
@@ -29,5 +31,5 @@ from eventlab.services import (
     tags,
 )
 
-__all__ = ["eventbridgev2", "events", "firehose", "iam", "kinesis", "kms", "lambda_", "logs", "s3", "schemas", "ses", "sns",
-           "sqs", "tags"]
+__all__ = ["eventbridgev2", "events", "firehose", "iam", "kinesis", "kms", "lambda_", "logs", "pipes", "s3", "scheduler",
+           "schemas", "ses", "sns", "sqs", "tags"]

@@ -9,13 +9,14 @@ from eventlab.fidelity.cases import (
     kinesis,
     lambda_,
     patterns,
+    scheduler,
     sns,
     sqs,
 )
 from eventlab.fidelity.model import Case
 
 CASES: list[Case] = [*events.CASES, *patterns.CASES, *eventbridgev2.CASES, *sns.CASES, *sqs.CASES, *firehose.CASES,
-                     *kinesis.CASES, *lambda_.CASES]
+                     *kinesis.CASES, *lambda_.CASES, *scheduler.CASES]
 
 
 def by_service() -> dict[str, list[Case]]:
