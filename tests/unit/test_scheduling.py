@@ -100,3 +100,14 @@ def test_a_pipes_sqs_record_is_unwrapped_to_the_message_body() -> None:
     assert pipes.record_body('{"kind": "order"}') == '{"kind": "order"}'
     assert pipes.record_body("plain text") == "plain text"
 
+
+
+def test_the_time_line_shows_a_delivery_or_says_there_was_none() -> None:
+    from eventlab.experiments.scheduling import OneTime
+
+    when = datetime(2026, 12, 2, 3, 30, 12, tzinfo=UTC)
+    fired = OneTime(expression=scheduler.at_expression(when), scheduled_at=when, input="{}", bodies=["{}"], lag_s=4.2)
+    silent = OneTime(expression=scheduler.at_expression(when), scheduled_at=when, input="{}", waited_s=15.0)
+    assert "+4.2 s" in " ".join(t.get_text() for t in fired.plot().axes[0].get_legend().get_texts())
+    assert "nothing received in 15 s" in [t.get_text() for t in silent.plot().axes[0].texts]
+    assert not silent.fired and "does not fire" in silent.summary()

@@ -13,6 +13,8 @@ what the experiment creates) and uses only clients from ``run.target``.
 - :mod:`eventlab.experiments.practices`: idempotency, DLQs, backoff, polling cost (notebook 09).
 - :mod:`eventlab.experiments.faults`: the ways duplicates arise, and that nothing is lost (notebook 01).
 - :mod:`eventlab.experiments.sqs`, :mod:`.sns`, :mod:`.troubleshooting`: notebooks 01, 02 and 08.
+- :mod:`eventlab.experiments.scheduling`: a one-time schedule measured, refused expressions, a filtered
+  pipe (notebook 11).
 
 The primitives they are built from (drain a queue, read a shard, redrive a DLQ) live in
 :mod:`eventlab.services`; the measuring toolkit (load, consumers, analysis) in :mod:`eventlab.measure`.

@@ -18,6 +18,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
 from eventlab.run import Run
 from eventlab.services import pipes, scheduler, sqs
@@ -26,7 +28,7 @@ log = logging.getLogger(__name__)
 
 # How long to wait past a schedule's time for its message: AWS invokes within the minute it names
 # (60-second precision, FlexibleTimeWindow OFF); MiniStack's sweep runs every 10 seconds.
-FIRE_WAIT_S = {"aws": 90.0, "emulator": 20.0}
+FIRE_WAIT_S = {"aws": 90.0, "emulator": 15.0}
 PIPE_WAIT_S = {"aws": 60.0, "emulator": 6.0}  # for the matching message, once the pipe runs
 PIPE_START_S = 180.0  # a new pipe on AWS takes a minute or two to reach RUNNING
 QUIET_S = 3.0  # after the first delivery, how long to wait for a second one
@@ -58,6 +60,26 @@ class OneTime:
                     "(this backend stores schedules but does not fire them)")
         lag = f"{self.lag_s:.1f} s after the scheduled time" if self.lag_s is not None else "at an unknown time"
         return f"{self.expression}: delivered {len(self.bodies)} time(s), first {lag}, body {self.bodies[0]!r}"
+
+    def plot(self) -> Figure:
+        """The schedule on a time line: its time, the minute AWS may invoke it in (60-second
+        precision, FlexibleTimeWindow OFF), and when SQS received its message (if it did)."""
+        fig = Figure(figsize=(7, 2.2), layout="constrained")
+        FigureCanvasAgg(fig)
+        ax = fig.add_subplot()
+        minute_start = -float(self.scheduled_at.second)
+        ax.axvspan(minute_start, minute_start + 60, color="tab:blue", alpha=0.15, label="AWS invokes within this minute")
+        ax.axvline(0, color="tab:blue", label=f"scheduled: {self.expression}")
+        if self.lag_s is not None:
+            ax.plot([self.lag_s], [0.5], "o", color="tab:green", markersize=10, label=f"received by SQS (+{self.lag_s:.1f} s)")
+        else:
+            ax.text(minute_start + 62, 0.5, f"nothing received in {self.waited_s:.0f} s", va="center", color="tab:red")
+        ax.set_xlim(minute_start - 5, minute_start + 100)
+        ax.set_yticks([])
+        ax.set_xlabel("seconds from the scheduled time")
+        ax.legend(loc="upper right", fontsize=8)
+        ax.set_title("a one-time schedule: when it was due, and when its message arrived")
+        return fig
 
 
 def one_time_delivery(
