@@ -111,3 +111,37 @@ def test_the_time_line_shows_a_delivery_or_says_there_was_none() -> None:
     assert "+4.2 s" in " ".join(t.get_text() for t in fired.plot().axes[0].get_legend().get_texts())
     assert "nothing received in 15 s" in [t.get_text() for t in silent.plot().axes[0].texts]
     assert not silent.fired and "does not fire" in silent.summary()
+
+
+class Recorder:
+    """A target whose clients record each call and answer what create_schedule needs."""
+
+    is_emulated = True
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str, dict[str, Any]]] = []
+
+    def client(self, service: str) -> Any:
+        calls = self.calls
+
+        class Client:
+            def __getattr__(self, operation: str) -> Any:
+                def call(**kwargs: Any) -> dict[str, Any]:
+                    calls.append((service, operation, kwargs))
+                    return {"Role": {"Arn": "arn:aws:iam::000000000000:role/r"}, "ScheduleArn": "arn:aws:scheduler:::schedule/default/s"}
+                return call
+
+        return Client()
+
+
+def test_a_schedule_without_a_role_gets_one_that_may_only_send_to_its_target() -> None:
+    target = Recorder()
+    run = Run(target)  # type: ignore[arg-type]
+    scheduler.create_schedule(run, "s", expression="at(2026-12-02T03:30:00)", target_arn=QUEUE, input="{}")
+    (trust,) = [json.loads(k["AssumeRolePolicyDocument"]) for s, op, k in target.calls if op == "create_role"]
+    (policy,) = [json.loads(k["PolicyDocument"]) for s, op, k in target.calls if op == "put_role_policy"]
+    (created,) = [k for s, op, k in target.calls if op == "create_schedule"]
+    assert trust["Statement"][0]["Principal"] == {"Service": "scheduler.amazonaws.com"}
+    assert [(s["Action"], s["Resource"]) for s in policy["Statement"]] == [(["sqs:SendMessage"], [QUEUE])]
+    assert created["FlexibleTimeWindow"] == {"Mode": "OFF"} and created["Target"]["Input"] == "{}"
+    assert [r.kind for r in run.resources] == ["iam:role", "scheduler:schedule"]

@@ -89,7 +89,7 @@ KNOWN_DIFFERENCES: dict[str, dict[str, KnownDifference]] = {
         ),
         # EventBridge Scheduler (localstack/services/scheduler/provider.py) is moto's store with an
         # expression check; LocalStack 2026.3.0 has no EventBridge Pipes provider at all.
-        "scheduler.one-time.delivers-once": KnownDifference(
+        "scheduler.at.delivers-input": KnownDifference(
             observed="the schedule was stored but never fired",
             reason="SchedulerProvider keeps schedules in moto's EventBridgeSchedulerBackend and only validates the expression on create; nothing in it (or in moto) ever invokes a schedule's target",
             outcome="unsupported",

@@ -129,12 +129,13 @@ def create_send_role(run: Run, base: str, target_arn: str) -> iam.Role:
 
 
 def create_schedule(
-    run: Run, base: str, *, expression: str, target_arn: str, role: iam.Role, input: str,
+    run: Run, base: str, *, expression: str, target_arn: str, input: str, role: iam.Role | None = None,
     group: ScheduleGroup | None = None, action_after_completion: str = "NONE",
     message_group_id: str | None = None, timezone: str = "UTC",
 ) -> Schedule:
     """A schedule that sends ``input`` to an SQS queue at ``expression``'s times, exactly then
     (FlexibleTimeWindow OFF); checked first (:func:`schedule_problems`), ValueError if refused.
+    Without ``role``, a role of the run is made that may only send to ``target_arn``.
 
     With ``action_after_completion="DELETE"`` Scheduler deletes a one-time schedule once it has
     run; the run's deletion of it is then a no-op.
@@ -143,6 +144,7 @@ def create_schedule(
                                      action_after_completion=action_after_completion, message_group_id=message_group_id):
         raise ValueError(f"schedule {base!r}: " + "; ".join(problems))
     name = run.name(base, max_length=MAX_NAME)
+    role = role or create_send_role(run, base, target_arn)
     group_name = group.name if group else DEFAULT_GROUP
     target: dict[str, Any] = {"Arn": target_arn, "RoleArn": role.arn, "Input": input}
     if message_group_id is not None:

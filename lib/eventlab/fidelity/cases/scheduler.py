@@ -44,7 +44,7 @@ def pipe_filter(run: Run) -> str:
 
 CASES: list[Case] = [
     Case(
-        id="scheduler.one-time.delivers-once", service="scheduler",
+        id="scheduler.at.delivers-input", service="scheduler",
         behaviour="a one-time at() schedule (FlexibleTimeWindow OFF) to an SQS queue sends its Input once",
         verdict="delivered 1 time(s), with its Input as the body",
         source=doc(SCHEDULE_TYPES, "a one-time schedule invokes its target only once, at the time it names, with 60-second "
