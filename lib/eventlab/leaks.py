@@ -56,6 +56,9 @@ def check_prefix(prefix: str) -> str:
 DELETION_ORDER = (
     "schemas:registry",
     "eventbridgev2:subscriber",
+    "pipes:pipe",
+    "scheduler:schedule",
+    "scheduler:schedule-group",
     "sns:subscription",
     "lambda:event-source-mapping",
     "events:rule",

@@ -134,15 +134,3 @@ def test_s3_sends_object_created_to_the_default_bus(run: Run) -> None:
         assert seen.event["detail"]["bucket"]["name"] == seen.bucket and seen.event["detail"]["object"]["key"] == seen.key
     else:
         assert not holds, "the backend now emits S3 events: remove its known difference"
-
-
-def test_a_one_time_schedule_sends_its_input_to_the_queue(run: Run) -> None:
-    from eventlab.fidelity.checks import note
-
-    sent = ev.one_time_schedule(run, delay_s=1, timeout=25)
-    holds = [b.get("job") for b in sent.delivered] == ["nightly-report"]
-    if note(run.target, "scheduler.at.delivers-input") is None:
-        assert holds, sent.delivered
-        assert sent.late_s is not None and sent.late_s > -1
-    else:
-        assert not holds, "the backend now runs schedules: remove its known difference"

@@ -16,6 +16,8 @@ what the experiment creates) and uses only clients from ``run.target``.
   sizes, concurrency under a burst (notebook 05; its article's-handler lesson is in
   :mod:`eventlab.patterns.notification_system`).
 - :mod:`eventlab.experiments.sqs`, :mod:`.sns`, :mod:`.troubleshooting`: notebooks 01, 02 and 08.
+- :mod:`eventlab.experiments.scheduling`: a one-time schedule measured, refused expressions, a filtered
+  pipe (notebook 11).
 
 The primitives they are built from (drain a queue, read a shard, redrive a DLQ) live in
 :mod:`eventlab.services`; the measuring toolkit (load, consumers, analysis) in :mod:`eventlab.measure`.

@@ -29,7 +29,7 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
@@ -41,7 +41,7 @@ from eventlab.measure.paths import SERVICE, measure
 from eventlab.measure.results import RunResult
 from eventlab.run import Run
 from eventlab.runtime.companions import EVENTBRIDGEV2
-from eventlab.services import eventbridgev2, events, s3, scheduler, sqs
+from eventlab.services import eventbridgev2, events, s3, sqs
 from eventlab.target import Target
 from eventlab.topology.filters import validate_event_pattern
 from eventlab.waiting import until
@@ -443,33 +443,3 @@ def s3_object_created(
     s3_client.put_object(Bucket=bucket.name, Key=key, Body=b'{"orderId": "o-1"}', ContentType="application/json")
     delivered = sqs.receive_bodies(run, queue, 1, timeout=timeout, quiet_s=0.5)
     return ServiceEvent(bucket.name, key, rule, delivered)
-
-
-# -- EventBridge Scheduler ---------------------------------------------------------------------
-@dataclass
-class ScheduledDelivery:
-    """A one-time schedule, when it was due, and what its queue received (with when)."""
-
-    schedule: scheduler.Schedule
-    due: datetime
-    delivered: list[dict[str, Any]]
-    received_at: datetime | None
-
-    @property
-    def late_s(self) -> float | None:
-        """Seconds from the schedule's time to the message's arrival."""
-        return (self.received_at - self.due).total_seconds() if self.received_at else None
-
-
-def one_time_schedule(run: Run, *, delay_s: float = 2.0, timeout: float = 40.0) -> ScheduledDelivery:
-    """A one-time ``at()`` schedule ``delay_s`` from now (whole seconds, UTC) whose target is a
-    queue of the run with a fixed input; waits up to ``timeout`` after its time for the message.
-    A backend that keeps schedules without running them delivers nothing."""
-    queue = sqs.create_queue(run, "scheduled")
-    due = (datetime.now(UTC) + timedelta(seconds=delay_s)).replace(microsecond=0) + timedelta(seconds=1)
-    body = {"job": "nightly-report", "due": due.isoformat()}
-    schedule = scheduler.create_schedule(run, "report", expression=scheduler.at_expression(due),
-                                         target_arn=queue.arn, input=json.dumps(body))
-    wait = max(0.0, (due - datetime.now(UTC)).total_seconds()) + timeout
-    delivered = sqs.receive_bodies(run, queue, 1, timeout=wait, quiet_s=0.5)
-    return ScheduledDelivery(schedule, due, delivered, datetime.now(UTC) if delivered else None)

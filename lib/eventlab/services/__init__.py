@@ -22,6 +22,7 @@ from eventlab.services import (
     kms,
     lambda_,
     logs,
+    pipes,
     s3,
     scheduler,
     schemas,
@@ -31,5 +32,5 @@ from eventlab.services import (
     tags,
 )
 
-__all__ = ["cloudwatch", "eventbridgev2", "events", "firehose", "iam", "kinesis", "kms", "lambda_", "logs", "s3", "scheduler", "schemas", "ses", "sns",
-           "sqs", "tags"]
+__all__ = ["cloudwatch", "eventbridgev2", "events", "firehose", "iam", "kinesis", "kms", "lambda_", "logs", "pipes", "s3",
+           "scheduler", "schemas", "ses", "sns", "sqs", "tags"]
