@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from eventlab.run import Run, resource_kind
 from eventlab.target import Target
+from eventlab.waiting import until
 
 # Limits from the CloudWatch API reference (PutMetricAlarm, PutMetricData).
 ALARM_NAME_MAX = 255
@@ -60,6 +61,15 @@ def metric_names(client: Any, namespace: str, dimensions: Mapping[str, str]) -> 
     for page in client.get_paginator("list_metrics").paginate(Namespace=namespace, Dimensions=_dimensions(dimensions)):
         names.update(m["MetricName"] for m in page.get("Metrics", []))
     return sorted(names)
+
+
+def wait_for_metric(target: Target, namespace: str, dimensions: Mapping[str, str], name: str) -> bool:
+    """Whether CloudWatch lists metric ``name`` for ``dimensions`` in ``namespace``: a service that
+    publishes by itself does so every minute, so on AWS this waits up to ten minutes, on an
+    emulator a few seconds."""
+    client = target.client("cloudwatch")
+    return bool(until(lambda: name in metric_names(client, namespace, dimensions),
+                      timeout=3.0 if target.is_emulated else 600.0, interval=1.0))
 
 
 def put_metric_alarm(

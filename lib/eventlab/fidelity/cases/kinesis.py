@@ -15,7 +15,6 @@ from eventlab.experiments import streams
 from eventlab.fidelity.model import Case, doc
 from eventlab.run import Run
 from eventlab.services import cloudwatch, kinesis
-from eventlab.waiting import until
 
 PUT_RECORD = "https://docs.aws.amazon.com/sdk-for-sap-abap/v1/api/latest/kns/operation/PUTRECORD.html"
 GET_SHARD_ITERATOR = "https://docs.aws.amazon.com/powershell/latest/reference/items/Get-KINShardIterator.html"
@@ -355,15 +354,8 @@ def iterator_age_metric(run: Run) -> str:
     stream, shard = _stream(run)
     _put(run, stream, [1])
     _read(run, stream, shard, "TRIM_HORIZON")
-    client = run.target.client("cloudwatch")
-    listed: list[str] = []
-
-    def found() -> bool:
-        listed[:] = cloudwatch.metric_names(client, "AWS/Kinesis", {"StreamName": stream.name})
-        return "GetRecords.IteratorAgeMilliseconds" in listed
-
-    until(found, timeout=3.0 if run.target.is_emulated else 600.0, interval=1.0)
-    return "GetRecords.IteratorAgeMilliseconds listed" if "GetRecords.IteratorAgeMilliseconds" in listed else "no AWS/Kinesis metric for the stream"
+    listed = cloudwatch.wait_for_metric(run.target, "AWS/Kinesis", {"StreamName": stream.name}, "GetRecords.IteratorAgeMilliseconds")
+    return "GetRecords.IteratorAgeMilliseconds listed" if listed else "no AWS/Kinesis metric for the stream"
 
 
 CASES.append(

@@ -300,15 +300,8 @@ def queue_metrics(run: Run) -> str:
     pushes them every minute (so on AWS this waits up to ten minutes); a few seconds elsewhere."""
     queue = _queue(run)
     _send(run, queue, "counted")
-    client = run.target.client("cloudwatch")
-    listed: list[str] = []
-
-    def found() -> bool:
-        listed[:] = cloudwatch.metric_names(client, "AWS/SQS", {"QueueName": queue.name})
-        return "ApproximateNumberOfMessagesVisible" in listed
-
-    until(found, timeout=3.0 if run.target.is_emulated else 600.0, interval=1.0)
-    return "ApproximateNumberOfMessagesVisible listed" if "ApproximateNumberOfMessagesVisible" in listed else "no AWS/SQS metric for the queue"
+    listed = cloudwatch.wait_for_metric(run.target, "AWS/SQS", {"QueueName": queue.name}, "ApproximateNumberOfMessagesVisible")
+    return "ApproximateNumberOfMessagesVisible listed" if listed else "no AWS/SQS metric for the queue"
 
 
 CASES.append(
