@@ -20,7 +20,7 @@ from typing import Any
 
 from eventlab import parameters as notebook_parameters
 from eventlab import report
-from eventlab.fidelity.checks import note
+from eventlab.fidelity.checks import expect
 from eventlab.locations import build_dir, project_root
 from eventlab.target import Target
 
@@ -171,14 +171,11 @@ class Checks:
         """Judge a claim a conformance case covers: it must hold unless the backend has a known
         difference for ``case_id``, and then it must not (a backend that now agrees fails until
         its row is removed)."""
-        line = note(self.target, case_id) if self.target is not None else None
-        if line is None:
+        if self.target is None:
             return self.that(holds, claim, detail)
-        agrees = not holds
-        if not agrees:
-            detail = (f"{case_id} now holds on {self.target.backend}, but is listed as a known difference: "
-                      f"remove it from KNOWN_DIFFERENCES[{self.target.backend!r}]")
-        self.checks.append(Check(claim=claim, passed=agrees, detail=detail, known_difference=line))
+        agrees, line, problem = expect(self.target, case_id, holds, claim)
+        self.checks.append(Check(claim=claim, passed=agrees, detail=detail if agrees or line is None else problem,
+                                 known_difference=line))
         return agrees
 
     def figure(self, name: str, value: Any, unit: str, *, aws: str | None = None, source: str | None = None,

@@ -4,9 +4,8 @@ Where a backend cannot do what a cell shows, the check neither fails nor passes 
 records the backend's known difference (:data:`~eventlab.fidelity.differences.KNOWN_DIFFERENCES`)
 with what AWS does and why, and the checks cell shows and records that line::
 
-    known = checks.known_differences(tgt, {
-        "kinesis.reshard.parent-kept": (parents_closed, "every child names a closed parent"),
-    })
+    checks = eventlab.Checks("04-kinesis", tgt)
+    checks.case("kinesis.reshard.parent-kept", parents_closed, "every child names a closed parent")
 
 On a backend without a known difference for the case the check must hold (AssertionError with
 its message); on one with it, it must not (a backend that now agrees fails until its row is
@@ -14,8 +13,6 @@ removed, as in the conformance suite).
 """
 
 from __future__ import annotations
-
-from collections.abc import Mapping
 
 from eventlab.fidelity.cases import CASES
 from eventlab.fidelity.differences import known_difference
@@ -39,20 +36,22 @@ def note(target: Target, case_id: str) -> str | None:
     )
 
 
-def check(target: Target, case_id: str, holds: bool, message: str) -> str | None:
-    """Assert a claim AWS makes (``holds``) unless the backend's known difference for the case says
-    it cannot hold there; then return the difference's line for the checks cell."""
+def expect(target: Target, case_id: str, holds: bool, message: str) -> tuple[bool, str | None, str]:
+    """Judge a claim AWS makes (``holds``) against the backend's known difference for the case:
+    (whether it is as the table says, the difference's line or None, what is wrong if it is not).
+    Without a difference the claim must hold; with one it must not (a backend that now agrees
+    fails until its row is removed)."""
     line = note(target, case_id)
     if line is None:
-        assert holds, message
-        return None
-    assert not holds, (
+        return bool(holds), None, message
+    return not holds, line, (
         f"{case_id} now holds on {target.backend} ({message}), but is listed as a known difference: "
         f"remove it from KNOWN_DIFFERENCES[{target.backend!r}]"
     )
+
+
+def check(target: Target, case_id: str, holds: bool, message: str) -> str | None:
+    """Assert :func:`expect`; the difference's line, for the caller to show, or None."""
+    ok, line, problem = expect(target, case_id, holds, message)
+    assert ok, problem
     return line
-
-
-def known_differences(target: Target, claims: Mapping[str, tuple[bool, str]]) -> list[str]:
-    """:func:`check` for each ``case id: (holds, message)``; the known differences met, one line each."""
-    return [line for case_id, (holds, message) in claims.items() if (line := check(target, case_id, holds, message))]
