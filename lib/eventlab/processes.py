@@ -4,7 +4,10 @@ Nothing here knows about LocalStack: any emulator run as a tree of host processe
 today, another backend later) is recorded, checked and stopped with these pieces.
 
 - A :class:`ProcessIdentity` (pid, start time, command line) names one process for good: a pid
-  alone is reused after a crash or a reboot, and signalling a stale pid kills a stranger.
+  alone is reused after a crash or a reboot, and signalling a stale pid kills a stranger. The
+  start time is compared as time since boot: the wall-clock one the OS reports moves in whole
+  seconds whenever the clock is stepped (NTP, a virtual machine resumed), and the same process
+  would otherwise look like a stranger.
 - Every process of an emulator carries a marker in its environment (:data:`MARKER_ENV`, the
   emulator's state folder), inherited by whatever it starts, so that its processes are found
   even after the one that started them is gone, and unrelated processes never are.
@@ -31,8 +34,19 @@ log = logging.getLogger(__name__)
 MARKER_ENV = "EVENTLAB_EMULATOR_STATE"
 # How much of a command line messages show.
 COMMAND_WIDTH = 160
-# Two readings of one process's start time differ by clock-tick rounding only.
+# Two readings of one process's start time since boot differ by clock-tick rounding only.
 CREATE_TIME_TOLERANCE = 0.5
+
+
+def _started(proc: psutil.Process) -> tuple[float, float]:
+    """``(create_time, boot_time)`` of ``proc``, read against one boot time: psutil adds the
+    kernel's boot time (whole seconds, moved when the clock is stepped) to the start it counts
+    from boot, so the difference of the two is the process's start since boot."""
+    while True:
+        boot = psutil.boot_time()
+        created = proc.create_time()
+        if psutil.boot_time() == boot:
+            return created, boot
 
 
 @dataclass(frozen=True)
@@ -42,6 +56,9 @@ class ProcessIdentity:
     pid: int
     create_time: float
     cmdline: tuple[str, ...]
+    # The boot time ``create_time`` was read against (None in records written before it was kept:
+    # then the wall-clock start times are compared).
+    boot_time: float | None = None
 
     @classmethod
     def of(cls, pid: int) -> ProcessIdentity | None:
@@ -49,7 +66,8 @@ class ProcessIdentity:
         try:
             proc = psutil.Process(pid)
             with proc.oneshot():
-                return cls(pid, proc.create_time(), tuple(proc.cmdline()))
+                created, boot = _started(proc)
+                return cls(pid, created, tuple(proc.cmdline()), boot)
         except psutil.Error:
             return None
 
@@ -57,12 +75,21 @@ class ProcessIdentity:
     def from_json(cls, data: Any) -> ProcessIdentity | None:
         """Read what :meth:`to_json` wrote; None for anything else (an older record, say)."""
         try:
-            return cls(int(data["pid"]), float(data["create_time"]), tuple(str(a) for a in data["cmdline"]))
-        except (KeyError, TypeError, ValueError):
+            boot = data.get("boot_time")
+            return cls(int(data["pid"]), float(data["create_time"]), tuple(str(a) for a in data["cmdline"]),
+                       None if boot is None else float(boot))
+        except (AttributeError, KeyError, TypeError, ValueError):
             return None
 
     def to_json(self) -> dict[str, Any]:
-        return {"pid": self.pid, "create_time": self.create_time, "cmdline": list(self.cmdline)}
+        return {"pid": self.pid, "create_time": self.create_time, "cmdline": list(self.cmdline),
+                "boot_time": self.boot_time}
+
+    def _same_start(self, proc: psutil.Process) -> bool:
+        created, boot = _started(proc)
+        if self.boot_time is None:
+            return abs(created - self.create_time) <= CREATE_TIME_TOLERANCE
+        return abs((created - boot) - (self.create_time - self.boot_time)) <= CREATE_TIME_TOLERANCE
 
     def process(self, *, check_cmdline: bool = True) -> psutil.Process | None:
         """The running process this identity names; None when it ended (or is a zombie) or its
@@ -72,7 +99,7 @@ class ProcessIdentity:
             with proc.oneshot():
                 if proc.status() == psutil.STATUS_ZOMBIE:
                     return None
-                if abs(proc.create_time() - self.create_time) > CREATE_TIME_TOLERANCE:
+                if not self._same_start(proc):
                     return None
                 if check_cmdline and tuple(proc.cmdline()) != self.cmdline:
                     return None

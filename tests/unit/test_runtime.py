@@ -281,6 +281,41 @@ def _stale_record_file(path: Path, pid: int, how: str) -> None:
     _record(pid, **changes).save(path)
 
 
+def _clock_stepped(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
+    """What the OS reports after the wall clock was stepped (NTP, a resumed virtual machine):
+    its boot time, and so every process's wall-clock start, moved by ``seconds``."""
+    boot_time, create_time = psutil.boot_time, psutil.Process.create_time
+    monkeypatch.setattr(psutil, "boot_time", lambda: boot_time() + seconds)
+    monkeypatch.setattr(psutil.Process, "create_time", lambda self: create_time(self) + seconds)
+
+
+@pytest.mark.parametrize("step", [1.0, -1.0, 3_600.0])
+def test_a_process_is_still_itself_after_the_clock_is_stepped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, step: float
+) -> None:
+    """A test session's emulator must not look gone (and be started again beside itself) because
+    the machine's clock moved while it ran."""
+    identity = processes.ProcessIdentity.of(os.getpid())
+    assert identity is not None and identity.boot_time is not None
+    record = _record(os.getpid(), boot_time=identity.boot_time)
+    path = tmp_path / "instance.json"
+    record.save(path)
+    _clock_stepped(monkeypatch, step)
+    assert identity.alive()
+    assert processes.ProcessIdentity.from_json(identity.to_json()) == identity
+    loaded = InstanceRecord.load(path)
+    assert loaded is not None and loaded.identity.alive()
+
+
+def test_another_start_since_boot_is_another_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    identity = processes.ProcessIdentity.of(os.getpid())
+    assert identity is not None and identity.boot_time is not None
+    later = processes.ProcessIdentity(identity.pid, identity.create_time + 5, identity.cmdline, identity.boot_time)
+    assert identity.alive() and not later.alive()
+    _clock_stepped(monkeypatch, 5.0)  # the wall-clock start now equals later's, the start since boot does not
+    assert identity.alive() and not later.alive()
+
+
 @pytest.mark.parametrize("how", ["start time differs", "command line differs", "older format"])
 def test_down_leaves_an_unrelated_process_with_the_recorded_pid_alone(tmp_path: Path, how: str) -> None:
     """After a crash or a reboot the recorded pid may belong to anything: here, a `sleep`."""

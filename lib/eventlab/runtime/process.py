@@ -342,8 +342,8 @@ class EmulatorProcess:
             )
             self.record = InstanceRecord(
                 pid=identity.pid, create_time=identity.create_time, cmdline=list(identity.cmdline),
-                port=port, endpoint_url=endpoint, log_path=str(self.log_path), started_at=time.time(),
-                version=self.backend.version(), state=STARTING, tools=self.backend.tools(env),
+                boot_time=identity.boot_time, port=port, endpoint_url=endpoint, log_path=str(self.log_path),
+                started_at=time.time(), version=self.backend.version(), state=STARTING, tools=self.backend.tools(env),
                 region=self.region,
             )
             self.record.save(self.record_path)
@@ -424,8 +424,8 @@ class EmulatorProcess:
                     f"no {service} server runs beside {self.backend.name} (it serves: "
                     f"{', '.join(record.companions) or 'none'}); restart both with `eventlab down && eventlab up`."
                 )
-            identity = ProcessIdentity(int(entry["pid"]), float(entry["create_time"]), tuple(entry["cmdline"]))
-            process = identity.process()
+            identity = ProcessIdentity.from_json(entry)
+            process = identity.process() if identity is not None else None
             if process is not None:
                 processes.terminate_tree(process, grace=STOP_GRACE)
             # Not tied to this process unless it owns the emulator: a companion restarted by a
@@ -481,8 +481,7 @@ class EmulatorProcess:
             )
         identity = ProcessIdentity.of(process.pid) or ProcessIdentity(process.pid, time.time(), tuple(command))
         log.info("%s ready at %s (log: %s)", what, url, log_path)
-        return {"pid": identity.pid, "create_time": identity.create_time, "cmdline": list(identity.cmdline),
-                "port": port, "endpoint_url": url, "log_path": str(log_path), "region": region}
+        return {**identity.to_json(), "port": port, "endpoint_url": url, "log_path": str(log_path), "region": region}
 
     def _abort_start(self) -> None:
         """Stop the half-started instance and its children, and drop its record."""

@@ -51,6 +51,8 @@ class InstanceRecord:
     companions: dict[str, dict[str, Any]] = field(default_factory=dict)
     # The region it was configured for (MiniStack's own, the companions'): what its clients sign for.
     region: str = "us-east-1"
+    # The boot time create_time was read against (see eventlab.processes.ProcessIdentity).
+    boot_time: float | None = None
 
     @property
     def endpoints(self) -> dict[str, str]:
@@ -59,7 +61,7 @@ class InstanceRecord:
 
     @property
     def identity(self) -> ProcessIdentity:
-        return ProcessIdentity(self.pid, self.create_time, tuple(self.cmdline))
+        return ProcessIdentity(self.pid, self.create_time, tuple(self.cmdline), self.boot_time)
 
     @classmethod
     def load(cls, path: Path) -> InstanceRecord | None:
