@@ -189,3 +189,25 @@ def test_the_matrix_puts_each_backends_latest_run_beside_aws(tmp_path: Path) -> 
     assert "| events | events.sample | b | accepted | agrees | differs: rejected |" in text and "ministack**: results of the run at" in text
     json_path, md_path = write(matrix, tmp_path)
     assert json.loads(json_path.read_text())["rows"][0]["aws"] == "accepted" and md_path.read_text() == text
+
+
+def test_merging_writers_wait_for_each_other_and_lose_no_case(tmp_path: Path) -> None:
+    """Parallel test workers and notebook kernels merge into one results file: a writer waits
+    while another holds the folder's lock, then keeps what the other wrote."""
+    import threading
+
+    from eventlab.fidelity.matrix import RESULTS_LOCK
+    from eventlab.locations import locked
+
+    out = tmp_path / "localstack.json"
+    write_results([run_case(case(), fake_run())], "localstack", path=out)
+    writer = threading.Thread(target=write_results, args=([run_case(case(id="events.more"), fake_run())], "localstack"),
+                              kwargs={"path": out, "merge": True})
+    with locked(tmp_path / RESULTS_LOCK):
+        writer.start()
+        writer.join(0.5)
+        assert writer.is_alive(), "the writer did not wait for the lock"
+        assert {c["id"] for c in json.loads(out.read_text())["cases"]} == {"events.sample"}
+    writer.join(10)
+    assert {c["id"] for c in json.loads(out.read_text())["cases"]} == {"events.sample", "events.more"}
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == [], "no half-written file is left"

@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from eventlab.fidelity.differences import known_difference
+from eventlab.fidelity.matrix import RESULTS_LOCK
 from eventlab.fidelity.model import Case, Outcome, Result, Unsupported, judge
-from eventlab.locations import build_dir
+from eventlab.locations import build_dir, locked, write_atomically
 from eventlab.run import Run
 from eventlab.target import Target
 
@@ -99,9 +100,15 @@ def write_results(results: Sequence[Result], backend: str, *, target: Target | N
     then the cases run now replace their earlier entries and the other entries stay (a partial
     run, such as notebook 10's, keeps a full run's other results)."""
     out = path or results_path(backend)
-    out.parent.mkdir(parents=True, exist_ok=True)
     written = document(results, backend, target=target)
-    if merge and out.exists():
+    with locked(out.parent / RESULTS_LOCK):  # parallel test workers and kernels merge into one file
+        write_atomically(out, json.dumps(_merged(out, written) if merge else written, indent=2) + "\n")
+    return out
+
+
+def _merged(out: Path, written: dict[str, Any]) -> dict[str, Any]:
+    """``written`` with the entries of ``out`` for the cases it does not hold."""
+    if out.exists():
         try:
             earlier = json.loads(out.read_text()).get("cases", [])
         except ValueError:
@@ -112,5 +119,4 @@ def write_results(results: Sequence[Result], backend: str, *, target: Target | N
         for entry in entries:
             counts[entry["outcome"]] = counts.get(entry["outcome"], 0) + 1
         written = {**written, "counts": counts, "failures": sum(not e["ok"] for e in entries), "cases": entries}
-    out.write_text(json.dumps(written, indent=2) + "\n")
-    return out
+    return written

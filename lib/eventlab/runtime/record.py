@@ -9,13 +9,12 @@ healthy (``running``). Beside it: the port of the last successful start, taken a
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from eventlab.locations import locked
 from eventlab.processes import ProcessIdentity
 
 RECORD_NAME = "instance.json"
@@ -90,13 +89,6 @@ def write_last_port(state_dir: Path, port: int) -> None:
     (state_dir / LAST_PORT_NAME).write_text(f"{port}\n")
 
 
-@contextlib.contextmanager
-def state_lock(state_dir: Path) -> Iterator[None]:
+def state_lock(state_dir: Path) -> contextlib.AbstractContextManager[None]:
     """Serialise start and stop between processes that share this state folder."""
-    state_dir.mkdir(parents=True, exist_ok=True)
-    with (state_dir / LOCK_NAME).open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    return locked(state_dir / LOCK_NAME)
