@@ -117,25 +117,29 @@ check-backend:
 # is tested), then the integration tests and notebooks once per backend. The backends' passes run
 # side by side (most of a pass waits on the emulator: timeouts, batching windows, pollers), each
 # with its own emulator: the first prints as it goes, the others into build/test-<backend>.log,
-# shown when they end. TEST_JOBS=1 runs them one after another. Every pass runs; the target fails
-# when any did, after a summary line per pass.
+# shown when they end. TEST_JOBS=1 runs them one after another. Each pass, the unit tests' too,
+# runs on TEST_WORKERS pytest-xdist workers; a backend's workers share the pass's one emulator
+# (TEST_WORKERS=1: one process). Every pass runs; the target fails when any did, after a summary
+# line per pass.
 TEST_JOBS ?= 2
+TEST_WORKERS ?= 2
+WORKER_ARGS := $(if $(filter-out 0 1,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist worksteal)
 test: check-backend $(TEST_NEEDS)
 	@failed=0; summary=""; declare -A pids; mkdir -p build; \
 	pass() { local name="$$1"; shift; echo "== $$name"; \
 	    if "$$@"; then summary+="make test: $$name: passed"$$'\n'; \
 	    else summary+="make test: $$name: FAILED"$$'\n'; failed=1; fi; }; \
 	finish() { local rc=0; wait "$$2" || rc=$$?; cat "build/test-$$1.log"; return $$rc; }; \
-	pass "unit tests ($$($(PY) --version))" $(PY) -m pytest tests/unit $(PYTEST_ARGS); \
+	pass "unit tests ($$($(PY) --version))" $(PY) -m pytest tests/unit $(WORKER_ARGS) $(PYTEST_ARGS); \
 	$(if $(filter localstack,$(TEST_BACKENDS)),pass "LocalStack plugin tests ($(LS_VENV))" \
 	    $(LS_PY) -m pytest tests/localstack $(PYTEST_ARGS);) \
 	if [ "$(TEST_JOBS)" != 1 ]; then for backend in $(wordlist 2,9,$(TEST_BACKENDS)); do \
 	    echo "== integration tests and notebooks on $$backend: started beside the next pass, output in build/test-$$backend.log"; \
-	    env EVENTLAB_BACKEND=$$backend $(PY) -m pytest tests/integration $(PYTEST_ARGS) >"build/test-$$backend.log" 2>&1 & \
+	    env EVENTLAB_BACKEND=$$backend $(PY) -m pytest tests/integration $(WORKER_ARGS) $(PYTEST_ARGS) >"build/test-$$backend.log" 2>&1 & \
 	    pids[$$backend]=$$!; done; fi; \
 	for backend in $(TEST_BACKENDS); do [ -n "$${pids[$$backend]:-}" ] || \
 	    pass "integration tests and notebooks on $$backend" \
-	        env EVENTLAB_BACKEND=$$backend $(PY) -m pytest tests/integration $(PYTEST_ARGS); done; \
+	        env EVENTLAB_BACKEND=$$backend $(PY) -m pytest tests/integration $(WORKER_ARGS) $(PYTEST_ARGS); done; \
 	for backend in $(TEST_BACKENDS); do [ -z "$${pids[$$backend]:-}" ] || \
 	    pass "integration tests and notebooks on $$backend (ran beside the pass above)" finish $$backend "$${pids[$$backend]}"; done; \
 	printf '%s' "$$summary"; exit $$failed

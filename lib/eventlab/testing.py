@@ -9,6 +9,12 @@ Registered as a pytest plugin by entry point, so any test in this environment ca
 The session's backend is ``EVENTLAB_BACKEND`` (``localstack`` by default, or ``ministack``). A test
 that is about one backend only is marked ``@pytest.mark.backend("localstack")`` and skipped, with
 the reason, on the other.
+
+Under pytest-xdist (``-n 2``) the workers share one emulator: :func:`share_emulator`, called by
+the integration tests' conftest, starts it in the controlling process before the workers, each
+worker's ``emulator`` fixture reuses it, and the controller stops it when all are done. Tests
+share it as they share it with a learner's Lab: every run has its own names, and nothing restarts
+it (the one case that restarts an eventbridgev2 server starts its own).
 """
 
 from __future__ import annotations
@@ -45,6 +51,43 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         item.add_marker(pytest.mark.skip(reason=f"{'/'.join(marker.args)} only ({why}); this session runs {backend}"))
 
 
+def _distributed(config: pytest.Config) -> bool:
+    """True in pytest-xdist's controlling process when it hands the tests to workers."""
+    if hasattr(config, "workerinput"):
+        return False
+    workers = getattr(config.option, "numprocesses", None)
+    return bool(workers) and getattr(config.option, "dist", "no") != "no"
+
+
+def _session_emulator() -> EmulatorProcess:
+    timeout = float(os.environ.get("EVENTLAB_START_TIMEOUT", "120"))
+    return emulator_class(session_backend())(start_timeout=timeout)
+
+
+def share_emulator(config: pytest.Config) -> None:
+    """Under pytest-xdist, start the session's emulator once, in the controller, before any worker
+    (so no worker owns it and none stops it under another's tests), and stop it at the end."""
+    if not _distributed(config):
+        return
+    from eventlab.leaks import reap_orphaned_runs
+    from eventlab.runtime import EmulatorError
+
+    runtime = _session_emulator()
+    try:
+        runtime.start()
+    except EmulatorError as error:
+        raise pytest.UsageError(f"the tests' {runtime.backend.name} did not start: {error}") from error
+
+    def stop() -> None:
+        try:
+            reap_orphaned_runs()
+        finally:
+            runtime.stop()
+
+    config.add_cleanup(stop)
+    reap_orphaned_runs()
+
+
 @pytest.fixture(scope="session")
 def emulator() -> Iterator[EmulatorProcess]:
     """The session's embedded emulator (``EVENTLAB_BACKEND``), started once for the session (or
@@ -55,9 +98,8 @@ def emulator() -> Iterator[EmulatorProcess]:
     """
     from eventlab.leaks import reap_orphaned_runs
 
-    timeout = float(os.environ.get("EVENTLAB_START_TIMEOUT", "120"))
-    runtime = emulator_class(session_backend())(start_timeout=timeout)
-    runtime.start()
+    runtime = _session_emulator()
+    runtime.start()  # a worker's: reuses the controller's (see share_emulator), stops nothing
     try:
         reap_orphaned_runs()
         yield runtime

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import io
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -22,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 from tornado.websocket import WebSocketClientConnection, websocket_connect
 
@@ -69,7 +72,7 @@ class Browser:
             [chromium(), "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
              "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0",
              f"--user-data-dir={self.profile.name}", f"--window-size={width},{height}", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
         )
         self.port = self._port()
 
@@ -86,12 +89,23 @@ class Browser:
         raise RuntimeError(f"chromium wrote no DevTools port in {timeout:.0f} s")
 
     def close(self) -> None:
-        self.process.terminate()
+        """Stop Chromium and every process it started (its renderers and crash handler write to
+        the profile until they end), then remove the profile."""
         try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+            family = [psutil.Process(self.process.pid), *psutil.Process(self.process.pid).children(recursive=True)]
+        except psutil.Error:
+            family = []
+        for member in family:
+            with contextlib.suppress(psutil.Error):
+                member.terminate()
+        _, alive = psutil.wait_procs(family, timeout=10)
+        for member in alive:
+            with contextlib.suppress(psutil.Error):
+                member.kill()
+        psutil.wait_procs(alive, timeout=10)
+        with contextlib.suppress(ProcessLookupError):  # one that left the tree, not its group
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
         self.loop.close()
         self.profile.cleanup()
 

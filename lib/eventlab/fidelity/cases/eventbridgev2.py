@@ -15,6 +15,7 @@ import json
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,6 @@ from botocore.exceptions import ClientError
 
 from eventlab.fidelity.model import Case, Unsupported, doc
 from eventlab.run import Run
-from eventlab.runtime import find_instance
 from eventlab.runtime.companions import EVENTBRIDGEV2
 from eventlab.services import eventbridgev2 as ev2
 from eventlab.services import lambda_ as functions
@@ -269,26 +269,35 @@ def unordered_in_parallel(run: Run) -> str:
             f"{'at most one' if fifo <= 1 else fifo} in flight per event group")
 
 
-def _restart_server(run: Run) -> None:
-    """Restart eventlab's eventbridgev2 server beside the emulator, as a restart of the emulator
-    would (the emulator itself keeps running); nothing to do on AWS."""
-    if not run.target.is_emulated:
-        return
-    instance = find_instance(run.target.endpoint_url or "")
-    if instance is None or instance.recorded() is None:
-        raise Unsupported("the emulator was not started by eventlab here, so its eventbridgev2 server cannot be restarted")
-    instance.restart_companion(SERVICE)
-
-
-def retained_across_restart(run: Run) -> str:
+def _retained(run: Run, restart: Callable[[], None]) -> str:
     bus, queue = _bus_and_queue(run, fifo=True)
     for n in range(3):
         ev2.put_events(run, bus, [_entry(n, "g")])
-    _restart_server(run)
+    restart()
     ev2.create_subscriber(run, bus, "ev2-after", target_arn=queue.arn, type_="FIFO",
                           parameters={"SqsParameters": {"MessageGroupId": "{% $events.SystemMetadata.EventGroupId %}"}},
                           StartingPosition="POINT_IN_TIME", PointInTimeConfiguration={"PointType": "HORIZON"})
     return _said(_numbers(run, queue, 3))
+
+
+def retained_across_restart(run: Run) -> str:
+    """Publish, restart eventlab's server, then subscribe from the horizon. Locally on a server of
+    the check's own beside the same emulator (its state in a temporary folder), so the restart
+    interrupts nobody else's use of the emulator's server; on AWS there is nothing to restart."""
+    if not run.target.is_emulated:
+        return _retained(run, lambda: None)
+    _available()
+    from eventlab.eventbridgev2.embedded import EmbeddedEventBridgeV2
+    from eventlab.runtime.ports import free_port
+
+    assert run.target.endpoint_url is not None
+    with tempfile.TemporaryDirectory(prefix="eventlab-ev2-restart-") as folder:
+        server = EmbeddedEventBridgeV2(backend_endpoint=run.target.endpoint_url, port=free_port(),
+                                       state_dir=Path(folder), region=run.target.region)
+        with server:
+            own = replace(run.target, endpoints={**run.target.endpoints, SERVICE: server.endpoint_url})
+            with Run(own) as private:  # its bus, subscriber and queue: deleted before its server stops
+                return _retained(private, lambda: (server.stop(), server.start()))
 
 
 def _case(name: str, behaviour: str, verdict: str, url: str, says: str, check: Callable[[Run], str]) -> Case:
@@ -348,7 +357,8 @@ CASES = [
     _case("retention.survives-restart", "retained events outlive a restart; a subscriber created afterwards at the "
           "horizon gets them", "0, 1, 2", WHAT_IS,
           "The bus keeps a copy of every event for the retention period set on the bus (1 to 365 days), and a new "
-          "subscriber can read retained events from its starting position. Locally the check restarts eventlab's "
-          "eventbridgev2 server between publishing and subscribing (on AWS there is nothing to restart).",
+          "subscriber can read retained events from its starting position. Locally the check restarts an eventbridgev2 "
+          "server of its own beside the emulator between publishing and subscribing (on AWS there is nothing to "
+          "restart).",
           retained_across_restart),
 ]

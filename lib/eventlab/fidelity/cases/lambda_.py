@@ -224,7 +224,9 @@ def kinesis_on_failure(run: Run) -> str:
         function = functions.create_function(run, "kof", folder, timeout=3)
     functions.create_event_source_mapping(run, function, stream.arn, batch_size=10, starting_position="TRIM_HORIZON",
                                           maximum_retry_attempts=1, on_failure=destination.arn)
-    received = sqs.receive_all(run, destination, expected=1, timeout=45.0)
+    # Two invocations and a record: seconds on an emulator (LocalStack: under 3 s), longer on AWS.
+    wait_s = 20.0 if run.target.is_emulated else 45.0
+    received = sqs.receive_all(run, destination, expected=1, timeout=wait_s)
     if not received:
         return "nothing reached the on-failure destination"
     record = json.loads(received[0]["Body"])
