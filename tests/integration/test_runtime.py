@@ -3,12 +3,17 @@ socket on loopback, and what a user sees when it stops or Node.js is missing."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
+import time
+import urllib.request
+import uuid
 from pathlib import Path
 
+import boto3
 import psutil
 import pytest
 from lambda_helpers import probe
@@ -183,3 +188,73 @@ def test_a_start_that_listens_on_every_interface_is_refused_and_stopped(tmp_path
     assert exposed.address == "0.0.0.0" and f"tcp 0.0.0.0:{exposed.port} of pid {exposed.pid}" in str(caught.value)
     assert not (state / "instance.json").exists()
     assert processes.marked(str(state.resolve())) == [], "the exposed instance was stopped"
+
+
+def _kinesis_mock_of(localstack: EmbeddedLocalStack, account: str) -> list[psutil.Process]:
+    """The emulator's kinesis-mock (Node) processes that serve ``account``."""
+    found = []
+    for process in localstack.processes():
+        try:
+            if process.name().startswith("node") and process.environ().get("AWS_ACCOUNT_ID") == account:
+                found.append(process)
+        except psutil.Error:
+            continue
+    return found
+
+
+def _stop_idle_kinesis_mock(localstack: EmbeddedLocalStack, idle_s: float, account: str) -> list[str]:
+    """Ask the plugin to stop, now, the account's kinesis-mock if idle for ``idle_s`` and holding no stream."""
+    request = urllib.request.Request(
+        f"{localstack.endpoint_url}/_eventlab/kinesis-mock",
+        data=json.dumps({"idle_s": idle_s, "accounts": [account]}).encode(),
+        headers={"Content-Type": "application/json"}, method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return list(json.load(response)["stopped"])
+
+
+def test_an_idle_kinesis_mock_with_no_stream_stops_and_the_next_request_starts_another(localstack: EmbeddedLocalStack, target: Target) -> None:
+    """A kinesis-mock that holds no stream is stopped once idle (eventlab_localstack.kinesis_idle),
+    one that holds a stream never is, and Kinesis works again afterwards. On an account of its own,
+    so that the session's kinesis-mock and its streams are not involved; the window is the
+    plugin's on-demand stop, not a short window for the whole session."""
+    account = "000000000042"
+    client = boto3.client(
+        "kinesis", endpoint_url=localstack.endpoint_url, region_name=target.region,
+        aws_access_key_id=account, aws_secret_access_key="test",
+    )
+    name = f"eventlab-idle-{uuid.uuid4().hex[:12]}"
+
+    def write_and_read(data: bytes) -> None:
+        client.get_waiter("stream_exists").wait(StreamName=name, WaiterConfig={"Delay": 0.5, "MaxAttempts": 60})
+        client.put_record(StreamName=name, Data=data, PartitionKey="k")
+        shard = client.list_shards(StreamName=name)["Shards"][0]["ShardId"]
+        iterator = client.get_shard_iterator(StreamName=name, ShardId=shard, ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        assert [r["Data"] for r in client.get_records(ShardIterator=iterator)["Records"]] == [data]
+
+    def delete() -> None:
+        client.delete_stream(StreamName=name, EnforceConsumerDeletion=True)
+        deadline = time.monotonic() + 60
+        while client.list_streams()["StreamNames"] and time.monotonic() < deadline:
+            time.sleep(0.2)
+
+    try:
+        client.create_stream(StreamName=name, ShardCount=1)
+        write_and_read(b"first")
+        (node,) = _kinesis_mock_of(localstack, account)
+        time.sleep(1.5)
+        assert _stop_idle_kinesis_mock(localstack, 1.0, account) == [], "a kinesis-mock holding a stream is kept"
+        assert node.is_running()
+        delete()
+        time.sleep(1.5)
+        assert _stop_idle_kinesis_mock(localstack, 1.0, account) == [account]
+        node.wait(timeout=30)
+        assert _kinesis_mock_of(localstack, account) == []
+        client.create_stream(StreamName=name, ShardCount=1)
+        write_and_read(b"second")
+        assert len(_kinesis_mock_of(localstack, account)) == 1
+    finally:
+        try:
+            delete()
+        except client.exceptions.ResourceNotFoundException:
+            pass

@@ -20,6 +20,7 @@ def test_every_entry_point_is_registered_and_loads() -> None:
         (plugin.KINESIS_HOOK_GROUP, plugin.KINESIS_HOOK_NAME),
         ("localstack.hooks.on_infra_start", "eventlab_localstack_fixes"),
         ("localstack.hooks.on_infra_start", "eventlab_service_catalog"),
+        ("localstack.hooks.on_infra_start", "eventlab_kinesis_idle_stop"),
     ]
     for group, name in wanted:
         (entry,) = [ep for ep in importlib.metadata.entry_points(group=group) if ep.name == name]

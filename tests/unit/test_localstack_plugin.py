@@ -21,6 +21,7 @@ def test_the_workbook_and_the_plugin_agree_on_their_shared_names() -> None:
     assert (localstack.GATEWAY_SERVER_NAME, localstack.GATEWAY_SERVER_GROUP) == (plugin.GATEWAY_SERVER_NAME, plugin.GATEWAY_SERVER_GROUP)
     assert (localstack.KINESIS_HOOK_NAME, localstack.KINESIS_HOOK_GROUP) == (plugin.KINESIS_HOOK_NAME, plugin.KINESIS_HOOK_GROUP)
     assert processes.MARKER_ENV == plugin.MARKER_ENV
+    assert localstack.KINESIS_IDLE_SETTING == plugin.KINESIS_IDLE_SETTING
     assert ports.HOST == plugin.LISTEN_HOST
 
 

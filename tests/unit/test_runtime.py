@@ -250,6 +250,8 @@ def test_localstack_is_told_to_keep_quiet_and_on_loopback(tmp_path: Path) -> Non
     # dump of kinesis-mock's whole state to disk.
     assert settings["SQS_DISABLE_CLOUDWATCH_METRICS"] == "1"
     assert settings["KINESIS_PERSISTENCE"] == "0"
+    # ... and a kinesis-mock that holds no stream stops after the idle window.
+    assert settings[localstack.KINESIS_IDLE_SETTING] == str(localstack.KINESIS_IDLE_STOP_S) != "0"
 
 
 def test_the_loopback_plugins_are_registered_and_the_preload_ships() -> None:

@@ -298,3 +298,19 @@ def emulator_url(printed: Mapping[str, Any]) -> str:
 def _attach_only(emulator: EmulatorProcess) -> EmulatorProcess:
     other = _emulator(emulator.state_dir, *emulator.backend.companions())
     return other
+
+
+def test_the_eventbridgev2_server_loads_no_plotting_or_dataframes() -> None:
+    """The server lives as long as the emulator: importing ``eventlab`` for it must not bring the
+    workbook's pandas and matplotlib (~75 MB resident), which it never uses."""
+    import subprocess
+
+    probe = (
+        "import sys, eventlab.eventbridgev2.server\n"
+        "print(sorted(m for m in ('pandas', 'matplotlib', 'numpy', 'eventlab.workbook') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120).stdout
+    assert out.strip() == "[]"
+    from eventlab import Checks, record  # still there for the notebooks, imported when asked for
+
+    assert Checks.__module__ == record.__module__ == "eventlab.workbook"

@@ -5,6 +5,8 @@
 - :mod:`eventlab_localstack.loopback`: a gateway server and a start hook that keep every socket
   of LocalStack's process tree (the gateway, kinesis-mock) on 127.0.0.1;
 - :mod:`eventlab_localstack.fixes`: repairs of the LocalStack 2026.3.0 bugs the workbook meets.
+- :mod:`eventlab_localstack.kinesis_idle`: stops a kinesis-mock that has been idle a while and
+  holds no stream (the next Kinesis request starts a new one);
 - :mod:`eventlab_localstack.catalog`: LocalStack's service catalog index, built once per
   environment in a child process, so that LocalStack never builds it in its own (~370 MB kept).
 
@@ -26,6 +28,8 @@ GATEWAY_SERVER_GROUP = "localstack.runtime.server"
 # The start hook that keeps kinesis-mock on loopback.
 KINESIS_HOOK_NAME = "eventlab_kinesis_mock_on_loopback"
 KINESIS_HOOK_GROUP = "localstack.hooks.on_infra_start"
+# The idle window (seconds; 0 or unset: never) after which a kinesis-mock holding no stream stops.
+KINESIS_IDLE_SETTING = "EVENTLAB_KINESIS_IDLE_STOP_S"
 # Set in the environment of every process of an emulator (to its state folder) and passed on to
 # every handler process, so that the workbook finds, checks and stops them as the emulator's.
 MARKER_ENV = "EVENTLAB_EMULATOR_STATE"

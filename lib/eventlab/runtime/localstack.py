@@ -55,6 +55,10 @@ GATEWAY_SERVER_NAME = "eventlab-loopback"  # GATEWAY_SERVER: the gateway that ho
 GATEWAY_SERVER_GROUP = "localstack.runtime.server"
 KINESIS_HOOK_NAME = "eventlab_kinesis_mock_on_loopback"  # keeps kinesis-mock on 127.0.0.1
 KINESIS_HOOK_GROUP = "localstack.hooks.on_infra_start"
+KINESIS_IDLE_SETTING = "EVENTLAB_KINESIS_IDLE_STOP_S"  # idle seconds after which an empty kinesis-mock stops
+# kinesis-mock (Node, ~110 MB resident even empty) is stopped after this long without a request
+# when it holds no stream; the next Kinesis request starts a new one (a few seconds).
+KINESIS_IDLE_STOP_S = 60
 
 # The names callers and the README know; the errors are the process manager's, for any backend.
 LocalStackError = EmulatorError
@@ -341,6 +345,8 @@ class LocalStackBackend(Backend):
             # kinesis-mock would dump its whole state (every record) to disk every 5 s and load
             # it again at the next start; the emulator's state is meant to live in memory only.
             "KINESIS_PERSISTENCE": "0",
+            # ... and a kinesis-mock that holds no stream need not idle at ~110 MB (eventlab_localstack.kinesis_idle).
+            KINESIS_IDLE_SETTING: str(KINESIS_IDLE_STOP_S),
         }
 
     def health(self, endpoint_url: str, timeout: float = 2.0) -> dict[str, Any] | None:

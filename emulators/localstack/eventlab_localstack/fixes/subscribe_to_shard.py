@@ -104,21 +104,26 @@ def apply() -> None:
     def put_records(fn: Any, self: KinesisProvider, context: Any, **kwargs: Any) -> Any:
         return forward_and_signal(fn, self, context, kwargs)
 
-    readers: dict[tuple[str, str], Any] = {}
+    readers: dict[tuple[str, str, str], Any] = {}
     readers_lock = threading.Lock()
 
     def reader(provider: KinesisProvider, account_id: str, region: str) -> Any:
         """A plain botocore client of kinesis-mock itself, for the subscriptions' GetRecords: a read
         through LocalStack's gateway costs its process several times more (parse, dispatch,
-        forward, serialize, parse again), and under a steady write load that slows the writers."""
+        forward, serialize, parse again), and under a steady write load that slows the writers.
+        Kept per URL too: a kinesis-mock stopped when idle (eventlab_localstack.kinesis_idle) comes
+        back on another port."""
+        url = provider.get_forward_url(account_id, region)
         with readers_lock:
-            if (account_id, region) not in readers:
-                readers[(account_id, region)] = botocore.session.Session().create_client(
-                    "kinesis", region_name=region, endpoint_url=provider.get_forward_url(account_id, region),
+            for key in [k for k in readers if k[:2] == (account_id, region) and k[2] != url]:
+                readers.pop(key).close()
+            if (account_id, region, url) not in readers:
+                readers[(account_id, region, url)] = botocore.session.Session().create_client(
+                    "kinesis", region_name=region, endpoint_url=url,
                     aws_access_key_id=account_id, aws_secret_access_key="test",
                     config=Config(retries={"mode": "standard", "max_attempts": 3}, max_pool_connections=64),
                 )
-            return readers[(account_id, region)]
+            return readers[(account_id, region, url)]
 
     @patch(KinesisProvider.subscribe_to_shard)
     def subscribe_to_shard(
