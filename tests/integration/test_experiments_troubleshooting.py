@@ -63,11 +63,13 @@ def test_partition_key_decides_order(run: Run) -> None:
 
 
 def test_emulated_throttling_loses_records_without_retries_and_none_with(run: Run) -> None:
-    result = trouble.kinesis_throttling(run, records=150, rate=300, quota_factor=0.05)
+    # A shard of 10 records/s (one second's worth of burst) offered 60 at 300/s: refusals unless
+    # the 6 calls take over 5 s, however busy the machine; 60 attempts outlast the 5 s of refill.
+    result = trouble.kinesis_throttling(run, records=60, rate=300, quota_factor=0.01, retry_attempts=60)
     table, errors = result.table, result.errors
     assert table.loc["no retries", "failed_sends"] > 0
     assert table.loc["no retries", "failed_sends"] == table.loc["no retries", "quota_refusals"]
-    assert table.loc["backoff + jitter", "accepted"] == 150 and table.loc["backoff + jitter", "failed_sends"] == 0
+    assert table.loc["backoff + jitter", "accepted"] == 60 and table.loc["backoff + jitter", "failed_sends"] == 0
     assert errors and all("emulated by eventlab" in e for e in errors)
     assert set(result.sends) == {"no retries", "backoff + jitter"} and result.plot().axes
 
