@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from eventlab.locations import build_dir
+from eventlab.locations import build_dir, write_atomically
 from eventlab.processes import ProcessIdentity
 
 log = logging.getLogger(__name__)
@@ -79,9 +79,7 @@ def add(run_id: str, prefix: str, target: dict[str, Any], *, folder: Path | None
     path = _path(run_id, folder)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(entry.to_json(), indent=2))
-        tmp.replace(path)
+        write_atomically(path, json.dumps(entry.to_json(), indent=2))
     except OSError as error:
         log.warning("could not journal run %s in %s: %s", run_id, path.parent, error)
         return None

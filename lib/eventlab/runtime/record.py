@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from eventlab.locations import locked
+from eventlab.locations import locked, write_atomically
 from eventlab.processes import ProcessIdentity
 
 RECORD_NAME = "instance.json"
@@ -72,9 +72,7 @@ class InstanceRecord:
             return None
 
     def save(self, path: Path) -> None:
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(asdict(self), indent=2))
-        tmp.replace(path)
+        write_atomically(path, json.dumps(asdict(self), indent=2))
 
 
 def read_last_port(state_dir: Path) -> int | None:
