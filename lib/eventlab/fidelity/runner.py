@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from eventlab.fidelity.differences import known_difference
-from eventlab.fidelity.matrix import RESULTS_LOCK
+from eventlab.fidelity.matrix import RESULTS_LOCK, matrix_dir
 from eventlab.fidelity.model import Case, Outcome, Result, Unsupported, judge
-from eventlab.locations import build_dir, locked, write_atomically
+from eventlab.locations import locked, write_atomically
 from eventlab.run import Run
 from eventlab.target import Target
 
@@ -78,7 +78,7 @@ def localstack_fixes(target: Target) -> list[str] | None:
 
 
 def results_path(backend: str) -> Path:
-    return build_dir() / "fidelity" / f"{backend}.json"
+    return matrix_dir() / f"{backend}.json"
 
 
 def document(results: Sequence[Result], backend: str, *, target: Target | None = None) -> dict[str, Any]:
