@@ -104,7 +104,7 @@ def apply() -> None:
     def put_records(fn: Any, self: KinesisProvider, context: Any, **kwargs: Any) -> Any:
         return forward_and_signal(fn, self, context, kwargs)
 
-    readers: dict[tuple[str, str, str], Any] = {}
+    readers: dict[tuple[str, str], tuple[str, Any]] = {}  # (account, region) -> (kinesis-mock's URL, client)
     readers_lock = threading.Lock()
 
     def reader(provider: KinesisProvider, account_id: str, region: str) -> Any:
@@ -115,15 +115,18 @@ def apply() -> None:
         back on another port."""
         url = provider.get_forward_url(account_id, region)
         with readers_lock:
-            for key in [k for k in readers if k[:2] == (account_id, region) and k[2] != url]:
-                readers.pop(key).close()
-            if (account_id, region, url) not in readers:
-                readers[(account_id, region, url)] = botocore.session.Session().create_client(
-                    "kinesis", region_name=region, endpoint_url=url,
-                    aws_access_key_id=account_id, aws_secret_access_key="test",
-                    config=Config(retries={"mode": "standard", "max_attempts": 3}, max_pool_connections=64),
-                )
-            return readers[(account_id, region, url)]
+            known = readers.get((account_id, region))
+            if known is not None and known[0] == url:
+                return known[1]
+            if known is not None:
+                known[1].close()
+            client = botocore.session.Session().create_client(
+                "kinesis", region_name=region, endpoint_url=url,
+                aws_access_key_id=account_id, aws_secret_access_key="test",
+                config=Config(retries={"mode": "standard", "max_attempts": 3}, max_pool_connections=64),
+            )
+            readers[(account_id, region)] = (url, client)
+            return client
 
     @patch(KinesisProvider.subscribe_to_shard)
     def subscribe_to_shard(
